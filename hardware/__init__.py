@@ -1,0 +1,10 @@
+"""Vend hardware behind one interface: simulated, GPIO spiral motors, MDB cashless bridge.
+
+This package never imports ``kiosk``: it knows slots by the motor index or MDB item the
+caller passes in, not by the kiosk's config.
+"""
+
+from hardware.base import VendDriver, VendOutcome, VendRequest, VendResult
+from hardware.errors import HardwareError
+
+__all__ = ["HardwareError", "VendDriver", "VendOutcome", "VendRequest", "VendResult"]

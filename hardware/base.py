@@ -1,0 +1,79 @@
+"""The one interface every vend driver implements."""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass
+from types import TracebackType
+
+
+class VendOutcome(enum.Enum):
+    """What happened when the driver tried to dispense."""
+
+    VENDED = "vended"            # the item dropped (beam broken, or VMC said VEND SUCCESS)
+    NO_DROP = "no_drop"          # the motor turned but nothing crossed the drop beam
+    JAM = "jam"                  # the spiral did not leave or regain its home position
+    MOTOR_FAULT = "motor_fault"  # the motor could not be driven at all
+    DENIED = "denied"            # the machine refused the vend before anything moved
+    TIMEOUT = "timeout"          # the machine never reported a result
+    UNKNOWN = "unknown"          # the driver lost track mid-vend: the item may have dropped
+
+
+@dataclass(frozen=True)
+class VendRequest:
+    """One item to dispense. Drivers read only the fields their wiring needs."""
+
+    slot_id: str
+    price_minor: int              # the paid price in minor units (MDB approves this amount)
+    motor: str | None = None      # gpio: "3" (direct) or "2,4" (matrix row,column), 1-based
+    mdb_item: int | None = None   # mdb: the machine's own item number
+
+
+@dataclass(frozen=True)
+class VendResult:
+    outcome: VendOutcome
+    detail: str = ""
+
+    @property
+    def vended(self) -> bool:
+        return self.outcome is VendOutcome.VENDED
+
+    @property
+    def disables_slot(self) -> bool:
+        """A mechanical fault: the slot must not sell again until an operator checks it."""
+        return self.outcome in (VendOutcome.JAM, VendOutcome.MOTOR_FAULT)
+
+
+@dataclass(frozen=True)
+class DriverHealth:
+    ready: bool
+    reason: str = ""
+
+
+class VendDriver(abc.ABC):
+    """A dispenser. ``vend`` blocks until the outcome is known; call it off the UI thread."""
+
+    name: str = "driver"
+
+    @abc.abstractmethod
+    def health(self) -> DriverHealth:
+        """Whether the driver can vend right now, checked before the kiosk asks for money."""
+
+    @abc.abstractmethod
+    def vend(self, request: VendRequest) -> VendResult:
+        """Dispense one item. Never raises for a mechanical failure: that is a result."""
+
+    def close(self) -> None:
+        """Release pins or ports. Safe to call twice."""
+
+    def __enter__(self) -> VendDriver:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

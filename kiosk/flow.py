@@ -1,0 +1,530 @@
+"""The sale state machine: ``step(state, event, now) -> Transition(state, effects)``.
+
+Pure: no pygame, httpx, sqlite or hardware. Events come in (taps, gateway answers, vend results,
+clock ticks); effects go out (create a payment, vend, abandon, issue a claim) and the runtime
+carries them out on worker threads, feeding the results back as events.
+
+Rules that keep money safe live here:
+- a vend is asked for only once per sale, and only after a PAID (verified) status for the very
+  transaction on screen, while that sale is still waiting for its payment;
+- a PAID status for any other transaction, or for a sale already cancelled or expired, becomes
+  ``RecordPaidLate`` (journalled and flagged for refund), never a vend;
+- a payment that is confirming is never abandoned by the local countdown alone: it gets a grace
+  period, and after that the customer is given a claim code while the watch goes on.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from types import EllipsisType, MappingProxyType
+
+from kiosk.claims import claim_code
+from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState, PaymentStatus
+
+
+class Screen(enum.Enum):
+    ATTRACT = "attract"
+    CHOOSE_ITEM = "choose_item"
+    CHOOSE_COIN = "choose_coin"
+    CREATING_PAYMENT = "creating_payment"
+    AWAITING_PAYMENT = "awaiting_payment"
+    CONFIRMING = "confirming"
+    UNDERPAID = "underpaid"
+    VENDING = "vending"
+    THANK_YOU = "thank_you"
+    VEND_FAILED = "vend_failed"
+    PAYMENT_FAILED = "payment_failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    OUT_OF_SERVICE = "out_of_service"
+
+
+class Outcome(enum.Enum):
+    """How a customer's sale ended (the ``outcome`` of the autopilot's JSON line)."""
+
+    VENDED = "vended"
+    VEND_FAILED = "vend_failed"
+    PAYMENT_FAILED = "payment_failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    VEND_UNKNOWN = "vend_unknown"
+
+
+PAYMENT_SCREENS = frozenset({Screen.AWAITING_PAYMENT, Screen.CONFIRMING, Screen.UNDERPAID})
+CANCELLABLE_SCREENS = frozenset({Screen.CREATING_PAYMENT, Screen.AWAITING_PAYMENT,
+                                 Screen.UNDERPAID})
+RESULT_SCREENS = frozenset({Screen.THANK_YOU, Screen.VEND_FAILED, Screen.PAYMENT_FAILED,
+                            Screen.EXPIRED, Screen.CANCELLED})
+BROWSING_SCREENS = frozenset({Screen.CHOOSE_ITEM, Screen.CHOOSE_COIN})
+# A PAID status seen on these screens belongs to a sale the customer was told had ended.
+ENDED_UNPAID_SCREENS = frozenset({Screen.PAYMENT_FAILED, Screen.EXPIRED, Screen.CANCELLED})
+_SCREEN_FOR_STATE = {
+    PaymentState.AWAITING: Screen.AWAITING_PAYMENT,
+    PaymentState.CONFIRMING: Screen.CONFIRMING,
+    PaymentState.UNDER_REVIEW: Screen.CONFIRMING,
+    PaymentState.UNDERPAID: Screen.UNDERPAID,
+}
+
+
+# ---------------------------------------------------------------- static inputs
+
+
+@dataclass(frozen=True)
+class Product:
+    slot_id: str
+    name: str
+    price: Decimal
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    currency: str
+    gateway: str
+    choose_asset: bool = True
+    payment_window_s: int = 180        # the customer's time to pay, countdown on the QR screen
+    idle_timeout_s: float = 45.0       # browsing screens fall back to attract after this
+    result_screen_s: float = 8.0       # thank-you / cancelled / expired stay this long
+    claim_screen_s: float = 60.0       # a claim code stays long enough to be photographed
+    confirm_grace_s: float = 120.0     # a confirming payment may run this far past the window
+    create_timeout_s: float = 45.0     # the runtime always answers; this is a backstop
+
+
+# ---------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class Sale:
+    """The customer's sale in progress. ``order`` exists once the coin is chosen."""
+
+    slot_id: str
+    assets: tuple[Asset, ...] | None = None   # None while the coin list is loading
+    order: Order | None = None
+    request: PaymentRequest | None = None
+    status: PaymentStatus | None = None
+    vend_outcome: str = ""
+    claim_code: str = ""
+    message: str = ""                         # why it failed, for the technician line
+
+    @property
+    def tx_id(self) -> str | None:
+        return self.order.tx_id if self.order else None
+
+
+@dataclass(frozen=True)
+class KioskState:
+    screen: Screen
+    products: tuple[Product, ...]
+    stock: Mapping[str, int]
+    disabled: frozenset[str] = frozenset()
+    hardware_fault: str = ""                  # empty when the vend hardware is ready
+    sale: Sale | None = None
+    screen_since: float = 0.0
+    last_input: float = 0.0
+
+    def product(self, slot_id: str) -> Product | None:
+        return next((p for p in self.products if p.slot_id == slot_id), None)
+
+    def available(self, slot_id: str) -> bool:
+        return (self.product(slot_id) is not None and self.stock.get(slot_id, 0) > 0
+                and slot_id not in self.disabled)
+
+    def available_products(self) -> tuple[Product, ...]:
+        return tuple(p for p in self.products if self.available(p.slot_id))
+
+
+def initial_state(products: tuple[Product, ...], stock: Mapping[str, int],
+                  disabled: frozenset[str], hardware_fault: str, now: float) -> KioskState:
+    screen = Screen.OUT_OF_SERVICE if hardware_fault else Screen.ATTRACT
+    return KioskState(screen=screen, products=products, stock=MappingProxyType(dict(stock)),
+                      disabled=disabled, hardware_fault=hardware_fault, screen_since=now,
+                      last_input=now)
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed; deadlines are checked against ``now``."""
+
+
+@dataclass(frozen=True)
+class StartTapped:
+    """The customer touched the attract screen."""
+
+
+@dataclass(frozen=True)
+class ItemChosen:
+    slot_id: str
+
+
+@dataclass(frozen=True)
+class CoinChosen:
+    asset: Asset | None               # None: the customer picks the coin in the wallet
+
+
+@dataclass(frozen=True)
+class CancelPressed:
+    """Cancel on a payment screen, back on a browsing screen."""
+
+
+@dataclass(frozen=True)
+class DonePressed:
+    """The customer dismissed a result screen."""
+
+
+@dataclass(frozen=True)
+class AssetsLoaded:
+    slot_id: str
+    assets: tuple[Asset, ...]
+
+
+@dataclass(frozen=True)
+class AssetsFailed:
+    slot_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PaymentCreated:
+    tx_id: str
+    request: PaymentRequest
+
+
+@dataclass(frozen=True)
+class PaymentCreateFailed:
+    tx_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PaymentUpdate:
+    tx_id: str
+    status: PaymentStatus
+
+
+@dataclass(frozen=True)
+class VendFinished:
+    tx_id: str
+    outcome: str                      # hardware.VendOutcome value: "vended", "jam", "unknown"...
+    disables_slot: bool = False
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class HardwareChanged:
+    fault: str                        # empty: ready again
+
+
+@dataclass(frozen=True)
+class StockChanged:
+    stock: Mapping[str, int]
+    disabled: frozenset[str]
+
+
+Event = (Tick | StartTapped | ItemChosen | CoinChosen | CancelPressed | DonePressed
+         | AssetsLoaded | AssetsFailed | PaymentCreated | PaymentCreateFailed | PaymentUpdate
+         | VendFinished | HardwareChanged | StockChanged)
+
+
+# ---------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True)
+class LoadAssets:
+    slot_id: str
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class CreatePayment:
+    """Journal the intent, check the vend hardware, then create the payment at the gateway."""
+
+    order: Order
+
+
+@dataclass(frozen=True)
+class AbandonPayment:
+    """The sale ended unpaid: journal it, cancel at the gateway if it can, keep watching."""
+
+    order: Order
+    kind: str                         # "cancelled" | "expired" | "payment_failed"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Vend:
+    """Journal paid_verified and vend_started, dispense, journal the result."""
+
+    order: Order
+
+
+@dataclass(frozen=True)
+class IssueClaim:
+    """A paid sale did not vend: refund where the gateway can, else journal the claim code."""
+
+    order: Order
+    claim_code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecordPaidLate:
+    tx_id: str
+    status: PaymentStatus
+
+
+@dataclass(frozen=True)
+class SaleFinished:
+    order: Order
+    outcome: Outcome
+    payment_link: str = ""
+    paid_symbol: str | None = None
+
+
+Effect = (LoadAssets | CreatePayment | AbandonPayment | Vend | IssueClaim | RecordPaidLate
+          | SaleFinished)
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: KioskState
+    effects: tuple[Effect, ...] = field(default_factory=tuple)
+
+
+# ---------------------------------------------------------------- the machine
+
+
+class Flow:
+    """Holds the settings and the id source; ``step`` itself keeps no state between calls."""
+
+    def __init__(self, settings: FlowSettings, new_tx_id: Callable[[], str]) -> None:
+        self.settings = settings
+        self._new_tx_id = new_tx_id
+
+    def step(self, state: KioskState, event: Event, now: float) -> Transition:
+        if isinstance(event, StockChanged):
+            return Transition(replace(state, stock=MappingProxyType(dict(event.stock)),
+                                      disabled=event.disabled))
+        if isinstance(event, HardwareChanged):
+            return self._hardware_changed(state, event, now)
+        if isinstance(event, PaymentUpdate) and not self._is_current_payment(state, event):
+            return _stray_payment_update(state, event)
+        if isinstance(event, (StartTapped, ItemChosen, CoinChosen, CancelPressed, DonePressed)):
+            state = replace(state, last_input=now)
+        handler = _HANDLERS.get(state.screen)
+        return handler(self, state, event, now) if handler else Transition(state)
+
+    # -- screens
+
+    def _attract(self, state: KioskState, event: Event, now: float) -> Transition:
+        if isinstance(event, StartTapped):
+            return _go(state, Screen.CHOOSE_ITEM, now)
+        return Transition(state)
+
+    def _choose_item(self, state: KioskState, event: Event, now: float) -> Transition:
+        if isinstance(event, ItemChosen) and state.available(event.slot_id):
+            product = state.product(event.slot_id)
+            assert product is not None
+            if self.settings.choose_asset:
+                sale = Sale(slot_id=product.slot_id)
+                return _go(state, Screen.CHOOSE_COIN, now, sale,
+                           LoadAssets(product.slot_id, product.price, self.settings.currency))
+            return self._start_payment(state, Sale(slot_id=product.slot_id), None, now)
+        if isinstance(event, CancelPressed):
+            return self._to_attract(state, now)
+        return self._idle_check(state, event, now)
+
+    def _choose_coin(self, state: KioskState, event: Event, now: float) -> Transition:
+        sale = state.sale
+        assert sale is not None
+        if isinstance(event, AssetsLoaded) and event.slot_id == sale.slot_id:
+            return Transition(replace(state, sale=replace(sale, assets=event.assets)))
+        if isinstance(event, AssetsFailed) and event.slot_id == sale.slot_id:
+            # The wallet can still choose the coin: offer only that.
+            return Transition(replace(state, sale=replace(sale, assets=(),
+                                                          message=event.reason)))
+        if isinstance(event, CoinChosen) and sale.assets is not None:
+            if event.asset is None or event.asset in sale.assets:
+                return self._start_payment(state, sale, event.asset, now)
+        if isinstance(event, CancelPressed):
+            return _go(state, Screen.CHOOSE_ITEM, now, sale=None)
+        return self._idle_check(state, event, now)
+
+    def _creating(self, state: KioskState, event: Event, now: float) -> Transition:
+        sale = state.sale
+        assert sale is not None and sale.order is not None
+        if isinstance(event, PaymentCreated) and event.tx_id == sale.tx_id:
+            return _go(state, Screen.AWAITING_PAYMENT, now, replace(sale, request=event.request))
+        if isinstance(event, PaymentCreateFailed) and event.tx_id == sale.tx_id:
+            return self._end_unpaid(state, Screen.PAYMENT_FAILED, "payment_failed",
+                                    event.reason, now)
+        if isinstance(event, CancelPressed):
+            return self._end_unpaid(state, Screen.CANCELLED, "cancelled", "customer", now)
+        if isinstance(event, Tick) and now - state.screen_since > self.settings.create_timeout_s:
+            return self._end_unpaid(state, Screen.PAYMENT_FAILED, "payment_failed",
+                                    "payment could not be created in time", now)
+        return Transition(state)
+
+    def _paying(self, state: KioskState, event: Event, now: float) -> Transition:
+        sale = state.sale
+        assert sale is not None and sale.order is not None
+        if isinstance(event, PaymentUpdate):
+            return self._payment_update(state, sale, event.status, now)
+        part_paid = state.screen is Screen.UNDERPAID  # that customer keeps a code to claim it
+        if isinstance(event, CancelPressed) and state.screen in CANCELLABLE_SCREENS:
+            return self._end_unpaid(state, Screen.CANCELLED, "cancelled", "customer", now,
+                                    with_claim=part_paid)
+        if isinstance(event, Tick):
+            deadline = sale.order.expires_at
+            if state.screen is Screen.CONFIRMING:
+                if now > deadline + self.settings.confirm_grace_s:
+                    # Money may still arrive: the watch goes on and the customer keeps a code.
+                    return self._end_unpaid(state, Screen.PAYMENT_FAILED, "payment_failed",
+                                            "payment still unconfirmed", now, with_claim=True)
+            elif now >= deadline:
+                return self._end_unpaid(state, Screen.EXPIRED, "expired",
+                                        "payment window closed", now, with_claim=part_paid)
+        return Transition(state)
+
+    def _payment_update(self, state: KioskState, sale: Sale, status: PaymentStatus,
+                        now: float) -> Transition:
+        assert sale.order is not None
+        sale = replace(sale, status=status)
+        if status.state is PaymentState.PAID:
+            return _go(state, Screen.VENDING, now, sale, Vend(sale.order))
+        if status.state is PaymentState.EXPIRED:
+            return self._end_unpaid(replace(state, sale=sale), Screen.EXPIRED, "expired",
+                                    status.reason, now)
+        if status.state is PaymentState.CANCELLED:
+            return self._end_unpaid(replace(state, sale=sale), Screen.CANCELLED, "cancelled",
+                                    status.reason, now)
+        if status.state is PaymentState.FAILED:
+            return self._end_unpaid(replace(state, sale=sale), Screen.PAYMENT_FAILED,
+                                    "payment_failed", status.reason, now)
+        screen = _SCREEN_FOR_STATE[status.state]
+        if screen is state.screen:
+            return Transition(replace(state, sale=sale))
+        return _go(state, screen, now, sale)
+
+    def _vending(self, state: KioskState, event: Event, now: float) -> Transition:
+        sale = state.sale
+        assert sale is not None and sale.order is not None
+        if not (isinstance(event, VendFinished) and event.tx_id == sale.tx_id):
+            return Transition(state)  # a second "paid", a cancel tap: the vend goes on
+        stock = dict(state.stock)
+        disabled = state.disabled | {sale.slot_id} if event.disables_slot else state.disabled
+        sale = replace(sale, vend_outcome=event.outcome, message=event.detail)
+        link = sale.request.link if sale.request else ""
+        paid_symbol = sale.status.paid_symbol if sale.status else None
+        if event.outcome == "vended":
+            stock[sale.slot_id] = max(0, stock.get(sale.slot_id, 0) - 1)
+            state = replace(state, stock=MappingProxyType(stock), disabled=disabled)
+            return _go(state, Screen.THANK_YOU, now, sale,
+                       SaleFinished(sale.order, Outcome.VENDED, link, paid_symbol))
+        code = claim_code(sale.order.tx_id)
+        sale = replace(sale, claim_code=code)
+        outcome = Outcome.VEND_UNKNOWN if event.outcome == "unknown" else Outcome.VEND_FAILED
+        state = replace(state, disabled=disabled)
+        return _go(state, Screen.VEND_FAILED, now, sale,
+                   IssueClaim(sale.order, code, f"vend {event.outcome}"),
+                   SaleFinished(sale.order, outcome, link, paid_symbol))
+
+    def _result(self, state: KioskState, event: Event, now: float) -> Transition:
+        if isinstance(event, PaymentUpdate):
+            return Transition(state)  # a duplicate "paid" after the vend: nothing more to do
+        if isinstance(event, (DonePressed, StartTapped)):
+            return self._to_attract(state, now)
+        hold = (self.settings.claim_screen_s if state.sale and state.sale.claim_code
+                else self.settings.result_screen_s)
+        if isinstance(event, Tick) and now - state.screen_since >= hold:
+            return self._to_attract(state, now)
+        return Transition(state)
+
+    def _out_of_service(self, state: KioskState, event: Event, now: float) -> Transition:
+        return Transition(state)
+
+    # -- shared steps
+
+    def _start_payment(self, state: KioskState, sale: Sale, asset: Asset | None,
+                       now: float) -> Transition:
+        product = state.product(sale.slot_id)
+        assert product is not None
+        order = Order(tx_id=self._new_tx_id(), slot_id=product.slot_id, item_name=product.name,
+                      amount=product.price, currency=self.settings.currency, asset=asset,
+                      expires_at=int(now) + self.settings.payment_window_s)
+        return _go(state, Screen.CREATING_PAYMENT, now, replace(sale, order=order),
+                   CreatePayment(order))
+
+    def _end_unpaid(self, state: KioskState, screen: Screen, kind: str, reason: str,
+                    now: float, with_claim: bool = False) -> Transition:
+        sale = state.sale
+        assert sale is not None and sale.order is not None
+        code = claim_code(sale.order.tx_id) if with_claim else ""
+        sale = replace(sale, message=reason, claim_code=code)
+        outcome = {"cancelled": Outcome.CANCELLED, "expired": Outcome.EXPIRED}.get(
+            kind, Outcome.PAYMENT_FAILED)
+        link = sale.request.link if sale.request else ""
+        return _go(state, screen, now, sale, AbandonPayment(sale.order, kind, reason),
+                   SaleFinished(sale.order, outcome, link))
+
+    def _to_attract(self, state: KioskState, now: float) -> Transition:
+        screen = Screen.OUT_OF_SERVICE if state.hardware_fault else Screen.ATTRACT
+        return _go(state, screen, now, sale=None)
+
+    def _idle_check(self, state: KioskState, event: Event, now: float) -> Transition:
+        if isinstance(event, Tick) and now - state.last_input >= self.settings.idle_timeout_s:
+            return self._to_attract(state, now)
+        return Transition(state)
+
+    def _hardware_changed(self, state: KioskState, event: HardwareChanged,
+                          now: float) -> Transition:
+        state = replace(state, hardware_fault=event.fault)
+        if event.fault and state.screen in BROWSING_SCREENS | {Screen.ATTRACT}:
+            return _go(state, Screen.OUT_OF_SERVICE, now, sale=None)
+        if not event.fault and state.screen is Screen.OUT_OF_SERVICE:
+            return _go(state, Screen.ATTRACT, now, sale=None)
+        return Transition(state)  # a sale under way finishes; its vend reports the fault
+
+    @staticmethod
+    def _is_current_payment(state: KioskState, event: PaymentUpdate) -> bool:
+        return (state.sale is not None and state.sale.tx_id == event.tx_id
+                and state.screen not in ENDED_UNPAID_SCREENS)
+
+
+def _stray_payment_update(state: KioskState, event: PaymentUpdate) -> Transition:
+    """A status for a sale that is not waiting for money: money that arrives is never dropped."""
+    if event.status.state is PaymentState.PAID:
+        return Transition(state, (RecordPaidLate(event.tx_id, event.status),))
+    return Transition(state)
+
+
+def _go(state: KioskState, screen: Screen, now: float,
+        sale: Sale | None | EllipsisType = ..., *effects: Effect) -> Transition:
+    """Enter ``screen`` (restarting its timer); ``...`` keeps the current sale."""
+    new_sale = state.sale if isinstance(sale, EllipsisType) else sale
+    return Transition(replace(state, screen=screen, sale=new_sale, screen_since=now), effects)
+
+
+_Handler = Callable[[Flow, KioskState, Event, float], Transition]
+_HANDLERS: dict[Screen, _Handler] = {
+    Screen.ATTRACT: Flow._attract,
+    Screen.CHOOSE_ITEM: Flow._choose_item,
+    Screen.CHOOSE_COIN: Flow._choose_coin,
+    Screen.CREATING_PAYMENT: Flow._creating,
+    Screen.AWAITING_PAYMENT: Flow._paying,
+    Screen.CONFIRMING: Flow._paying,
+    Screen.UNDERPAID: Flow._paying,
+    Screen.VENDING: Flow._vending,
+    Screen.THANK_YOU: Flow._result,
+    Screen.VEND_FAILED: Flow._result,
+    Screen.PAYMENT_FAILED: Flow._result,
+    Screen.EXPIRED: Flow._result,
+    Screen.CANCELLED: Flow._result,
+    Screen.OUT_OF_SERVICE: Flow._out_of_service,
+}

@@ -1,0 +1,675 @@
+"""The sales journal: every step of a sale is recorded *before* it is acted on.
+
+SQLite at ``<data_dir>/journal.db`` in WAL mode with ``synchronous=FULL``, so a committed step
+survives a power cut. Each public method is one short ``BEGIN IMMEDIATE`` ... ``COMMIT``: a crash
+leaves the whole step or none of it. One connection is shared by the worker threads and guarded
+by a lock (never call the journal from the UI thread: a commit waits for the disk).
+
+A sale, step by step (status column in brackets)::
+
+    begin                 payment_requested   [creating]
+    payment_created       payment_created     [awaiting]
+    status_seen           status_seen         [confirming / underpaid / under_review / awaiting]
+    paid_verified         paid_verified       [paid]
+    start_vend            vend_started        [vending]       <- the exactly-once guard
+    vend_result           vend_result         [vended / vend_failed / vend_unknown]
+    claim_issued          refund_requested    [refund_due]
+    refund_requested      refund_requested    [refund_due]
+    refund_done           refund_done         [refunded]
+
+    abandoned             cancelled | expired | payment_failed   (only before a verified payment)
+    paid_late             paid_late           [paid_late]     (paid after abandon / after restart)
+    close_watch           status_seen         [expired / cancelled / payment_failed]
+    recover               recovered           [vend_unknown / refund_due / unchanged]
+
+Amounts are stored as decimal TEXT and come back as ``Decimal``; event details are JSON objects
+(``Decimal`` values are written as strings). Timestamps are ISO-8601 UTC with microseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kiosk.claims import claim_code, normalize_claim_code
+from kiosk.errors import JournalError
+from kiosk.money import MINOR_UNITS, decimal_places, format_amount
+from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState
+
+SCHEMA_VERSION = 1
+FILE_NAME = "journal.db"
+
+STATUSES: tuple[str, ...] = (
+    "creating", "awaiting", "confirming", "underpaid", "under_review", "paid", "vending",
+    "vended", "vend_failed", "vend_unknown", "payment_failed", "expired", "cancelled",
+    "paid_late", "refund_due", "refunded",
+)
+# No verified payment yet and none given up on: the gateway may still report anything.
+PRE_PAYMENT: frozenset[str] = frozenset(
+    {"creating", "awaiting", "confirming", "underpaid", "under_review"})
+# The kiosk gave up on the sale before it was paid; the gateway payment may still be open.
+ABANDONED: frozenset[str] = frozenset({"cancelled", "expired", "payment_failed"})
+# Money was (or may have been) taken and the customer may be owed a refund or a claim.
+_REFUNDABLE: frozenset[str] = frozenset(
+    {"paid", "vend_failed", "vend_unknown", "paid_late", "refund_due"})
+
+_SEEN_STATUS: dict[PaymentState, str] = {
+    PaymentState.AWAITING: "awaiting",
+    PaymentState.CONFIRMING: "confirming",
+    PaymentState.UNDERPAID: "underpaid",
+    PaymentState.UNDER_REVIEW: "under_review",
+}
+_CLOSED_STATUS: dict[PaymentState, str] = {
+    PaymentState.EXPIRED: "expired",
+    PaymentState.CANCELLED: "cancelled",
+    PaymentState.FAILED: "payment_failed",
+}
+_TERMINAL_STATE_VALUES: tuple[str, ...] = tuple(
+    state.value for state in PaymentState if state.terminal)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS transactions (
+    id TEXT PRIMARY KEY,
+    slot TEXT NOT NULL,
+    item_name TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    gateway TEXT NOT NULL,
+    asset TEXT NULL,
+    payment_id TEXT NULL,
+    payment_link TEXT NULL,
+    expires_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    claim_code TEXT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tx_id TEXT REFERENCES transactions(id),
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_tx_seq ON events(tx_id, seq);
+CREATE TABLE IF NOT EXISTS slots (
+    id TEXT PRIMARY KEY,
+    stock INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    disabled_reason TEXT NOT NULL DEFAULT ''
+);
+"""
+
+@dataclass(frozen=True)
+class SlotState:
+    """A slot as the journal knows it: stock left and whether a fault took it out of sale."""
+
+    stock: int
+    disabled: bool
+    disabled_reason: str
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What ``Journal.recover`` found at start-up (transaction ids, oldest first)."""
+
+    vend_unknown: tuple[str, ...]   # vend started, no result: never vend again, operator checks
+    refund_due: tuple[str, ...]     # paid but not vended: claim code issued
+    watch: tuple[str, ...]          # payment still open at the gateway: keep polling
+
+    @property
+    def empty(self) -> bool:
+        return not (self.vend_unknown or self.refund_due or self.watch)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _dumps(detail: Mapping[str, Any]) -> str:
+    return json.dumps(dict(detail), default=_json_default, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def _amount_text(amount: Decimal, currency: str) -> str:
+    """``Decimal("2.5"), "USD"`` -> ``"2.50"``; never rounds, never accepts a float."""
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise JournalError(f"amount {amount!r} is not a finite Decimal")
+    exponent = MINOR_UNITS.get(currency.upper())
+    if exponent is not None and decimal_places(amount) <= exponent:
+        return format_amount(amount, currency)
+    return f"{amount:f}"
+
+
+def _asset_json(asset: Asset | None) -> str | None:
+    if asset is None:
+        return None
+    return _dumps({"symbol": asset.symbol, "name": asset.name, "network": asset.network,
+                   "asset_id": asset.asset_id})
+
+
+def _asset_from_json(text: str | None) -> Asset | None:
+    if text is None:
+        return None
+    data = json.loads(text)
+    return Asset(symbol=data["symbol"], name=data["name"], network=data["network"],
+                 asset_id=data["asset_id"])
+
+
+def _optional_decimal(text: object) -> Decimal | None:
+    return None if text is None else Decimal(str(text))
+
+
+class Journal:
+    """The sales journal. Thread-safe; every public method is one atomic step."""
+
+    def __init__(self, path: Path, now: Callable[[], datetime] = utc_now) -> None:
+        self.path = Path(path)
+        self._now = now
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(str(self.path), isolation_level=None,
+                                   check_same_thread=False, timeout=10.0)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
+        try:
+            conn.row_factory = sqlite3.Row
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise JournalError(f"journal {self.path}: cannot enable WAL mode (got {mode!r})")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._conn = conn
+            self._migrate()
+        except BaseException as exc:
+            self._conn = None
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
+            raise
+
+    @classmethod
+    def open_in(cls, data_dir: Path) -> Journal:
+        """The journal of a data directory (created if missing): ``data_dir / "journal.db"``."""
+        data_dir = Path(data_dir)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(f"cannot create data directory {data_dir}: {exc}") from exc
+        return cls(data_dir / FILE_NAME)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except sqlite3.Error as exc:
+                    raise JournalError(f"cannot close journal {self.path}: {exc}") from exc
+                finally:
+                    self._conn = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ a sale, step by step
+
+    def begin(self, order: Order, gateway: str) -> None:
+        """Record the sale before asking the gateway for a payment (status ``creating``)."""
+        amount = _amount_text(order.amount, order.currency)
+        with self._tx() as cur:
+            if self._find_row(cur, order.tx_id) is not None:
+                raise JournalError(f"transaction {order.tx_id} already exists in the journal")
+            stamp = self._stamp()
+            cur.execute(
+                "INSERT INTO transactions (id, slot, item_name, amount, currency, gateway, asset,"
+                " payment_id, payment_link, expires_at, status, claim_code, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, 'creating', NULL, ?, ?)",
+                (order.tx_id, order.slot_id, order.item_name, amount, order.currency, gateway,
+                 _asset_json(order.asset), int(order.expires_at), stamp, stamp))
+            self._append(cur, order.tx_id, "payment_requested", {
+                "slot": order.slot_id, "amount": amount, "currency": order.currency,
+                "asset": order.asset.symbol if order.asset else None})
+
+    def payment_created(self, tx_id: str, request: PaymentRequest) -> None:
+        """The gateway created the payment: record it before the QR is shown (``awaiting``)."""
+        with self._tx() as cur:
+            self._require_status(cur, tx_id, "awaiting", {"creating"})
+            cur.execute("UPDATE transactions SET payment_id = ?, payment_link = ? WHERE id = ?",
+                        (request.payment_id, request.link, tx_id))
+            self._append(cur, tx_id, "payment_created", {
+                "payment_id": request.payment_id, "link": request.link,
+                "expires_at": request.expires_at, "crypto_amount": request.crypto_amount,
+                "crypto_symbol": request.crypto_symbol, "reference": request.reference},
+                status="awaiting")
+
+    def status_seen(self, tx_id: str, state: PaymentState, raw_status: str,
+                    detail: dict[str, Any]) -> bool:
+        """Record a polled payment status unless it repeats the last one (then ``False``).
+
+        Moves a pre-payment sale to awaiting / confirming / underpaid / under_review; any other
+        status (a terminal state, or a sale already paid, abandoned or vended) is kept.
+        """
+        with self._tx() as cur:
+            row = self._row(cur, tx_id)
+            return self._seen(cur, tx_id, row["status"], state, raw_status, detail,
+                              _SEEN_STATUS.get(state))
+
+    def paid_verified(self, tx_id: str, detail: dict[str, Any]) -> bool:
+        """The payment is PAID and verified against the order (``paid``): it may now vend.
+
+        ``False`` (nothing recorded) if this payment was already recorded as paid, including as
+        ``paid_late``. A sale that was abandoned must go through ``paid_late`` instead.
+        """
+        with self._tx() as cur:
+            if self._has_event(cur, tx_id, "paid_verified", "paid_late"):
+                return False
+            self._require_status(cur, tx_id, "paid", PRE_PAYMENT)
+            self._append(cur, tx_id, "paid_verified", detail, status="paid")
+            return True
+
+    def start_vend(self, tx_id: str) -> bool:
+        """The exactly-once guard: ``True`` means *this* caller may energise the motor now.
+
+        Only a sale that is ``paid``, has ``paid_verified`` and no ``vend_started`` yet gets
+        ``vend_started`` (status ``vending``); every other call returns ``False`` and changes
+        nothing, so a duplicate call, a call before payment or after recovery never vends.
+        """
+        with self._tx() as cur:
+            row = self._row(cur, tx_id)
+            if (row["status"] != "paid" or not self._has_event(cur, tx_id, "paid_verified")
+                    or self._has_event(cur, tx_id, "vend_started")):
+                return False
+            self._append(cur, tx_id, "vend_started", {"slot": row["slot"]}, status="vending")
+            return True
+
+    def vend_result(self, tx_id: str, outcome: str, detail: dict[str, Any],
+                    disable_slot: bool) -> None:
+        """Record what the hardware did, with the slot's stock and fault in the same commit.
+
+        ``outcome`` is a ``hardware.VendOutcome`` value. ``"vended"`` -> ``vended`` and one item
+        less in the slot; ``"unknown"`` (the item may have dropped) -> ``vend_unknown``; any
+        other outcome -> ``vend_failed``. ``disable_slot`` takes the slot out of sale with the
+        outcome as the reason.
+        """
+        outcome = str(outcome.value if isinstance(outcome, Enum) else outcome)
+        new_status = {"vended": "vended", "unknown": "vend_unknown"}.get(outcome, "vend_failed")
+        with self._tx() as cur:
+            row = self._row(cur, tx_id)
+            if (not self._has_event(cur, tx_id, "vend_started")
+                    or self._has_event(cur, tx_id, "vend_result")):
+                raise JournalError(
+                    f"transaction {tx_id}: vend_result without a pending vend_started "
+                    f"(status {row['status']} -> {new_status} not allowed)")
+            self._require_status(cur, tx_id, new_status, {"vending"}, row)
+            self._append(cur, tx_id, "vend_result",
+                         {"outcome": outcome, **{k: v for k, v in detail.items()
+                                                 if k != "outcome"}}, status=new_status)
+            slot = row["slot"]
+            cur.execute("INSERT OR IGNORE INTO slots (id, stock, disabled, disabled_reason)"
+                        " VALUES (?, 0, 0, '')", (slot,))
+            if outcome == "vended":
+                cur.execute("UPDATE slots SET stock = MAX(stock - 1, 0) WHERE id = ?", (slot,))
+            if disable_slot:
+                cur.execute("UPDATE slots SET disabled = 1, disabled_reason = ? WHERE id = ?",
+                            (outcome, slot))
+
+    def claim_issued(self, tx_id: str, claim_code: str, reason: str) -> None:
+        """The customer was shown ``claim_code`` to claim a refund or the item (``refund_due``)."""
+        with self._tx() as cur:
+            self._issue_claim(cur, tx_id, claim_code, reason)
+
+    def refund_requested(self, tx_id: str, detail: dict[str, Any]) -> None:
+        """A refund was asked of the gateway or the operator (``refund_due``)."""
+        with self._tx() as cur:
+            self._require_status(cur, tx_id, "refund_due", _REFUNDABLE)
+            self._append(cur, tx_id, "refund_requested", detail, status="refund_due")
+
+    def refund_done(self, tx_id: str, detail: dict[str, Any]) -> None:
+        """The money went back to the customer (``refunded``)."""
+        with self._tx() as cur:
+            self._require_status(cur, tx_id, "refunded", _REFUNDABLE)
+            self._append(cur, tx_id, "refund_done", detail, status="refunded")
+
+    def abandoned(self, tx_id: str, kind: str, detail: dict[str, Any]) -> None:
+        """The sale ended unpaid: ``kind`` is ``cancelled``, ``expired`` or ``payment_failed``.
+
+        Refused (``JournalError``) once a payment was verified: a paid sale is never abandoned.
+        """
+        if kind not in ABANDONED:
+            raise ValueError(f"abandon kind must be one of {sorted(ABANDONED)}, not {kind!r}")
+        with self._tx() as cur:
+            row = self._row(cur, tx_id)
+            if self._has_event(cur, tx_id, "paid_verified"):
+                raise JournalError(f"transaction {tx_id} is paid (status {row['status']}): "
+                                   f"it cannot become {kind}")
+            self._require_status(cur, tx_id, kind, PRE_PAYMENT, row)
+            self._append(cur, tx_id, kind, detail, status=kind)
+
+    def paid_late(self, tx_id: str, detail: dict[str, Any]) -> bool:
+        """A verified payment for a sale that was abandoned or found unfinished at start-up.
+
+        Records ``paid_late`` (with ``refund_due: true`` and the claim code) and stores the claim
+        code. ``False`` and nothing recorded if the sale already has ``paid_verified``,
+        ``vend_started`` or ``paid_late``: a duplicate PAID never becomes a second sale.
+        """
+        with self._tx() as cur:
+            row = self._row(cur, tx_id)
+            if self._has_event(cur, tx_id, "paid_verified", "vend_started", "paid_late"):
+                return False
+            self._require_status(cur, tx_id, "paid_late", PRE_PAYMENT | ABANDONED, row)
+            code = claim_code(tx_id)
+            cur.execute("UPDATE transactions SET claim_code = ? WHERE id = ?", (code, tx_id))
+            self._append(cur, tx_id, "paid_late",
+                         {**detail, "refund_due": True, "claim_code": code}, status="paid_late")
+            return True
+
+    # ------------------------------------------------------------------ start-up recovery
+
+    def recover(self) -> RecoveryReport:
+        """Settle what a crash or power cut left unfinished, in one commit (see module doc).
+
+        * ``vending`` (vend_started, no vend_result) -> ``vend_unknown``; never vended again.
+        * ``paid`` (verified, not vended) -> ``refund_due`` with a claim code; never vended.
+        * an open payment (pre-payment, or abandoned but not yet closed at the gateway) ->
+          listed in ``watch`` for the runtime to poll (see ``watched_orders``).
+        """
+        vend_unknown: list[str] = []
+        refund_due: list[str] = []
+        with self._tx() as cur:
+            unfinished = cur.execute("SELECT id, status FROM transactions"
+                                     " WHERE status IN ('vending', 'paid') ORDER BY rowid")
+            for row in unfinished.fetchall():
+                tx_id = row["id"]
+                if row["status"] == "vending":
+                    self._append(cur, tx_id, "recovered", {"action": "vend_unknown"},
+                                 status="vend_unknown")
+                    vend_unknown.append(tx_id)
+                else:
+                    code = self._issue_claim(cur, tx_id, claim_code(tx_id),
+                                             "paid but not vended before a restart")
+                    self._append(cur, tx_id, "recovered",
+                                 {"action": "refund_due", "claim_code": code})
+                    refund_due.append(tx_id)
+            watch = [row["id"] for row in self._watched_rows(cur)]
+            for tx_id in watch:
+                self._append(cur, tx_id, "recovered", {"action": "watch"})
+        return RecoveryReport(tuple(vend_unknown), tuple(refund_due), tuple(watch))
+
+    def watched_orders(self) -> list[tuple[Order, PaymentRequest | None]]:
+        """Payments that may still be paid: pre-payment sales, and abandoned sales whose gateway
+        payment has not been seen in a terminal state. ``None`` when no payment was created."""
+        watched: list[tuple[Order, PaymentRequest | None]] = []
+        with self._tx(write=False) as cur:
+            for row in self._watched_rows(cur):
+                order = Order(tx_id=row["id"], slot_id=row["slot"], item_name=row["item_name"],
+                              amount=Decimal(row["amount"]), currency=row["currency"],
+                              asset=_asset_from_json(row["asset"]),
+                              expires_at=int(row["expires_at"]))
+                created = self._last_event(cur, row["id"], "payment_created")
+                request = None
+                if created is not None and row["payment_id"] is not None:
+                    request = PaymentRequest(
+                        payment_id=row["payment_id"], link=row["payment_link"] or "",
+                        expires_at=int(created.get("expires_at") or row["expires_at"]),
+                        crypto_amount=_optional_decimal(created.get("crypto_amount")),
+                        crypto_symbol=created.get("crypto_symbol"),
+                        reference=created.get("reference"))
+                watched.append((order, request))
+        return watched
+
+    def close_watch(self, tx_id: str, state: PaymentState, detail: dict[str, Any]) -> None:
+        """A watched payment ended unpaid (EXPIRED, CANCELLED or FAILED) at the gateway.
+
+        Records ``status_seen`` (deduplicated like ``status_seen``); a sale still pre-payment
+        becomes ``expired`` / ``cancelled`` / ``payment_failed``, any other status is kept.
+        """
+        if state not in _CLOSED_STATUS:
+            raise ValueError(f"close_watch needs EXPIRED, CANCELLED or FAILED, not {state.name}")
+        with self._tx() as cur:
+            row = self._row(cur, tx_id)
+            raw = str(detail.get("raw_status", state.value))
+            self._seen(cur, tx_id, row["status"], state, raw, detail, _CLOSED_STATUS[state])
+
+    # ------------------------------------------------------------------ reading
+
+    def transactions(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every transaction (the latest ``limit`` when given), oldest first, with its events:
+        the ``kiosk journal --json`` shape."""
+        with self._tx(write=False) as cur:
+            if limit is None:
+                rows = cur.execute("SELECT * FROM transactions ORDER BY rowid").fetchall()
+            else:
+                rows = cur.execute(
+                    "SELECT * FROM (SELECT rowid AS r, * FROM transactions ORDER BY rowid DESC"
+                    " LIMIT ?) ORDER BY r", (max(0, limit),)).fetchall()
+            return self._render(cur, rows)
+
+    def transaction(self, tx_id: str) -> dict[str, Any]:
+        """One transaction in the ``transactions()`` shape; ``JournalError`` if absent."""
+        with self._tx(write=False) as cur:
+            return self._render(cur, [self._row(cur, tx_id)])[0]
+
+    def find_by_claim_code(self, code: str) -> dict[str, Any] | None:
+        """The transaction a claim code was issued for (case, hyphens and I/L/O forgiven)."""
+        wanted = normalize_claim_code(code)
+        if not wanted:
+            return None
+        with self._tx(write=False) as cur:
+            rows = cur.execute(
+                "SELECT * FROM transactions WHERE claim_code IS NOT NULL ORDER BY rowid").fetchall()
+            for row in rows:
+                if normalize_claim_code(row["claim_code"]) == wanted:
+                    return self._render(cur, [row])[0]
+        return None
+
+    # ------------------------------------------------------------------ slots
+
+    def init_slots(self, stock: Mapping[str, int]) -> None:
+        """Add slots the journal does not know yet; known slots keep their journalled stock."""
+        with self._tx() as cur:
+            cur.executemany("INSERT OR IGNORE INTO slots (id, stock, disabled, disabled_reason)"
+                            " VALUES (?, ?, 0, '')",
+                            [(slot, max(0, int(count))) for slot, count in stock.items()])
+
+    def set_slot(self, slot_id: str, *, stock: int | None = None,
+                 enabled: bool | None = None) -> None:
+        """Operator action: restock a slot and/or put it back in (or out of) sale."""
+        with self._tx() as cur:
+            cur.execute("INSERT OR IGNORE INTO slots (id, stock, disabled, disabled_reason)"
+                        " VALUES (?, 0, 0, '')", (slot_id,))
+            if stock is not None:
+                cur.execute("UPDATE slots SET stock = ? WHERE id = ?", (max(0, stock), slot_id))
+            if enabled is True:
+                cur.execute("UPDATE slots SET disabled = 0, disabled_reason = '' WHERE id = ?",
+                            (slot_id,))
+            elif enabled is False:
+                cur.execute("UPDATE slots SET disabled = 1, disabled_reason = 'operator'"
+                            " WHERE id = ?", (slot_id,))
+
+    def slot_states(self) -> dict[str, SlotState]:
+        with self._tx(write=False) as cur:
+            rows = cur.execute("SELECT id, stock, disabled, disabled_reason FROM slots"
+                               " ORDER BY id").fetchall()
+        return {row["id"]: SlotState(stock=int(row["stock"]), disabled=bool(row["disabled"]),
+                                     disabled_reason=row["disabled_reason"] or "")
+                for row in rows}
+
+    # ------------------------------------------------------------------ private helpers
+
+    @contextmanager
+    def _tx(self, write: bool = True) -> Iterator[sqlite3.Cursor]:
+        """One ``BEGIN IMMEDIATE`` ... ``COMMIT`` under the lock; rolled back on any error.
+
+        Reads (``write=False``) use a deferred transaction: one consistent snapshot that does
+        not take the write lock from the kiosk when ``kiosk journal`` reads the same file.
+        """
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise JournalError(f"journal {self.path} is closed")
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal {self.path}: cannot begin a write: {exc}") from exc
+            try:
+                yield conn.cursor()
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if isinstance(exc, sqlite3.Error):
+                    raise JournalError(f"journal {self.path}: {exc}") from exc
+                raise
+
+    def _migrate(self) -> None:
+        with self._tx() as cur:
+            version = cur.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise JournalError(f"journal {self.path} has schema version {version}; this "
+                                   f"firmware knows up to {SCHEMA_VERSION}")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    cur.execute(statement)
+            if version < SCHEMA_VERSION:
+                cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _stamp(self) -> str:
+        moment = self._now()
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+    def _append(self, cur: sqlite3.Cursor, tx_id: str, kind: str, detail: Mapping[str, Any],
+                status: str | None = None) -> None:
+        """Append one event and touch the row (and set its status when given)."""
+        stamp = self._stamp()
+        cur.execute("INSERT INTO events (tx_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+                    (tx_id, stamp, kind, _dumps(detail)))
+        if status is None:
+            cur.execute("UPDATE transactions SET updated_at = ? WHERE id = ?", (stamp, tx_id))
+        else:
+            cur.execute("UPDATE transactions SET status = ?, updated_at = ? WHERE id = ?",
+                        (status, stamp, tx_id))
+
+    def _find_row(self, cur: sqlite3.Cursor, tx_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = cur.execute(
+            "SELECT * FROM transactions WHERE id = ?", (tx_id,)).fetchone()
+        return row
+
+    def _row(self, cur: sqlite3.Cursor, tx_id: str) -> sqlite3.Row:
+        row = self._find_row(cur, tx_id)
+        if row is None:
+            raise JournalError(f"transaction {tx_id} is not in the journal")
+        return row
+
+    def _require_status(self, cur: sqlite3.Cursor, tx_id: str, new_status: str,
+                        allowed_from: frozenset[str] | set[str],
+                        row: sqlite3.Row | None = None) -> sqlite3.Row:
+        row = row if row is not None else self._row(cur, tx_id)
+        if row["status"] not in allowed_from:
+            raise JournalError(f"transaction {tx_id}: status {row['status']} -> {new_status} "
+                               f"is not allowed")
+        return row
+
+    def _has_event(self, cur: sqlite3.Cursor, tx_id: str, *kinds: str) -> bool:
+        marks = ", ".join("?" * len(kinds))
+        return cur.execute(f"SELECT 1 FROM events WHERE tx_id = ? AND kind IN ({marks}) LIMIT 1",
+                           (tx_id, *kinds)).fetchone() is not None
+
+    def _last_event(self, cur: sqlite3.Cursor, tx_id: str, kind: str) -> dict[str, Any] | None:
+        row = cur.execute("SELECT detail FROM events WHERE tx_id = ? AND kind = ?"
+                          " ORDER BY seq DESC LIMIT 1", (tx_id, kind)).fetchone()
+        return None if row is None else dict(json.loads(row["detail"]))
+
+    def _seen(self, cur: sqlite3.Cursor, tx_id: str, current: str, state: PaymentState,
+              raw_status: str, detail: Mapping[str, Any], target: str | None) -> bool:
+        """Shared by status_seen and close_watch: dedup the event, move a pre-payment status."""
+        last = self._last_event(cur, tx_id, "status_seen")
+        fresh = last is None or (last.get("state"), last.get("raw_status")) != (state.value,
+                                                                                 raw_status)
+        status = target if current in PRE_PAYMENT and target is not None else None
+        if fresh:
+            self._append(cur, tx_id, "status_seen",
+                         {"state": state.value, "raw_status": raw_status,
+                          **{k: v for k, v in detail.items() if k not in ("state", "raw_status")}},
+                         status=status if status != current else None)
+        elif status is not None and status != current:
+            cur.execute("UPDATE transactions SET status = ?, updated_at = ? WHERE id = ?",
+                        (status, self._stamp(), tx_id))
+        return fresh
+
+    def _issue_claim(self, cur: sqlite3.Cursor, tx_id: str, code: str, reason: str) -> str:
+        row = self._require_status(cur, tx_id, "refund_due", _REFUNDABLE | {"refunded"})
+        cur.execute("UPDATE transactions SET claim_code = ? WHERE id = ?", (code, tx_id))
+        status = None if row["status"] == "refunded" else "refund_due"
+        self._append(cur, tx_id, "refund_requested",
+                     {"method": "claim", "claim_code": code, "reason": reason}, status=status)
+        return code
+
+    def _watched_rows(self, cur: sqlite3.Cursor) -> list[sqlite3.Row]:
+        """Pre-payment sales, and abandoned ones with a payment the gateway has not closed."""
+        pre = ", ".join(f"'{s}'" for s in sorted(PRE_PAYMENT))
+        abandoned = ", ".join(f"'{s}'" for s in sorted(ABANDONED))
+        terminal = ", ".join(f"'{s}'" for s in _TERMINAL_STATE_VALUES)
+        rows: list[sqlite3.Row] = cur.execute(
+            f"SELECT * FROM transactions t WHERE t.status IN ({pre})"
+            f" OR (t.status IN ({abandoned}) AND t.payment_id IS NOT NULL AND NOT EXISTS ("
+            f"  SELECT 1 FROM events e WHERE e.tx_id = t.id AND e.kind = 'status_seen'"
+            f"  AND json_extract(e.detail, '$.state') IN ({terminal})))"
+            f" ORDER BY t.rowid").fetchall()
+        return rows
+
+    def _render(self, cur: sqlite3.Cursor, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+        events: dict[str, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
+        if len(rows) <= 100:
+            marks = ", ".join("?" * len(rows))
+            query = (f"SELECT tx_id, at, kind, detail FROM events WHERE tx_id IN ({marks})"
+                     f" ORDER BY seq")
+            params: list[str] = [row["id"] for row in rows]
+        else:  # too many ids for one IN list: read every event, keep the ones asked for
+            query, params = "SELECT tx_id, at, kind, detail FROM events ORDER BY seq", []
+        for event in cur.execute(query, params).fetchall() if rows else ():
+            if event["tx_id"] in events:
+                events[event["tx_id"]].append({"at": event["at"], "kind": event["kind"],
+                                               "detail": json.loads(event["detail"])})
+        rendered = []
+        for row in rows:
+            asset = _asset_from_json(row["asset"])
+            rendered.append({
+                "id": row["id"], "slot": row["slot"], "item_name": row["item_name"],
+                "amount": row["amount"], "currency": row["currency"], "gateway": row["gateway"],
+                "asset": asset.symbol if asset else None, "payment_id": row["payment_id"],
+                "payment_link": row["payment_link"], "status": row["status"],
+                "claim_code": row["claim_code"], "created_at": row["created_at"],
+                "updated_at": row["updated_at"], "events": events[row["id"]]})
+        return rendered

@@ -1,0 +1,1131 @@
+"""The pure sale state machine (``kiosk.flow``): every screen with every event that can reach it.
+
+Layout: builders (catalogue, clock-driven ``Kiosk`` driver, ``state_at`` routes through the real
+event path), then the screen x event matrix (invariants + the expected-transition table), a
+random-walk check of the once-per-sale rules, then stories grouped by theme.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from kiosk.claims import claim_code
+from kiosk.flow import (
+    ENDED_UNPAID_SCREENS,
+    PAYMENT_SCREENS,
+    AbandonPayment,
+    AssetsFailed,
+    AssetsLoaded,
+    CancelPressed,
+    CoinChosen,
+    CreatePayment,
+    DonePressed,
+    Effect,
+    Event,
+    Flow,
+    FlowSettings,
+    HardwareChanged,
+    IssueClaim,
+    ItemChosen,
+    KioskState,
+    LoadAssets,
+    Outcome,
+    PaymentCreated,
+    PaymentCreateFailed,
+    PaymentUpdate,
+    Product,
+    RecordPaidLate,
+    Sale,
+    SaleFinished,
+    Screen,
+    StartTapped,
+    StockChanged,
+    Tick,
+    Transition,
+    Vend,
+    VendFinished,
+    initial_state,
+)
+from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState, PaymentStatus
+
+S = Screen
+
+# ---------------------------------------------------------------- builders
+
+T0 = 1_000.0
+WINDOW_S = 60
+IDLE_S = 30.0
+RESULT_S = 8.0
+CLAIM_S = 60.0
+GRACE_S = 120.0
+CREATE_TIMEOUT_S = 45.0
+
+SETTINGS = FlowSettings(currency="USD", gateway="mixpay", choose_asset=True,
+                        payment_window_s=WINDOW_S, idle_timeout_s=IDLE_S,
+                        result_screen_s=RESULT_S, claim_screen_s=CLAIM_S,
+                        confirm_grace_s=GRACE_S, create_timeout_s=CREATE_TIMEOUT_S)
+
+COLA = Product("A1", "Cola", Decimal("2.50"))
+CHIPS = Product("A2", "Chips", Decimal("1.75"))
+WATER = Product("B1", "Water", Decimal("1.00"))
+PRODUCTS = (COLA, CHIPS, WATER)
+STOCK = {"A1": 5, "A2": 1, "B1": 3}
+
+BTC = Asset("BTC", "Bitcoin", "Bitcoin", "asset-btc")
+ETH = Asset("ETH", "Ether", "Ethereum", "asset-eth")
+USDT = Asset("USDT", "Tether", "Tron", "asset-usdt")
+OFFERED = (BTC, ETH)
+
+EARLIER_TX = "tx-0"       # a sale from before this state existed
+OTHER_TX = "tx-999"       # a transaction that is not the one on screen
+FAULT = "vend motor not responding"
+CLAIM_CODE_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
+
+
+def make_flow(**overrides: Any) -> Flow:
+    """A Flow with the test settings and tx ids ``tx-1``, ``tx-2``... in order."""
+    counter = itertools.count(1)
+    return Flow(replace(SETTINGS, **overrides), lambda: f"tx-{next(counter)}")
+
+
+def status(state: PaymentState, raw: str = "path", **fields: Any) -> PaymentStatus:
+    """A normalized status; UNDERPAID owes something and PAID says what was paid, by default."""
+    if state is PaymentState.UNDERPAID:
+        fields.setdefault("remaining", Decimal("0.000010"))
+    if state is PaymentState.PAID:
+        fields.setdefault("paid_amount", Decimal("0.000041"))
+        fields.setdefault("paid_symbol", "BTC")
+    return PaymentStatus(state=state, raw_status=raw, **fields)
+
+
+def request_for(order: Order) -> PaymentRequest:
+    return PaymentRequest(payment_id=f"trace-{order.tx_id}",
+                          link=f"https://pay.example/{order.tx_id}",
+                          expires_at=order.expires_at, crypto_amount=Decimal("0.000041"),
+                          crypto_symbol="BTC")
+
+
+@dataclass
+class Kiosk:
+    """Drives a ``Flow`` with a clock, keeping the current state and every effect emitted."""
+
+    flow: Flow
+    state: KioskState
+    now: float = T0
+    effects: list[Effect] = field(default_factory=list)
+
+    def send(self, event: Event, *, after: float = 1.0, at: float | None = None) -> Transition:
+        self.now = self.now + after if at is None else at
+        transition = self.flow.step(self.state, event, self.now)
+        self.state = transition.state
+        self.effects.extend(transition.effects)
+        return transition
+
+    @property
+    def screen(self) -> Screen:
+        return self.state.screen
+
+    @property
+    def sale(self) -> Sale:
+        assert self.state.sale is not None, f"no sale on {self.screen}"
+        return self.state.sale
+
+    @property
+    def order(self) -> Order:
+        assert self.sale.order is not None, f"no order on {self.screen}"
+        return self.sale.order
+
+    @property
+    def tx(self) -> str:
+        return self.order.tx_id
+
+    def effects_of(self, kind: type[Any]) -> list[Any]:
+        return [e for e in self.effects if isinstance(e, kind)]
+
+
+def new_kiosk(*, fault: str = "", stock: dict[str, int] | None = None,
+              disabled: frozenset[str] = frozenset(), **settings: Any) -> Kiosk:
+    state = initial_state(PRODUCTS, STOCK if stock is None else stock, disabled, fault, T0)
+    return Kiosk(make_flow(**settings), state)
+
+
+# Route steps: each plays one real event on the kiosk.
+Step = Callable[[Kiosk], Transition]
+
+
+def tap_start(k: Kiosk) -> Transition:
+    return k.send(StartTapped())
+
+
+def choose_cola(k: Kiosk) -> Transition:
+    return k.send(ItemChosen("A1"))
+
+
+def load_assets(k: Kiosk) -> Transition:
+    return k.send(AssetsLoaded(k.sale.slot_id, OFFERED))
+
+
+def choose_btc(k: Kiosk) -> Transition:
+    return k.send(CoinChosen(BTC))
+
+
+def payment_created(k: Kiosk) -> Transition:
+    return k.send(PaymentCreated(k.tx, request_for(k.order)))
+
+
+def gateway_says(state: PaymentState, **fields: Any) -> Step:
+    return lambda k: k.send(PaymentUpdate(k.tx, status(state, **fields)))
+
+
+def vend_finishes(outcome: str, disables_slot: bool = False) -> Step:
+    return lambda k: k.send(VendFinished(k.tx, outcome, disables_slot, detail=outcome))
+
+
+def window_closes(k: Kiosk) -> Transition:
+    return k.send(Tick(), at=float(k.order.expires_at))
+
+
+def hardware_fails(k: Kiosk) -> Transition:
+    return k.send(HardwareChanged(FAULT))
+
+
+_TO_COIN: tuple[Step, ...] = (tap_start, choose_cola, load_assets)
+_TO_CREATING = _TO_COIN + (choose_btc,)
+_TO_AWAITING = _TO_CREATING + (payment_created,)
+_TO_VENDING = _TO_AWAITING + (gateway_says(PaymentState.PAID),)
+
+ROUTES: dict[Screen, tuple[Step, ...]] = {
+    S.ATTRACT: (),
+    S.CHOOSE_ITEM: (tap_start,),
+    S.CHOOSE_COIN: _TO_COIN,
+    S.CREATING_PAYMENT: _TO_CREATING,
+    S.AWAITING_PAYMENT: _TO_AWAITING,
+    S.CONFIRMING: _TO_AWAITING + (gateway_says(PaymentState.CONFIRMING),),
+    S.UNDERPAID: _TO_AWAITING + (gateway_says(PaymentState.UNDERPAID),),
+    S.VENDING: _TO_VENDING,
+    S.THANK_YOU: _TO_VENDING + (vend_finishes("vended"),),
+    S.VEND_FAILED: _TO_VENDING + (vend_finishes("jam", disables_slot=True),),
+    S.PAYMENT_FAILED: _TO_AWAITING + (gateway_says(PaymentState.FAILED, reason="risk"),),
+    S.EXPIRED: _TO_AWAITING + (window_closes,),
+    S.CANCELLED: _TO_AWAITING + (lambda k: k.send(CancelPressed()),),
+    S.OUT_OF_SERVICE: (hardware_fails,),
+}
+
+
+def state_at(screen: Screen, **kiosk_args: Any) -> Kiosk:
+    """A fresh kiosk driven to ``screen`` through the real event path (never hand-built)."""
+    k = new_kiosk(**kiosk_args)
+    for step in ROUTES[screen]:
+        step(k)
+    assert k.screen is screen, f"route to {screen} ended on {k.screen}"
+    return k
+
+
+def types_of(effects: tuple[Effect, ...] | list[Effect]) -> tuple[type, ...]:
+    return tuple(type(e) for e in effects)
+
+
+def assert_money_is_decimal(t: Transition) -> None:
+    """A float never touches an amount: every money field in the state and effects is Decimal."""
+    for product in t.state.products:
+        assert type(product.price) is Decimal
+    orders = [e.order for e in t.effects if hasattr(e, "order")]
+    sale = t.state.sale
+    if sale is not None and sale.order is not None:
+        orders.append(sale.order)
+    for order in orders:
+        assert type(order.amount) is Decimal
+    for effect in t.effects:
+        if isinstance(effect, LoadAssets):
+            assert type(effect.amount) is Decimal
+    statuses = [e.status for e in t.effects if isinstance(e, RecordPaidLate)]
+    if sale is not None and sale.status is not None:
+        statuses.append(sale.status)
+    for st in statuses:
+        assert st.remaining is None or type(st.remaining) is Decimal
+        assert st.paid_amount is None or type(st.paid_amount) is Decimal
+    if sale is not None and sale.request is not None:
+        amount = sale.request.crypto_amount
+        assert amount is None or type(amount) is Decimal
+
+
+def is_paid(event: Event) -> bool:
+    return isinstance(event, PaymentUpdate) and event.status.state is PaymentState.PAID
+
+
+def assert_step_invariants(before: KioskState, event: Event, t: Transition) -> None:
+    """What must hold for any single step, from any screen."""
+    vends = [e for e in t.effects if isinstance(e, Vend)]
+    if vends:
+        assert before.screen in PAYMENT_SCREENS
+        assert before.sale is not None and before.sale.order is not None
+        assert is_paid(event) and isinstance(event, PaymentUpdate)
+        assert event.tx_id == before.sale.tx_id
+        assert vends == [Vend(before.sale.order)]
+        assert t.state.screen is S.VENDING
+    for late in (e for e in t.effects if isinstance(e, RecordPaidLate)):
+        assert is_paid(event) and isinstance(event, PaymentUpdate)
+        assert late == RecordPaidLate(event.tx_id, event.status)
+        assert not vends
+        if before.sale is not None and before.screen not in ENDED_UNPAID_SCREENS:
+            assert late.tx_id != before.sale.tx_id, "the sale on screen is not late"
+    assert sum(isinstance(e, SaleFinished) for e in t.effects) <= 1
+    if t.state.screen in {S.ATTRACT, S.CHOOSE_ITEM, S.OUT_OF_SERVICE}:
+        assert t.state.sale is None
+    if t.state.screen not in {S.ATTRACT, S.CHOOSE_ITEM, S.CHOOSE_COIN, S.OUT_OF_SERVICE}:
+        assert t.state.sale is not None and t.state.sale.order is not None
+    assert_money_is_decimal(t)
+
+
+# ---------------------------------------------------------------- the matrix
+
+# Every event type, built against the state it is sent to. "Current" ids are the sale's own
+# (or EARLIER_TX where there is no order); *_other_tx variants name a transaction not on screen.
+MatrixEvent = Callable[[KioskState], Event]
+
+
+def _tx(state: KioskState) -> str:
+    return state.sale.tx_id if state.sale is not None and state.sale.tx_id else EARLIER_TX
+
+
+def _slot(state: KioskState) -> str:
+    return state.sale.slot_id if state.sale is not None else "A1"
+
+
+def _order_or_stub(state: KioskState) -> Order:
+    if state.sale is not None and state.sale.order is not None:
+        return state.sale.order
+    return Order(EARLIER_TX, "A1", "Cola", Decimal("2.50"), "USD", None, int(T0))
+
+
+def _update(ps: PaymentState, tx: Callable[[KioskState], str] = _tx) -> MatrixEvent:
+    return lambda s: PaymentUpdate(tx(s), status(ps, raw="matrix",
+                                                 **({"remaining": Decimal("0.000020")}
+                                                    if ps is PaymentState.UNDERPAID else {})))
+
+
+MATRIX_EVENTS: dict[str, MatrixEvent] = {
+    "tick": lambda s: Tick(),
+    "tick_late": lambda s: Tick(),                       # sent LATE_S later: every deadline passed
+    "start": lambda s: StartTapped(),
+    "item": lambda s: ItemChosen("A1"),
+    "coin": lambda s: CoinChosen(BTC),
+    "coin_wallet": lambda s: CoinChosen(None),
+    "cancel": lambda s: CancelPressed(),
+    "done": lambda s: DonePressed(),
+    "assets_loaded": lambda s: AssetsLoaded(_slot(s), (BTC, ETH, USDT)),
+    "assets_failed": lambda s: AssetsFailed(_slot(s), "gateway unreachable"),
+    "created": lambda s: PaymentCreated(_tx(s), request_for(_order_or_stub(s))),
+    "create_failed": lambda s: PaymentCreateFailed(_tx(s), "HTTP 503"),
+    **{f"upd_{ps.value}": _update(ps) for ps in PaymentState},
+    "upd_awaiting_other_tx": _update(PaymentState.AWAITING, lambda s: OTHER_TX),
+    "paid_other_tx": _update(PaymentState.PAID, lambda s: OTHER_TX),
+    "vend_vended": lambda s: VendFinished(_tx(s), "vended"),
+    "vend_jam": lambda s: VendFinished(_tx(s), "jam", disables_slot=True, detail="no drop"),
+    "vend_unknown": lambda s: VendFinished(_tx(s), "unknown"),
+    "vend_other_tx": lambda s: VendFinished(OTHER_TX, "vended"),
+    "hw_fault": lambda s: HardwareChanged("jam sensor tripped"),
+    "hw_clear": lambda s: HardwareChanged(""),
+    "stock": lambda s: StockChanged({"A1": 9, "A2": 9, "B1": 9}, frozenset({"B1"})),
+}
+LATE_S = 10_000.0
+
+
+@dataclass(frozen=True)
+class Expect:
+    screen: Screen
+    effects: tuple[type, ...] = ()
+    outcome: Outcome | None = None       # SaleFinished.outcome
+    abandon: str | None = None           # AbandonPayment.kind
+    claim: bool = False                  # the sale now carries its claim code
+    refresh: bool = False                # same screen, the sale's data (status, coins) refreshed
+
+
+def _ended(screen: Screen, kind: str, outcome: Outcome, claim: bool = False) -> Expect:
+    return Expect(screen, (AbandonPayment, SaleFinished), outcome, kind, claim)
+
+
+END_CANCELLED = _ended(S.CANCELLED, "cancelled", Outcome.CANCELLED)
+END_EXPIRED = _ended(S.EXPIRED, "expired", Outcome.EXPIRED)
+END_FAILED = _ended(S.PAYMENT_FAILED, "payment_failed", Outcome.PAYMENT_FAILED)
+END_UNCONFIRMED = _ended(S.PAYMENT_FAILED, "payment_failed", Outcome.PAYMENT_FAILED, claim=True)
+
+_GATEWAY_ENDS = {"upd_paid": Expect(S.VENDING, (Vend,)), "upd_failed": END_FAILED,
+                 "upd_expired": END_EXPIRED, "upd_cancelled": END_CANCELLED}
+_LEAVE_RESULT = {key: Expect(S.ATTRACT) for key in ("start", "done", "tick_late")}
+
+_BY_SCREEN: dict[Screen, dict[str, Expect]] = {
+    S.ATTRACT: {"start": Expect(S.CHOOSE_ITEM), "hw_fault": Expect(S.OUT_OF_SERVICE),
+                "upd_paid": Expect(S.ATTRACT, (RecordPaidLate,))},
+    S.CHOOSE_ITEM: {"item": Expect(S.CHOOSE_COIN, (LoadAssets,)), "cancel": Expect(S.ATTRACT),
+                    "tick_late": Expect(S.ATTRACT), "hw_fault": Expect(S.OUT_OF_SERVICE),
+                    "upd_paid": Expect(S.CHOOSE_ITEM, (RecordPaidLate,))},
+    S.CHOOSE_COIN: {"coin": Expect(S.CREATING_PAYMENT, (CreatePayment,)),
+                    "coin_wallet": Expect(S.CREATING_PAYMENT, (CreatePayment,)),
+                    "cancel": Expect(S.CHOOSE_ITEM), "tick_late": Expect(S.ATTRACT),
+                    "assets_loaded": Expect(S.CHOOSE_COIN, refresh=True),
+                    "assets_failed": Expect(S.CHOOSE_COIN, refresh=True),
+                    "hw_fault": Expect(S.OUT_OF_SERVICE),
+                    "upd_paid": Expect(S.CHOOSE_COIN, (RecordPaidLate,))},
+    S.CREATING_PAYMENT: {"created": Expect(S.AWAITING_PAYMENT), "create_failed": END_FAILED,
+                         "cancel": END_CANCELLED, "tick_late": END_FAILED},
+    S.AWAITING_PAYMENT: {**_GATEWAY_ENDS,
+                         "upd_awaiting": Expect(S.AWAITING_PAYMENT, refresh=True),
+                         "upd_confirming": Expect(S.CONFIRMING),
+                         "upd_under_review": Expect(S.CONFIRMING),
+                         "upd_underpaid": Expect(S.UNDERPAID),
+                         "cancel": END_CANCELLED, "tick_late": END_EXPIRED},
+    S.CONFIRMING: {**_GATEWAY_ENDS,
+                   "upd_awaiting": Expect(S.AWAITING_PAYMENT),
+                   "upd_confirming": Expect(S.CONFIRMING, refresh=True),
+                   "upd_under_review": Expect(S.CONFIRMING, refresh=True),
+                   "upd_underpaid": Expect(S.UNDERPAID),
+                   "tick_late": END_UNCONFIRMED},
+    S.UNDERPAID: {**_GATEWAY_ENDS,
+                  "upd_awaiting": Expect(S.AWAITING_PAYMENT),
+                  "upd_confirming": Expect(S.CONFIRMING),
+                  "upd_under_review": Expect(S.CONFIRMING),
+                  "upd_underpaid": Expect(S.UNDERPAID, refresh=True),
+                  # part of the money arrived: the customer keeps a claim code
+                  "cancel": _ended(S.CANCELLED, "cancelled", Outcome.CANCELLED, claim=True),
+                  "tick_late": _ended(S.EXPIRED, "expired", Outcome.EXPIRED, claim=True)},
+    S.VENDING: {"vend_vended": Expect(S.THANK_YOU, (SaleFinished,), Outcome.VENDED),
+                "vend_jam": Expect(S.VEND_FAILED, (IssueClaim, SaleFinished),
+                                   Outcome.VEND_FAILED, claim=True),
+                "vend_unknown": Expect(S.VEND_FAILED, (IssueClaim, SaleFinished),
+                                       Outcome.VEND_UNKNOWN, claim=True)},
+    S.THANK_YOU: dict(_LEAVE_RESULT),
+    S.VEND_FAILED: dict(_LEAVE_RESULT),
+    S.PAYMENT_FAILED: {**_LEAVE_RESULT, "upd_paid": Expect(S.PAYMENT_FAILED, (RecordPaidLate,))},
+    S.EXPIRED: {**_LEAVE_RESULT, "upd_paid": Expect(S.EXPIRED, (RecordPaidLate,))},
+    S.CANCELLED: {**_LEAVE_RESULT, "upd_paid": Expect(S.CANCELLED, (RecordPaidLate,))},
+    S.OUT_OF_SERVICE: {"hw_clear": Expect(S.ATTRACT),
+                       "upd_paid": Expect(S.OUT_OF_SERVICE, (RecordPaidLate,))},
+}
+# Money for a transaction that is not on screen is never dropped and never vended, anywhere.
+for _screen in Screen:
+    _BY_SCREEN[_screen]["paid_other_tx"] = Expect(_screen, (RecordPaidLate,))
+
+EXPECTED: dict[tuple[Screen, str], Expect] = {
+    (screen, key): expect for screen, table in _BY_SCREEN.items() for key, expect in table.items()
+}
+MATRIX = [(screen, key) for screen in Screen for key in MATRIX_EVENTS]
+
+
+def play_matrix_cell(screen: Screen, key: str) -> tuple[Kiosk, KioskState, Event, Transition]:
+    k = state_at(screen)
+    before = k.state
+    event = MATRIX_EVENTS[key](before)
+    t = k.send(event, after=LATE_S if key == "tick_late" else 1.0)
+    return k, before, event, t
+
+
+def test_matrix_covers_every_screen_and_every_event_type() -> None:
+    assert set(ROUTES) == set(Screen)
+    sent = {type(make(state_at(S.AWAITING_PAYMENT).state)) for make in MATRIX_EVENTS.values()}
+    assert sent == set(Event.__args__)  # type: ignore[attr-defined]
+    assert {key for key in MATRIX_EVENTS if key.startswith("upd_")} >= {
+        f"upd_{ps.value}" for ps in PaymentState}
+    assert set(EXPECTED) <= set(MATRIX)
+
+
+@pytest.mark.parametrize(("screen", "key"), MATRIX, ids=[f"{s.name}-{k}" for s, k in MATRIX])
+def test_matrix_invariants(screen: Screen, key: str) -> None:
+    _, before, event, t = play_matrix_cell(screen, key)  # step never raises
+    assert_step_invariants(before, event, t)
+    paid_for_sale_on_screen = (is_paid(event) and before.sale is not None
+                               and isinstance(event, PaymentUpdate)
+                               and event.tx_id == before.sale.tx_id)
+    if screen in PAYMENT_SCREENS and paid_for_sale_on_screen:
+        assert types_of(t.effects) == (Vend,)
+
+
+@pytest.mark.parametrize(("screen", "key"), MATRIX, ids=[f"{s.name}-{k}" for s, k in MATRIX])
+def test_matrix_transition_table(screen: Screen, key: str) -> None:
+    k, before, event, t = play_matrix_cell(screen, key)
+    expect = EXPECTED.get((screen, key))
+    if expect is None:  # ignored: nothing the customer or the money could notice changes
+        assert t.effects == ()
+        assert t.state.screen is before.screen
+        assert t.state.sale == before.sale
+        assert t.state.screen_since == before.screen_since
+        if key != "stock":
+            assert t.state.disabled == before.disabled
+            assert dict(t.state.stock) == dict(before.stock)
+        if isinstance(event, HardwareChanged):
+            assert t.state.hardware_fault == event.fault
+        if isinstance(event, StockChanged):
+            assert dict(t.state.stock) == dict(event.stock)
+            assert t.state.disabled == event.disabled
+        return
+
+    assert t.state.screen is expect.screen
+    assert types_of(t.effects) == expect.effects
+    if expect.refresh:
+        assert t.state.screen_since == before.screen_since
+        assert t.state.sale != before.sale
+    elif expect.screen is not before.screen:
+        assert t.state.screen_since == k.now
+
+    old_order = before.sale.order if before.sale is not None else None
+    new_sale = t.state.sale
+    for effect in t.effects:
+        if isinstance(effect, LoadAssets):
+            assert effect == LoadAssets("A1", Decimal("2.50"), "USD")
+        elif isinstance(effect, CreatePayment):
+            assert isinstance(event, CoinChosen)
+            assert effect.order == Order(tx_id="tx-1", slot_id="A1", item_name="Cola",
+                                         amount=Decimal("2.50"), currency="USD",
+                                         asset=event.asset, expires_at=int(k.now) + WINDOW_S)
+            assert new_sale is not None and new_sale.order == effect.order
+        elif isinstance(effect, (Vend, AbandonPayment, SaleFinished, IssueClaim)):
+            assert old_order is not None and effect.order == old_order
+        if isinstance(effect, AbandonPayment):
+            assert effect.kind == expect.abandon
+        if isinstance(effect, SaleFinished):
+            assert effect.outcome is expect.outcome
+        if isinstance(effect, IssueClaim):
+            assert old_order is not None
+            assert effect.claim_code == claim_code(old_order.tx_id)
+        if isinstance(effect, RecordPaidLate):
+            assert isinstance(event, PaymentUpdate)
+            assert effect == RecordPaidLate(event.tx_id, event.status)
+    if expect.screen in {S.ATTRACT, S.CHOOSE_ITEM, S.OUT_OF_SERVICE}:
+        assert new_sale is None
+    elif expect.screen is not before.screen and new_sale is not None and new_sale.order:
+        expected_code = claim_code(new_sale.order.tx_id) if expect.claim else ""
+        assert new_sale.claim_code == expected_code
+
+
+# ---------------------------------------------------------------- once per sale, any sequence
+
+
+def _progress_event(k: Kiosk, rng: random.Random) -> Event:
+    """An event that moves the sale on screen forward (or to one of its ends)."""
+    sale, screen = k.state.sale, k.screen
+    if screen is S.ATTRACT:
+        return StartTapped()
+    if screen is S.OUT_OF_SERVICE:
+        return HardwareChanged("")
+    if screen is S.CHOOSE_ITEM:
+        return ItemChosen(rng.choice(["A1", "A2", "B1"]))
+    assert sale is not None
+    if screen is S.CHOOSE_COIN:
+        if sale.assets is None:
+            return AssetsLoaded(sale.slot_id, OFFERED)
+        return CoinChosen(rng.choice([*sale.assets, None]))
+    tx = sale.tx_id or OTHER_TX
+    if screen is S.CREATING_PAYMENT:
+        if rng.random() < 0.8:
+            return PaymentCreated(tx, request_for(_order_or_stub(k.state)))
+        return PaymentCreateFailed(tx, "HTTP 500")
+    if screen in PAYMENT_SCREENS:
+        return PaymentUpdate(tx, status(rng.choice(list(PaymentState))))
+    if screen is S.VENDING:
+        return VendFinished(tx, rng.choice(["vended", "vended", "jam", "unknown"]),
+                            rng.random() < 0.2)
+    return DonePressed()
+
+
+def _noise_event(k: Kiosk, rng: random.Random, issued: list[str]) -> Event:
+    """Anything at all, often naming an earlier sale or a stranger's transaction."""
+    sale = k.state.sale
+    current = sale.tx_id if sale is not None else None
+    tx = current if current and rng.random() < 0.5 else rng.choice(issued + [OTHER_TX])
+    slot = rng.choice(["A1", "A2", "B1", "Z9"])
+    makers: list[Callable[[], Event]] = [
+        Tick, StartTapped, CancelPressed, DonePressed,
+        lambda: ItemChosen(slot),
+        lambda: CoinChosen(rng.choice([BTC, ETH, USDT, None])),
+        lambda: AssetsLoaded(slot, OFFERED),
+        lambda: AssetsFailed(slot, "down"),
+        lambda: PaymentCreated(tx, request_for(_order_or_stub(k.state))),
+        lambda: PaymentCreateFailed(tx, "HTTP 500"),
+        lambda: PaymentUpdate(tx, status(rng.choice(list(PaymentState)))),
+        lambda: PaymentUpdate(tx, status(PaymentState.PAID)),
+        lambda: VendFinished(tx, rng.choice(["vended", "jam", "unknown", "no_drop"]),
+                             rng.random() < 0.3),
+        lambda: HardwareChanged(rng.choice(["", FAULT])),
+        lambda: StockChanged(dict(STOCK), frozenset()),
+    ]
+    return rng.choice(makers)()
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("choose_asset", [True, False])
+def test_random_walk_keeps_once_per_sale_rules(seed: int, choose_asset: bool) -> None:
+    rng = random.Random(seed)
+    k = new_kiosk(choose_asset=choose_asset)
+    issued: list[str] = [EARLIER_TX]
+    finished: list[str] = []
+    vended: list[str] = []
+    for _ in range(600):
+        before = k.state
+        if rng.random() < 0.6:
+            event = _progress_event(k, rng)
+        else:
+            event = _noise_event(k, rng, issued)
+        t = k.send(event, after=rng.choice([0.5, 1.0, 2.0, 5.0, 31.0, 61.0, 200.0]))
+        assert_step_invariants(before, event, t)
+        for effect in t.effects:
+            if isinstance(effect, CreatePayment):
+                assert effect.order.tx_id not in issued
+                issued.append(effect.order.tx_id)
+            if isinstance(effect, Vend):
+                assert effect.order.tx_id not in vended, "a second vend for one sale"
+                assert effect.order.tx_id not in finished, "a vend for a sale already over"
+                vended.append(effect.order.tx_id)
+            if isinstance(effect, SaleFinished):
+                assert effect.order.tx_id not in finished, "a sale finished twice"
+                finished.append(effect.order.tx_id)
+    assert len(finished) >= 10, "the walk should complete many sales"
+    assert vended, "the walk should reach a vend"
+
+
+# ---------------------------------------------------------------- stories: the happy path
+
+
+def test_happy_path_with_coin_choice() -> None:
+    k = new_kiosk()
+    screens = []
+    for step in (tap_start, choose_cola, load_assets, choose_btc, payment_created,
+                 gateway_says(PaymentState.CONFIRMING), gateway_says(PaymentState.PAID),
+                 vend_finishes("vended")):
+        step(k)
+        screens.append(k.screen)
+    assert screens == [S.CHOOSE_ITEM, S.CHOOSE_COIN, S.CHOOSE_COIN, S.CREATING_PAYMENT,
+                       S.AWAITING_PAYMENT, S.CONFIRMING, S.VENDING, S.THANK_YOU]
+    order = k.order
+    assert order.asset == BTC
+    assert k.effects == [
+        LoadAssets("A1", Decimal("2.50"), "USD"),
+        CreatePayment(order),
+        Vend(order),
+        SaleFinished(order, Outcome.VENDED, "https://pay.example/tx-1", "BTC"),
+    ]
+    assert k.state.stock["A1"] == 4
+    assert k.send(DonePressed()).state.screen is S.ATTRACT
+    assert k.state.sale is None
+
+
+def test_happy_path_wallet_chooses_coin() -> None:
+    k = new_kiosk(choose_asset=False)
+    tap_start(k)
+    t = choose_cola(k)
+    assert t.state.screen is S.CREATING_PAYMENT   # no coin screen
+    assert types_of(t.effects) == (CreatePayment,)
+    assert k.order.asset is None
+    payment_created(k)
+    gateway_says(PaymentState.PAID)(k)
+    vend_finishes("vended")(k)
+    assert k.screen is S.THANK_YOU
+    assert types_of(tuple(k.effects)) == (CreatePayment, Vend, SaleFinished)
+    assert not k.effects_of(LoadAssets)
+
+
+def test_order_carries_price_currency_tx_and_window() -> None:
+    k = state_at(S.CHOOSE_COIN)
+    t = k.send(CoinChosen(ETH), at=1_234.9)
+    (create,) = t.effects
+    assert isinstance(create, CreatePayment)
+    order = create.order
+    assert order.amount == Decimal("2.50") and type(order.amount) is Decimal
+    assert (order.currency, order.tx_id, order.slot_id, order.item_name) == (
+        "USD", "tx-1", "A1", "Cola")
+    assert order.asset == ETH
+    assert order.expires_at == 1_234 + WINDOW_S
+
+
+def test_each_sale_gets_its_own_tx_id() -> None:
+    k = state_at(S.CANCELLED)
+    k.send(DonePressed())
+    for step in _TO_CREATING:
+        step(k)
+    assert [e.order.tx_id for e in k.effects_of(CreatePayment)] == ["tx-1", "tx-2"]
+
+
+# ---------------------------------------------------------------- stories: choosing item and coin
+
+
+@pytest.mark.parametrize("slot", ["Z9", "A2-sold-out", "B1-disabled"])
+def test_unavailable_item_is_ignored(slot: str) -> None:
+    k = new_kiosk(stock={"A1": 5, "A2": 0, "B1": 3}, disabled=frozenset({"B1"}))
+    tap_start(k)
+    t = k.send(ItemChosen(slot.split("-")[0]))
+    assert t.state.screen is S.CHOOSE_ITEM
+    assert t.effects == ()
+    assert [p.slot_id for p in t.state.available_products()] == ["A1"]
+
+
+def test_assets_failed_offers_only_the_wallet_choice() -> None:
+    k = state_at(S.CHOOSE_ITEM)
+    choose_cola(k)
+    t = k.send(AssetsFailed("A1", "gateway unreachable"))
+    assert t.state.screen is S.CHOOSE_COIN
+    assert k.sale.assets == ()
+    assert k.sale.message == "gateway unreachable"
+    assert k.send(CoinChosen(BTC)).effects == ()
+    assert k.screen is S.CHOOSE_COIN
+    t = k.send(CoinChosen(None))
+    assert t.state.screen is S.CREATING_PAYMENT
+    (create,) = t.effects
+    assert isinstance(create, CreatePayment) and create.order.asset is None
+
+
+def test_coin_not_offered_is_ignored() -> None:
+    k = state_at(S.CHOOSE_COIN)
+    t = k.send(CoinChosen(USDT))
+    assert (t.state.screen, t.effects) == (S.CHOOSE_COIN, ())
+    assert k.sale.order is None
+
+
+def test_coin_chosen_before_the_list_loaded_is_ignored() -> None:
+    k = state_at(S.CHOOSE_ITEM)
+    choose_cola(k)
+    assert k.sale.assets is None
+    for asset in (BTC, None):
+        t = k.send(CoinChosen(asset))
+        assert (t.state.screen, t.effects) == (S.CHOOSE_COIN, ())
+
+
+def test_stale_asset_answers_for_another_slot_are_ignored() -> None:
+    k = state_at(S.CHOOSE_ITEM)
+    choose_cola(k)
+    k.send(AssetsLoaded("A2", (USDT,)))
+    k.send(AssetsFailed("B1", "old failure"))
+    assert k.sale.assets is None and k.sale.message == ""
+    load_assets(k)
+    k.send(AssetsLoaded("A2", (USDT,)))
+    assert k.sale.assets == OFFERED
+    assert k.send(CoinChosen(USDT)).effects == ()
+
+
+def test_cancel_on_coin_screen_goes_back_to_items() -> None:
+    k = state_at(S.CHOOSE_COIN)
+    t = k.send(CancelPressed())
+    assert (t.state.screen, t.state.sale, t.effects) == (S.CHOOSE_ITEM, None, ())
+
+
+def test_double_tap_creates_one_payment() -> None:
+    k = state_at(S.CHOOSE_COIN)
+    choose_btc(k)
+    k.send(CoinChosen(ETH))
+    k.send(ItemChosen("A1"))
+    assert len(k.effects_of(CreatePayment)) == 1
+    assert k.order.asset == BTC and k.tx == "tx-1"
+
+
+# ---------------------------------------------------------------- stories: paying
+
+
+def test_underpaid_then_top_up_then_paid_vends() -> None:
+    k = state_at(S.AWAITING_PAYMENT)
+    gateway_says(PaymentState.UNDERPAID, remaining=Decimal("0.000020"))(k)
+    assert k.screen is S.UNDERPAID
+    assert k.sale.status is not None and k.sale.status.remaining == Decimal("0.000020")
+    gateway_says(PaymentState.UNDERPAID, remaining=Decimal("0.000005"))(k)
+    assert k.screen is S.UNDERPAID
+    assert k.sale.status is not None and k.sale.status.remaining == Decimal("0.000005")
+    gateway_says(PaymentState.CONFIRMING)(k)
+    assert k.screen is S.CONFIRMING
+    t = gateway_says(PaymentState.PAID)(k)
+    assert t.state.screen is S.VENDING
+    assert t.effects == (Vend(k.order),)
+    assert k.effects_of(AbandonPayment) == [] and k.effects_of(SaleFinished) == []
+
+
+def test_under_review_shows_confirming_and_is_not_cancellable() -> None:
+    k = state_at(S.AWAITING_PAYMENT)
+    gateway_says(PaymentState.UNDER_REVIEW)(k)
+    assert k.screen is S.CONFIRMING
+    assert k.send(CancelPressed()).effects == ()
+    assert k.screen is S.CONFIRMING
+
+
+def test_same_status_again_does_not_restart_the_screen() -> None:
+    k = state_at(S.UNDERPAID)
+    since = k.state.screen_since
+    gateway_says(PaymentState.UNDERPAID)(k)
+    assert k.state.screen_since == since
+
+
+# ---------------------------------------------------------------- stories: deadlines
+
+
+def test_awaiting_expires_when_the_window_closes() -> None:
+    k = state_at(S.AWAITING_PAYMENT)
+    deadline = float(k.order.expires_at)
+    assert deadline == int(T0 + 4) + WINDOW_S   # chosen at T0+4 by the route
+    assert k.send(Tick(), at=deadline - 1).effects == ()
+    assert k.screen is S.AWAITING_PAYMENT
+    t = k.send(Tick(), at=deadline)
+    assert t.state.screen is S.EXPIRED
+    assert t.effects == (
+        AbandonPayment(k.order, "expired", "payment window closed"),
+        SaleFinished(k.order, Outcome.EXPIRED, "https://pay.example/tx-1"),
+    )
+
+
+def test_underpaid_expires_when_the_window_closes() -> None:
+    k = state_at(S.UNDERPAID)
+    t = k.send(Tick(), at=float(k.order.expires_at))
+    assert t.state.screen is S.EXPIRED
+    assert types_of(t.effects) == (AbandonPayment, SaleFinished)
+
+
+def test_confirming_gets_a_grace_period_then_a_claim_code() -> None:
+    k = state_at(S.CONFIRMING)
+    deadline = float(k.order.expires_at)
+    for at in (deadline, deadline + 1, deadline + GRACE_S):
+        t = k.send(Tick(), at=at)
+        assert (t.state.screen, t.effects) == (S.CONFIRMING, ())
+    t = k.send(Tick(), at=deadline + GRACE_S + 1)
+    assert t.state.screen is S.PAYMENT_FAILED
+    code = k.sale.claim_code
+    assert CLAIM_CODE_RE.match(code)
+    assert code == claim_code("tx-1")
+    assert t.effects == (
+        AbandonPayment(k.order, "payment_failed", "payment still unconfirmed"),
+        SaleFinished(k.order, Outcome.PAYMENT_FAILED, "https://pay.example/tx-1"),
+    )
+
+
+def test_paid_while_confirming_in_grace_still_vends() -> None:
+    k = state_at(S.CONFIRMING)
+    k.send(Tick(), at=float(k.order.expires_at) + 60)
+    t = gateway_says(PaymentState.PAID)(k)
+    assert t.state.screen is S.VENDING and t.effects == (Vend(k.order),)
+
+
+def test_creating_backstop_timeout_fails_the_payment() -> None:
+    k = state_at(S.CREATING_PAYMENT)
+    since = k.state.screen_since
+    assert k.send(Tick(), at=since + CREATE_TIMEOUT_S).effects == ()
+    assert k.screen is S.CREATING_PAYMENT
+    t = k.send(Tick(), at=since + CREATE_TIMEOUT_S + 1)
+    assert t.state.screen is S.PAYMENT_FAILED
+    assert t.effects == (
+        AbandonPayment(k.order, "payment_failed", "payment could not be created in time"),
+        SaleFinished(k.order, Outcome.PAYMENT_FAILED, ""),
+    )
+    assert k.sale.claim_code == ""
+
+
+def test_create_failed_ends_the_sale_with_the_reason() -> None:
+    k = state_at(S.CREATING_PAYMENT)
+    t = k.send(PaymentCreateFailed(k.tx, "HTTP 503"))
+    assert t.state.screen is S.PAYMENT_FAILED
+    assert t.effects == (AbandonPayment(k.order, "payment_failed", "HTTP 503"),
+                         SaleFinished(k.order, Outcome.PAYMENT_FAILED, ""))
+
+
+def test_payment_created_for_another_tx_is_ignored_while_creating() -> None:
+    k = state_at(S.CREATING_PAYMENT)
+    for event in (PaymentCreated(OTHER_TX, request_for(k.order)),
+                  PaymentCreateFailed(OTHER_TX, "HTTP 500")):
+        t = k.send(event)
+        assert (t.state.screen, t.effects) == (S.CREATING_PAYMENT, ())
+
+
+# ---------------------------------------------------------------- stories: cancel
+
+
+@pytest.mark.parametrize("screen", [S.CREATING_PAYMENT, S.AWAITING_PAYMENT, S.UNDERPAID])
+def test_cancel_while_unpaid_abandons_the_payment(screen: Screen) -> None:
+    k = state_at(screen)
+    t = k.send(CancelPressed())
+    assert t.state.screen is S.CANCELLED
+    link = "" if screen is S.CREATING_PAYMENT else "https://pay.example/tx-1"
+    assert t.effects == (AbandonPayment(k.order, "cancelled", "customer"),
+                         SaleFinished(k.order, Outcome.CANCELLED, link))
+
+
+@pytest.mark.parametrize("screen", [S.CONFIRMING, S.VENDING])
+def test_cancel_once_money_is_moving_is_ignored(screen: Screen) -> None:
+    k = state_at(screen)
+    before = k.state
+    t = k.send(CancelPressed())
+    assert (t.state.screen, t.state.sale, t.effects) == (screen, before.sale, ())
+
+
+# ---------------------------------------------------------------- stories: late, duplicate events
+
+
+def test_paid_after_cancel_is_recorded_late_not_vended() -> None:
+    k = state_at(S.CANCELLED)
+    paid = status(PaymentState.PAID)
+    t = k.send(PaymentUpdate("tx-1", paid))
+    assert t.state.screen is S.CANCELLED
+    assert t.effects == (RecordPaidLate("tx-1", paid),)
+    k.send(DonePressed())
+    t = k.send(PaymentUpdate("tx-1", paid))
+    assert t.state.screen is S.ATTRACT
+    assert t.effects == (RecordPaidLate("tx-1", paid),)
+    assert k.effects_of(Vend) == []
+
+
+def test_paid_for_the_previous_sale_during_the_next_one_is_recorded_late() -> None:
+    k = state_at(S.CANCELLED)
+    k.send(DonePressed())
+    for step in _TO_AWAITING:
+        step(k)
+    assert k.tx == "tx-2"
+    before = k.state
+    paid = status(PaymentState.PAID)
+    t = k.send(PaymentUpdate("tx-1", paid))
+    assert t.effects == (RecordPaidLate("tx-1", paid),)
+    assert (t.state.screen, t.state.sale) == (S.AWAITING_PAYMENT, before.sale)
+
+
+@pytest.mark.parametrize("ended", [S.EXPIRED, S.PAYMENT_FAILED])
+def test_paid_after_the_sale_ended_unpaid_is_recorded_late(ended: Screen) -> None:
+    k = state_at(ended)
+    paid = status(PaymentState.PAID)
+    t = k.send(PaymentUpdate(k.tx, paid))
+    assert (t.state.screen, t.effects) == (ended, (RecordPaidLate(k.tx, paid),))
+
+
+def test_paid_after_confirming_grace_ran_out_is_recorded_late() -> None:
+    k = state_at(S.CONFIRMING)
+    k.send(Tick(), at=float(k.order.expires_at) + GRACE_S + 1)
+    assert k.screen is S.PAYMENT_FAILED
+    paid = status(PaymentState.PAID)
+    t = k.send(PaymentUpdate("tx-1", paid))
+    assert t.effects == (RecordPaidLate("tx-1", paid),)
+    assert k.effects_of(Vend) == []
+
+
+def test_second_paid_while_vending_does_nothing() -> None:
+    k = state_at(S.VENDING)
+    before = k.state
+    t = gateway_says(PaymentState.PAID)(k)
+    assert (t.state, t.effects) == (before, ())
+    assert len(k.effects_of(Vend)) == 1
+
+
+def test_second_paid_on_thank_you_is_not_paid_late() -> None:
+    k = state_at(S.THANK_YOU)
+    t = gateway_says(PaymentState.PAID)(k)
+    assert (t.state.screen, t.effects) == (S.THANK_YOU, ())
+    assert k.effects_of(RecordPaidLate) == [] and len(k.effects_of(Vend)) == 1
+
+
+def test_payment_created_after_cancel_changes_nothing() -> None:
+    k = state_at(S.CREATING_PAYMENT)
+    order = k.order
+    k.send(CancelPressed())
+    before = k.state
+    t = k.send(PaymentCreated(order.tx_id, request_for(order)))
+    assert (t.state, t.effects) == (before, ())
+    t = k.send(PaymentCreateFailed(order.tx_id, "late failure"))
+    assert (t.state, t.effects) == (before, ())
+    assert k.effects_of(Vend) == [] and len(k.effects_of(SaleFinished)) == 1
+
+
+@pytest.mark.parametrize("ps", [ps for ps in PaymentState if ps is not PaymentState.PAID])
+def test_status_for_unknown_tx_does_nothing(ps: PaymentState) -> None:
+    k = state_at(S.AWAITING_PAYMENT)
+    before = k.state
+    t = k.send(PaymentUpdate(OTHER_TX, status(ps)))
+    assert (t.state, t.effects) == (before, ())
+
+
+@pytest.mark.parametrize("ps", [PaymentState.EXPIRED, PaymentState.CANCELLED,
+                                PaymentState.FAILED, PaymentState.AWAITING])
+def test_statuses_after_the_sale_ended_do_not_end_it_again(ps: PaymentState) -> None:
+    k = state_at(S.CANCELLED)
+    t = k.send(PaymentUpdate(k.tx, status(ps)))
+    assert (t.state.screen, t.effects) == (S.CANCELLED, ())
+
+
+def test_vend_finished_for_another_tx_is_ignored() -> None:
+    k = state_at(S.VENDING)
+    before = k.state
+    t = k.send(VendFinished(OTHER_TX, "vended"))
+    assert (t.state, t.effects) == (before, ())
+
+
+def test_duplicate_vend_finished_is_ignored() -> None:
+    k = state_at(S.THANK_YOU)
+    before = k.state
+    t = vend_finishes("vended")(k)
+    assert (t.state, t.effects) == (before, ())
+    assert k.state.stock["A1"] == 4 and len(k.effects_of(SaleFinished)) == 1
+
+
+# ---------------------------------------------------------------- stories: vend results
+
+
+def test_jam_issues_a_claim_and_disables_the_slot() -> None:
+    k = state_at(S.VENDING)
+    order = k.order
+    t = vend_finishes("jam", disables_slot=True)(k)
+    assert t.state.screen is S.VEND_FAILED
+    code = claim_code("tx-1")
+    assert CLAIM_CODE_RE.match(code) and k.sale.claim_code == code
+    assert t.effects == (IssueClaim(order, code, "vend jam"),
+                         SaleFinished(order, Outcome.VEND_FAILED, "https://pay.example/tx-1",
+                                      "BTC"))
+    assert "A1" in k.state.disabled and not k.state.available("A1")
+    assert k.state.stock["A1"] == 5        # nothing dropped
+    k.send(DonePressed())
+    tap_start(k)
+    t = choose_cola(k)
+    assert (t.state.screen, t.effects) == (S.CHOOSE_ITEM, ())
+
+
+def test_vend_unknown_finishes_as_vend_unknown() -> None:
+    k = state_at(S.VENDING)
+    t = vend_finishes("unknown")(k)
+    assert t.state.screen is S.VEND_FAILED
+    assert types_of(t.effects) == (IssueClaim, SaleFinished)
+    finished = t.effects[1]
+    assert isinstance(finished, SaleFinished) and finished.outcome is Outcome.VEND_UNKNOWN
+
+
+def test_vended_decrements_stock_and_last_item_sells_out() -> None:
+    k = new_kiosk()
+    tap_start(k)
+    k.send(ItemChosen("A2"))              # Chips: one left
+    k.send(AssetsLoaded("A2", OFFERED))
+    choose_btc(k)
+    assert k.order.amount == Decimal("1.75")
+    payment_created(k)
+    gateway_says(PaymentState.PAID)(k)
+    vend_finishes("vended")(k)
+    assert k.state.stock["A2"] == 0 and k.state.stock["A1"] == 5
+    assert not k.state.available("A2")
+    k.send(DonePressed())
+    tap_start(k)
+    t = k.send(ItemChosen("A2"))
+    assert (t.state.screen, t.effects) == (S.CHOOSE_ITEM, ())
+
+
+# ---------------------------------------------------------------- stories: timers
+
+
+@pytest.mark.parametrize("screen", [S.CHOOSE_ITEM, S.CHOOSE_COIN])
+def test_idle_browsing_falls_back_to_attract(screen: Screen) -> None:
+    k = state_at(screen)
+    last_input = k.state.last_input
+    assert k.send(Tick(), at=last_input + IDLE_S - 1).state.screen is screen
+    t = k.send(Tick(), at=last_input + IDLE_S)
+    assert (t.state.screen, t.state.sale, t.effects) == (S.ATTRACT, None, ())
+
+
+def test_a_tap_resets_the_idle_timer() -> None:
+    k = state_at(S.CHOOSE_COIN)
+    entered = k.now
+    k.send(CoinChosen(USDT), at=entered + 20)      # a tap, even one that does nothing
+    assert k.send(Tick(), at=entered + IDLE_S + 5).state.screen is S.CHOOSE_COIN
+    assert k.send(Tick(), at=entered + 20 + IDLE_S).state.screen is S.ATTRACT
+
+
+def test_gateway_answers_do_not_count_as_customer_input() -> None:
+    k = state_at(S.CHOOSE_ITEM)
+    choose_cola(k)
+    tapped = k.now
+    k.send(AssetsLoaded("A1", OFFERED), at=tapped + 20)
+    assert k.send(Tick(), at=tapped + IDLE_S).state.screen is S.ATTRACT
+
+
+@pytest.mark.parametrize("screen", [S.THANK_YOU, S.EXPIRED, S.CANCELLED, S.PAYMENT_FAILED])
+def test_result_screen_returns_to_attract(screen: Screen) -> None:
+    k = state_at(screen)
+    since = k.state.screen_since
+    assert k.send(Tick(), at=since + RESULT_S - 0.5).state.screen is screen
+    t = k.send(Tick(), at=since + RESULT_S)
+    assert (t.state.screen, t.state.sale, t.effects) == (S.ATTRACT, None, ())
+
+
+def _confirming_ran_out(k: Kiosk) -> Transition:
+    return k.send(Tick(), at=float(k.order.expires_at) + GRACE_S + 1)
+
+
+@pytest.mark.parametrize("route", [_TO_VENDING + (vend_finishes("jam"),),
+                                   _TO_AWAITING + (gateway_says(PaymentState.CONFIRMING),
+                                                   _confirming_ran_out)],
+                         ids=["vend_failed", "payment_unconfirmed"])
+def test_claim_screen_stays_long_enough_to_photograph(route: tuple[Step, ...]) -> None:
+    k = new_kiosk()
+    for step in route:
+        step(k)
+    assert k.sale.claim_code
+    since = k.state.screen_since
+    for at in (since + RESULT_S, since + CLAIM_S - 1):
+        assert k.send(Tick(), at=at).state.screen is not S.ATTRACT
+    assert k.send(Tick(), at=since + CLAIM_S).state.screen is S.ATTRACT
+
+
+@pytest.mark.parametrize("screen", [S.THANK_YOU, S.VEND_FAILED, S.PAYMENT_FAILED, S.EXPIRED,
+                                    S.CANCELLED])
+def test_done_leaves_a_result_screen_at_once(screen: Screen) -> None:
+    k = state_at(screen)
+    t = k.send(DonePressed(), after=0.1)
+    assert (t.state.screen, t.state.sale, t.effects) == (S.ATTRACT, None, ())
+
+
+def test_vending_has_no_local_timeout() -> None:
+    k = state_at(S.VENDING)
+    t = k.send(Tick(), after=LATE_S)
+    assert (t.state.screen, t.effects) == (S.VENDING, ())
+
+
+# ---------------------------------------------------------------- stories: hardware
+
+
+def test_starts_out_of_service_with_a_fault() -> None:
+    k = new_kiosk(fault=FAULT)
+    assert k.screen is S.OUT_OF_SERVICE
+    assert k.send(StartTapped()).state.screen is S.OUT_OF_SERVICE
+
+
+@pytest.mark.parametrize("screen", [S.ATTRACT, S.CHOOSE_ITEM, S.CHOOSE_COIN])
+def test_fault_before_payment_takes_the_kiosk_out_of_service(screen: Screen) -> None:
+    k = state_at(screen)
+    t = k.send(HardwareChanged(FAULT))
+    assert (t.state.screen, t.state.sale, t.effects) == (S.OUT_OF_SERVICE, None, ())
+    assert t.state.hardware_fault == FAULT
+    assert k.send(StartTapped()).state.screen is S.OUT_OF_SERVICE
+
+
+def test_fault_clear_restores_attract() -> None:
+    k = state_at(S.OUT_OF_SERVICE)
+    t = k.send(HardwareChanged(""))
+    assert (t.state.screen, t.state.hardware_fault, t.effects) == (S.ATTRACT, "", ())
+    assert tap_start(k).state.screen is S.CHOOSE_ITEM
+
+
+def test_fault_during_payment_lets_the_sale_finish_then_goes_out_of_service() -> None:
+    k = state_at(S.AWAITING_PAYMENT)
+    t = k.send(HardwareChanged(FAULT))
+    assert (t.state.screen, t.effects) == (S.AWAITING_PAYMENT, ())
+    t = gateway_says(PaymentState.PAID)(k)
+    assert t.effects == (Vend(k.order),)
+    vend_finishes("motor_fault")(k)
+    assert k.screen is S.VEND_FAILED
+    assert k.send(DonePressed()).state.screen is S.OUT_OF_SERVICE
+
+
+def test_fault_during_payment_then_expiry_goes_out_of_service() -> None:
+    k = state_at(S.AWAITING_PAYMENT)
+    k.send(HardwareChanged(FAULT))
+    window_closes(k)
+    assert k.screen is S.EXPIRED
+    assert k.send(Tick(), after=RESULT_S).state.screen is S.OUT_OF_SERVICE
+
+
+def test_fault_cleared_during_the_sale_returns_to_attract() -> None:
+    k = state_at(S.AWAITING_PAYMENT)
+    k.send(HardwareChanged(FAULT))
+    k.send(HardwareChanged(""))
+    k.send(CancelPressed())
+    assert k.send(DonePressed()).state.screen is S.ATTRACT
