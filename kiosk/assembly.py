@@ -1,0 +1,63 @@
+"""Builds the kiosk's parts from a validated config: gateway, vend driver, flow and runtime."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from hardware.base import VendDriver
+from hardware.simulated import SimulatedDriver
+from kiosk.config import Config
+from kiosk.errors import KioskError
+from kiosk.flow import Flow, FlowSettings, Product, initial_state
+from kiosk.journal import Journal
+from kiosk.payments.base import Gateway
+from kiosk.payments.mixpay import MixPayGateway
+from kiosk.runtime import STARTING_UP, Runtime, SlotWiring
+
+
+class NotAvailable(KioskError):
+    """The config asks for a gateway or driver this version does not have yet."""
+
+
+def build_gateway(config: Config) -> Gateway:
+    payment = config.payment
+    if payment.gateway == "mixpay" and payment.mixpay is not None:
+        mixpay = payment.mixpay
+        return MixPayGateway(payee_id=mixpay.payee_id,
+                             settlement_asset_id=mixpay.settlement_asset_id,
+                             quote_asset_id=mixpay.quote_asset_id, api_base=mixpay.api_base,
+                             checkout_base=mixpay.checkout_base,
+                             asset_allow_list=payment.assets)
+    raise NotAvailable(f"payment gateway {payment.gateway!r} is not available in this version")
+
+
+def build_driver(config: Config) -> VendDriver:
+    if config.vend.driver == "simulated":
+        simulated = config.vend.simulated
+        return SimulatedDriver(simulated.faults, turn_time_s=simulated.turn_time_s)
+    raise NotAvailable(f"vend driver {config.vend.driver!r} is not available in this version")
+
+
+def products(config: Config) -> tuple[Product, ...]:
+    return tuple(Product(s.id, s.name, s.price, s.image) for s in config.slots)
+
+
+def build_runtime(config: Config, on_sale_finished: Callable[[dict[str, Any]], None], *,
+                  gateway: Gateway | None = None, driver: VendDriver | None = None,
+                  clock: Callable[[], float] = time.time) -> Runtime:
+    settings = FlowSettings(currency=config.machine.currency, gateway=config.payment.gateway,
+                            choose_asset=config.payment.choose_asset,
+                            payment_window_s=config.payment.timeout_s)
+    flow = Flow(settings, new_tx_id=lambda: str(uuid.uuid4()))
+    stock = {s.id: s.stock for s in config.slots}
+    # Until the journal has been read, nothing is for sale: stock may have changed since.
+    state = initial_state(products(config), {}, frozenset(), STARTING_UP, clock())
+    wiring = {s.id: SlotWiring(s.motor, s.mdb_item) for s in config.slots}
+    return Runtime(flow, state, gateway=gateway or build_gateway(config),
+                   driver=driver or build_driver(config),
+                   journal=Journal.open_in(config.machine.data_dir), wiring=wiring,
+                   initial_stock=stock, poll_interval_s=config.payment.poll_interval_s,
+                   on_sale_finished=on_sale_finished, clock=clock)

@@ -1,0 +1,136 @@
+"""The ``kiosk`` command: run, demo, journal, check-config, sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import Config, load_config
+from kiosk.errors import ConfigError, KioskError
+
+DEFAULT_CONFIG = Path("/etc/vending-kiosk/kiosk.toml")
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll drowns the rest
+    try:
+        return int(args.command(args))
+    except ConfigError as exc:
+        _print_config_errors(exc)
+        return EXIT_CONFIG
+    except KioskError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiosk", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the production kiosk")
+    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    run.add_argument("--headless", action="store_true", help="SDL's dummy video driver")
+    run.add_argument("--autopilot", type=int, metavar="N", help="play N customers, then exit")
+    run.add_argument("--screenshots", type=Path, metavar="DIR")
+    run.set_defaults(command=_run)
+
+    demo = commands.add_parser("demo", help="the whole product on this computer")
+    demo.add_argument("--headless", action="store_true")
+    demo.add_argument("--customers", type=int, metavar="N",
+                      help="play N staged customers and check each outcome")
+    demo.add_argument("--gateway", default="mixpay", choices=["mixpay"])
+    demo.add_argument("--driver", default="simulated", choices=["simulated"])
+    demo.add_argument("--data-dir", type=Path)
+    demo.add_argument("--screenshots", type=Path, metavar="DIR")
+    demo.add_argument("--lan-address", metavar="IP",
+                      help="serve the sandbox on all interfaces and put this address in the "
+                           "QR code, so a phone on the same network can pay")
+    demo.set_defaults(command=_demo)
+
+    journal = commands.add_parser("journal", help="transactions from the journal")
+    source = journal.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path)
+    source.add_argument("--data-dir", type=Path)
+    journal.add_argument("--json", action="store_true")
+    journal.set_defaults(command=_journal)
+
+    check = commands.add_parser("check-config", help="validate a config file")
+    check.add_argument("path", type=Path)
+    check.set_defaults(command=_check_config)
+
+    sandbox = commands.add_parser("sandbox", help="run the gateway sandbox alone")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.set_defaults(command=_sandbox)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kiosk.session import run_kiosk
+
+    config = load_config(args.config)
+    ok = run_kiosk(config, headless=args.headless, customers=args.autopilot,
+                   screenshots=args.screenshots)
+    return 0 if ok else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from kiosk.demo import DemoOptions, run_demo
+
+    return run_demo(DemoOptions(headless=args.headless, customers=args.customers,
+                                data_dir=args.data_dir, screenshots=args.screenshots,
+                                lan_address=args.lan_address))
+
+
+def _journal(args: argparse.Namespace) -> int:
+    from kiosk.journal import Journal
+
+    data_dir = args.data_dir or load_config(args.config or DEFAULT_CONFIG).machine.data_dir
+    if not (data_dir / "journal.db").exists():
+        print(f"kiosk: no journal in {data_dir}", file=sys.stderr)
+        return 1
+    with Journal.open_in(data_dir) as journal:
+        transactions = journal.transactions()
+    if args.json:
+        print(json.dumps(transactions, indent=2))
+    else:
+        for tx in transactions:
+            print(_journal_line(tx))
+    return 0
+
+
+def _journal_line(tx: dict[str, Any]) -> str:
+    claim = f"  claim {tx['claim_code']}" if tx.get("claim_code") else ""
+    asset = tx.get("asset") or "-"
+    return (f"{tx['created_at'][:19]}  {tx['id']}  {tx['slot']:<4} {tx['amount']:>8} "
+            f"{tx['currency']}  {asset:<5} {tx['status']}{claim}")
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config: Config = load_config(args.path)
+    print(f"{args.path}: OK ({len(config.slots)} slots, gateway {config.payment.gateway}, "
+          f"driver {config.vend.driver})")
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from kiosk.payments.sandbox import serve_forever_cli
+
+    serve_forever_cli(args.host, args.port)
+    return 0
+
+
+def _print_config_errors(error: ConfigError) -> None:
+    for issue in error.issues:
+        print(issue)
+    count = len(error.issues)
+    print(f"{count} error{'s' if count != 1 else ''} in the configuration")

@@ -1,0 +1,100 @@
+"""A gateway sandbox: simulated payment APIs and hosted checkout pages on a real HTTP server.
+
+For demos and tests only. It is selected purely by configuration (``api_base`` and
+``checkout_base`` pointing at it); the production clients know nothing about it.
+
+    with Sandbox(clock=fake_clock) as sandbox:
+        gateway = MixPayGateway(payee_id=..., settlement_asset_id=...,
+                                api_base=sandbox.mixpay_api_base,
+                                checkout_base=sandbox.checkout_base)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from kiosk.payments.sandbox.mixpay import MixPaySimulator, PaymentSnapshot
+from kiosk.payments.sandbox.server import SandboxServer
+
+__all__ = ["PaymentSnapshot", "Sandbox", "serve_forever_cli"]
+
+
+class Sandbox:
+    """The sandbox server with every simulator mounted (MixPay at ``/mixpay``)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        public_base: str | None = None,
+        confirm_s: float = 2.0,
+        requests_per_minute: int = 60,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._public_base = public_base
+        self._mixpay = MixPaySimulator(confirm_s=confirm_s,
+                                       requests_per_minute=requests_per_minute, clock=clock)
+        self._server = SandboxServer(host, port, {"mixpay": self._mixpay})
+
+    def start(self) -> Sandbox:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Where the server listens, e.g. ``http://127.0.0.1:41234`` (only once started)."""
+        return self._server.url
+
+    @property
+    def mixpay_api_base(self) -> str:
+        """The MixPay client's ``api_base``."""
+        return f"{self.url}/mixpay/v1"
+
+    @property
+    def checkout_base(self) -> str:
+        """The MixPay client's ``checkout_base``: links are ``<checkout_base>/code/<code>``.
+
+        ``public_base`` replaces the listening address when phones reach the sandbox another way
+        (a LAN address or a tunnel).
+        """
+        return f"{(self._public_base or self.url).rstrip('/')}/mixpay"
+
+    @property
+    def request_log(self) -> tuple[str, ...]:
+        """Every request served so far, as ``"METHOD /path"``: lets tests count API calls."""
+        return self._server.request_log
+
+    def payment(self, code: str) -> PaymentSnapshot:
+        """A read-only snapshot of one simulated MixPay payment; ``KeyError`` if unknown."""
+        return self._mixpay.snapshot(code)
+
+
+def serve_forever_cli(host: str, port: int) -> None:
+    """``kiosk sandbox``: run the sandbox in the foreground until Ctrl-C."""
+    with Sandbox(host, port) as sandbox:
+        print(f"Gateway sandbox listening on {sandbox.url}  (Ctrl-C stops it)\n"
+              f"  MixPay API:      {sandbox.mixpay_api_base}\n"
+              f"  MixPay checkout: {sandbox.checkout_base}/code/<code>\n\n"
+              "Point a kiosk config at it:\n"
+              "  [payment.mixpay]\n"
+              f'  api_base = "{sandbox.mixpay_api_base}"\n'
+              f'  checkout_base = "{sandbox.checkout_base}"\n'
+              "Any UUID works as payee_id; nothing here moves real money.", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("\nsandbox stopped", flush=True)

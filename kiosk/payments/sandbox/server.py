@@ -1,0 +1,221 @@
+"""The sandbox's HTTP plumbing: one threaded stdlib server, routed by the first path segment.
+
+``/mixpay/...`` is handed to the MixPay simulator with the rest of the path; WCT Pay and
+Centrapay simulators mount beside it. A simulator is any object with
+``handle(request) -> Response``: it owns its own state and lock and never sees the socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024                 # a simulator never needs more; refuse instead of buffering
+
+
+class BadBody(ValueError):
+    """The request body is not the JSON object or form it claims to be."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request, already read, as a simulator sees it."""
+
+    method: str
+    mount: str                        # "/mixpay": where the simulator lives, for absolute links
+    path: str                         # below the mount: "/v1/payments_result"
+    query: Mapping[str, str]          # first value of each parameter
+    headers: Mapping[str, str]        # lower-case names
+    body: bytes
+    client: str                       # peer address, for per-client rate limits
+
+    @property
+    def wants_json(self) -> bool:
+        return "application/json" in self.headers.get("accept", "")
+
+    def fields(self) -> dict[str, Any]:
+        """The body as a dict: a JSON object (numbers as Decimal), or form-encoded strings."""
+        if "application/json" in self.headers.get("content-type", ""):
+            try:
+                data = json.loads(self.body or b"{}", parse_float=Decimal)
+            except ValueError as exc:
+                raise BadBody("body is not valid JSON") from exc
+            if not isinstance(data, dict):
+                raise BadBody("body must be a JSON object")
+            return data
+        try:
+            text = self.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadBody("form body is not UTF-8") from exc
+        return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_response(status: int, payload: object,
+                  headers: Mapping[str, str] | None = None) -> Response:
+    body = json.dumps(payload, default=_json_default).encode()
+    return Response(status, body, "application/json", dict(headers or {}))
+
+
+def html_response(status: int, text: str) -> Response:
+    return Response(status, text.encode(), "text/html; charset=utf-8")
+
+
+class Simulator(Protocol):
+    def handle(self, request: Request) -> Response: ...
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """Remembers open connections so that stopping also ends idle keep-alive connections."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._open_lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            for connection in self._open:
+                with contextlib.suppress(OSError):      # the peer may already have gone
+                    connection.shutdown(socket.SHUT_RDWR)
+
+
+class SandboxServer:
+    """A threaded HTTP server on a daemon thread that dispatches to mounted simulators."""
+
+    def __init__(self, host: str, port: int, mounts: Mapping[str, Simulator]) -> None:
+        self._address = (host, port)
+        self._mounts = dict(mounts)            # "mixpay" -> simulator
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._log_lock = threading.Lock()
+        self._log: list[str] = []
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the sandbox is not running; call start() first")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def request_log(self) -> tuple[str, ...]:
+        """Every request seen so far, as ``"GET /mixpay/v1/payments_result"`` (no query)."""
+        with self._log_lock:
+            return tuple(self._log)
+
+    def start(self) -> None:
+        if self._httpd is not None:
+            return
+        httpd = _HTTPServer(self._address, _handler_for(self))
+        self._httpd = httpd
+        # A short poll interval makes stop() quick (serve_forever notices shutdown per poll).
+        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,),
+                                        name="gateway-sandbox", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._httpd.close_connections()
+        if self._thread is not None:
+            self._thread.join()
+        self._httpd = self._thread = None
+
+    def dispatch(self, request_line: tuple[str, str], headers: Mapping[str, str], body: bytes,
+                 client: str) -> Response:
+        method, target = request_line
+        parts = urlsplit(target)
+        with self._log_lock:
+            self._log.append(f"{method} {parts.path}")
+        name, _, rest = parts.path.lstrip("/").partition("/")
+        simulator = self._mounts.get(name)
+        if simulator is None:
+            return json_response(404, {"error": f"nothing is mounted at /{name}"})
+        query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        request = Request(method, f"/{name}", f"/{rest}", query, headers, body, client)
+        try:
+            return simulator.handle(request)
+        except Exception:                      # a simulator bug must not kill the server thread
+            log.exception("sandbox simulator /%s failed on %s %s", name, method, parts.path)
+            return json_response(500, {"error": "simulator error"})
+
+
+def _handler_for(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"          # keep-alive, as a real gateway offers
+        disable_nagle_algorithm = True         # headers and body are two writes: no 40 ms stall
+        server_version = "kiosk-sandbox"
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("%s " + format, self.address_string(), *args)
+
+        def _serve(self) -> None:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= MAX_BODY:
+                self.close_connection = True       # the unread body would poison keep-alive
+                self._send(json_response(413 if length > 0 else 400,
+                                         {"error": "bad or oversized Content-Length"}))
+                return
+            body = self.rfile.read(length) if length > 0 else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            self._send(server.dispatch((self.command, self.path), headers, body,
+                                       self.client_address[0]))
+
+        def _send(self, response: Response) -> None:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(response.body)
+
+    return Handler

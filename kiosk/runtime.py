@@ -1,0 +1,310 @@
+"""Wires the pure flow to the world: runs its effects on worker threads, feeds results back.
+
+Threads:
+- the caller's thread (pygame's main thread) calls ``post`` and ``pump``; it never waits on the
+  network, the disk or the hardware;
+- one *sale* worker runs every effect that touches a transaction (create, abandon, vend, claim,
+  paid-late), strictly in the order the flow asked for them, so the journal always sees intent
+  before action;
+- one *misc* worker loads coin lists and checks hardware health;
+- the payment watcher polls the gateway.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from hardware.base import VendDriver, VendOutcome, VendRequest, VendResult
+from kiosk.errors import (
+    GatewayError,
+    GatewayProtocolError,
+    GatewayUnavailable,
+    JournalError,
+    KioskError,
+    OperationNotSupported,
+)
+from kiosk.flow import (
+    AbandonPayment,
+    AssetsFailed,
+    AssetsLoaded,
+    CreatePayment,
+    Effect,
+    Event,
+    Flow,
+    HardwareChanged,
+    IssueClaim,
+    KioskState,
+    LoadAssets,
+    PaymentCreated,
+    PaymentCreateFailed,
+    PaymentUpdate,
+    RecordPaidLate,
+    SaleFinished,
+    StockChanged,
+    Tick,
+    Vend,
+    VendFinished,
+)
+from kiosk.journal import Journal
+from kiosk.money import format_amount, to_minor
+from kiosk.payments.base import Gateway, Order, PaymentState
+from kiosk.watcher import PaymentWatcher
+
+log = logging.getLogger(__name__)
+
+HEALTH_CHECK_INTERVAL_S = 30.0
+STARTING_UP = "starting up"
+
+
+@dataclass(frozen=True)
+class SlotWiring:
+    """What the vend driver needs to know about a slot (from config)."""
+
+    motor: str | None
+    mdb_item: int | None
+
+
+class Runtime:
+    def __init__(self, flow: Flow, state: KioskState, *, gateway: Gateway, driver: VendDriver,
+                 journal: Journal, wiring: dict[str, SlotWiring], initial_stock: dict[str, int],
+                 poll_interval_s: float, on_sale_finished: Callable[[dict[str, Any]], None],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.flow = flow
+        self.state = state
+        self._gateway = gateway
+        self._driver = driver
+        self._journal = journal
+        self._wiring = wiring
+        self._initial_stock = initial_stock
+        self._on_sale_finished = on_sale_finished
+        self._clock = clock
+        self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self._sale_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sale")
+        self._misc_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="misc")
+        self.watcher = PaymentWatcher(gateway, journal, self.post, poll_interval_s, clock)
+        self._next_health_check = 0.0
+        self._health_pending = False
+
+    # -- lifecycle
+
+    def start(self) -> None:
+        """Recover the journal and check the hardware, off the caller's thread."""
+        self.watcher.start()
+        self._submit(self._misc_worker, self._startup)
+
+    def close(self) -> None:
+        self._sale_worker.shutdown(wait=True)
+        self._misc_worker.shutdown(wait=True)
+        self.watcher.stop()
+        self._gateway.close()
+        self._driver.close()
+        self._journal.close()
+
+    # -- the caller's side
+
+    def post(self, event: Event) -> None:
+        """Queue an event; safe from any thread."""
+        self._events.put(event)
+
+    def pump(self, now: float | None = None) -> bool:
+        """Feed queued events (and a clock tick) to the flow; True if the state changed."""
+        now = self._clock() if now is None else now
+        before = self.state
+        self._maybe_check_health(now)
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            self._step(event, now)
+        self._step(Tick(), now)
+        return self.state is not before
+
+    def _step(self, event: Event, now: float) -> None:
+        transition = self.flow.step(self.state, event, now)
+        self.state = transition.state
+        for effect in transition.effects:
+            self._dispatch(effect)
+
+    def _dispatch(self, effect: Effect) -> None:
+        if isinstance(effect, SaleFinished):
+            self._on_sale_finished(self._sale_line(effect))
+        elif isinstance(effect, LoadAssets):
+            self._submit(self._misc_worker, self._load_assets, effect)
+        elif isinstance(effect, CreatePayment):
+            self._submit(self._sale_worker, self._create_payment, effect.order)
+        elif isinstance(effect, AbandonPayment):
+            self._submit(self._sale_worker, self._abandon, effect)
+        elif isinstance(effect, Vend):
+            self._submit(self._sale_worker, self._vend, effect.order)
+        elif isinstance(effect, IssueClaim):
+            self._submit(self._sale_worker, self._issue_claim, effect)
+        elif isinstance(effect, RecordPaidLate):
+            self._submit(self._sale_worker, self._record_paid_late, effect)
+
+    @staticmethod
+    def _submit(worker: ThreadPoolExecutor, fn: Callable[..., None], *args: Any) -> None:
+        future: Future[None] = worker.submit(fn, *args)
+        future.add_done_callback(_log_failure)
+
+    def _sale_line(self, effect: SaleFinished) -> dict[str, Any]:
+        order = effect.order
+        asset = order.asset.symbol if order.asset else effect.paid_symbol
+        return {"tx": order.tx_id, "slot": order.slot_id, "gateway": self._gateway.name,
+                "asset": asset, "amount": format_amount(order.amount, order.currency),
+                "currency": order.currency, "payment_link": effect.payment_link,
+                "outcome": effect.outcome.value}
+
+    def _maybe_check_health(self, now: float) -> None:
+        if now < self._next_health_check or self._health_pending:
+            return
+        self._next_health_check = now + HEALTH_CHECK_INTERVAL_S
+        self._health_pending = True
+        self._submit(self._misc_worker, self._check_health)
+
+    # -- worker side: every method below runs off the caller's thread
+
+    def _startup(self) -> None:
+        self._journal.init_slots(self._initial_stock)
+        report = self._journal.recover()
+        if report.vend_unknown or report.refund_due:
+            log.warning("recovered: %d vend(s) of unknown result, %d paid sale(s) due a refund",
+                        len(report.vend_unknown), len(report.refund_due))
+        for order, request in self._journal.watched_orders():
+            request = request or self._gateway.request_for(order)
+            if request is not None:
+                self.watcher.watch(order, request, late=True)
+        self._post_stock()
+        self._check_health()
+
+    def _check_health(self) -> None:
+        try:
+            health = self._driver.health()
+            self.post(HardwareChanged("" if health.ready else health.reason or "not ready"))
+        finally:
+            self._health_pending = False
+
+    def _post_stock(self) -> None:
+        slots = self._journal.slot_states()
+        self.post(StockChanged({k: s.stock for k, s in slots.items()},
+                               frozenset(k for k, s in slots.items() if s.disabled)))
+
+    def _load_assets(self, effect: LoadAssets) -> None:
+        try:
+            assets = self._gateway.list_assets(effect.amount, effect.currency)
+        except GatewayError as exc:
+            log.warning("coin list not available: %s", exc)
+            self.post(AssetsFailed(effect.slot_id, str(exc)))
+            return
+        self.post(AssetsLoaded(effect.slot_id, tuple(assets)))
+
+    def _create_payment(self, order: Order) -> None:
+        try:
+            self._journal.begin(order, self._gateway.name)
+        except JournalError as exc:
+            log.error("journal refused a new sale: %s", exc)
+            self.post(PaymentCreateFailed(order.tx_id, "journal unavailable"))
+            return
+        health = self._driver.health()
+        if not health.ready:  # never take money the machine cannot turn into an item
+            self.post(HardwareChanged(health.reason or "not ready"))
+            self.post(PaymentCreateFailed(order.tx_id, f"machine not ready: {health.reason}"))
+            return
+        try:
+            request = self._gateway.create(order)
+        except GatewayError as exc:
+            log.warning("payment for %s not created: %s", order.tx_id, exc)
+            if isinstance(exc, (GatewayUnavailable, GatewayProtocolError)):
+                # The gateway may have created it before the reply was lost: watch anyway.
+                lost = self._gateway.request_for(order)
+                if lost is not None:
+                    self.watcher.watch(order, lost, late=True)
+            self.post(PaymentCreateFailed(order.tx_id, str(exc)))
+            return
+        try:
+            self._journal.payment_created(order.tx_id, request)
+        except JournalError as exc:
+            # No QR without its record: the customer is not asked to pay; it is still watched.
+            log.error("could not journal payment of %s: %s", order.tx_id, exc)
+            self.watcher.watch(order, request, late=True)
+            self.post(PaymentCreateFailed(order.tx_id, "journal unavailable"))
+            return
+        # Posted before the first poll can report anything, so the flow sees them in order.
+        self.post(PaymentCreated(order.tx_id, request))
+        self.watcher.watch(order, request)
+
+    def _abandon(self, effect: AbandonPayment) -> None:
+        order = effect.order
+        try:
+            self._journal.abandoned(order.tx_id, effect.kind, {"reason": effect.reason})
+        except JournalError as exc:
+            log.error("could not journal %s of %s: %s", effect.kind, order.tx_id, exc)
+        if not self.watcher.abandon(order.tx_id):
+            return
+        if self._gateway.can_cancel:
+            self._cancel_at_gateway(order)
+
+    def _cancel_at_gateway(self, order: Order) -> None:
+        request = self._gateway.request_for(order)
+        if request is None:
+            return
+        try:
+            status = self._gateway.cancel(order, request)
+        except (OperationNotSupported, GatewayError) as exc:
+            log.warning("cancel of %s failed (%s); still watching it", order.tx_id, exc)
+            return
+        if status.state is PaymentState.PAID:
+            self.post(PaymentUpdate(order.tx_id, status))
+
+    def _vend(self, order: Order) -> None:
+        try:
+            self._journal.paid_verified(order.tx_id, {"slot": order.slot_id})
+            allowed = self._journal.start_vend(order.tx_id)
+        except JournalError as exc:
+            log.error("not vending %s: the journal failed (%s)", order.tx_id, exc)
+            self.post(VendFinished(order.tx_id, VendOutcome.DENIED.value,
+                                   detail="journal unavailable"))
+            return
+        if not allowed:
+            # Exactly once: the journal says this sale was already vended or is unknown.
+            log.error("refused to vend %s twice", order.tx_id)
+            self.post(VendFinished(order.tx_id, VendOutcome.DENIED.value,
+                                   detail="vend already started"))
+            return
+        wiring = self._wiring.get(order.slot_id, SlotWiring(None, None))
+        request = VendRequest(order.slot_id, to_minor(order.amount, order.currency),
+                              wiring.motor, wiring.mdb_item)
+        try:
+            result = self._driver.vend(request)
+        except Exception as exc:  # a driver bug must still leave a journalled result
+            log.exception("vend driver failed on %s", order.tx_id)
+            result = VendResult(VendOutcome.UNKNOWN, f"driver error: {type(exc).__name__}")
+        self._journal.vend_result(order.tx_id, result.outcome.value, {"detail": result.detail},
+                                  disable_slot=result.disables_slot)
+        self.post(VendFinished(order.tx_id, result.outcome.value, result.disables_slot,
+                               result.detail))
+        self._post_stock()
+
+    def _issue_claim(self, effect: IssueClaim) -> None:
+        self._journal.claim_issued(effect.order.tx_id, effect.claim_code, effect.reason)
+        log.warning("sale %s needs a refund: claim code %s (%s)", effect.order.tx_id,
+                    effect.claim_code, effect.reason)
+
+    def _record_paid_late(self, effect: RecordPaidLate) -> None:
+        if self._journal.paid_late(effect.tx_id, {"paid_amount": str(effect.status.paid_amount),
+                                                  "paid_symbol": effect.status.paid_symbol}):
+            log.warning("payment for %s arrived after the sale ended: refund due", effect.tx_id)
+
+
+def _log_failure(future: Future[None]) -> None:
+    exc = future.exception()
+    if exc is not None and not isinstance(exc, KioskError):
+        log.error("worker task failed", exc_info=exc)
+    elif exc is not None:
+        log.error("worker task failed: %s", exc)

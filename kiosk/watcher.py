@@ -1,0 +1,175 @@
+"""Polls the gateway for every payment still in play, on one background thread.
+
+Two kinds of watch:
+- *active*: the sale on screen; polled every ``poll_interval_s``.
+- *late*: a sale that was cancelled, expired or found unfinished at start-up. A gateway without
+  a cancel call (MixPay) may still take the customer's money until the payment's own deadline,
+  so the watch goes on until then (longer while the gateway reports it confirming). A PAID seen
+  here is passed on like any other status; the flow turns it into ``paid_late``.
+
+Every observation is journalled (deduplicated by the journal) before it is passed on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kiosk.errors import GatewayError, GatewayRateLimited, JournalError
+from kiosk.flow import PaymentUpdate
+from kiosk.journal import Journal
+from kiosk.payments.base import Gateway, Order, PaymentRequest, PaymentState, PaymentStatus
+
+log = logging.getLogger(__name__)
+
+LATE_GRACE_S = 30.0          # after the gateway's deadline, for its own expiry to show
+LATE_CONFIRMING_MAX_S = 3600.0  # a confirming payment is followed this long past its deadline
+ERROR_BACKOFF_MAX_S = 30.0
+
+
+@dataclass
+class _Watch:
+    order: Order
+    request: PaymentRequest
+    late: bool
+    next_poll: float
+    failures: int = 0
+    last_state: PaymentState | None = None
+
+
+class PaymentWatcher:
+    def __init__(self, gateway: Gateway, journal: Journal,
+                 post: Callable[[PaymentUpdate], None], poll_interval_s: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._gateway = gateway
+        self._journal = journal
+        self._post = post
+        self._poll_s = poll_interval_s
+        self._late_poll_s = max(3 * poll_interval_s, 5.0)
+        self._clock = clock
+        self._watches: dict[str, _Watch] = {}
+        self._abandoned: set[str] = set()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="payment-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=15)
+
+    def watch(self, order: Order, request: PaymentRequest, late: bool = False) -> None:
+        with self._cond:
+            late = late or order.tx_id in self._abandoned
+            self._watches[order.tx_id] = _Watch(order, request, late, next_poll=self._clock())
+            self._cond.notify_all()
+
+    def abandon(self, tx_id: str) -> bool:
+        """The sale ended unpaid: keep watching, now as a late watch. False if not watched."""
+        with self._cond:
+            self._abandoned.add(tx_id)
+            watch = self._watches.get(tx_id)
+            if watch is None:
+                return False
+            watch.late = True
+            return True
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._watches)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Block until no payment is watched (used by the demo before it exits)."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._watches and time.monotonic() < deadline:
+                self._cond.wait(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
+            return not self._watches
+
+    # -- the thread
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return
+                due = self._next_due()
+                if due is None:
+                    self._cond.wait(timeout=self._poll_s)
+                    continue
+                delay = due.next_poll - self._clock()
+                if delay > 0:
+                    self._cond.wait(timeout=delay)
+                    continue
+            self._poll(due)
+
+    def _next_due(self) -> _Watch | None:
+        return min(self._watches.values(), key=lambda w: w.next_poll, default=None)
+
+    def _poll(self, watch: _Watch) -> None:
+        tx_id = watch.order.tx_id
+        try:
+            status = self._gateway.status(watch.order, watch.request)
+        except GatewayError as exc:
+            self._after_error(watch, exc)
+            return
+        watch.failures = 0
+        self._record(tx_id, status)
+        with self._cond:
+            if status.state.terminal or self._late_watch_over(watch, status):
+                self._watches.pop(tx_id, None)
+                self._cond.notify_all()
+            else:
+                interval = self._late_poll_s if watch.late else self._poll_s
+                watch.next_poll = self._clock() + interval
+            late = watch.late
+        if late and status.state.terminal and status.state is not PaymentState.PAID:
+            self._close_late(tx_id, status)
+        self._post(PaymentUpdate(tx_id, status))
+
+    def _record(self, tx_id: str, status: PaymentStatus) -> None:
+        detail: dict[str, object] = {"reason": status.reason} if status.reason else {}
+        if status.remaining is not None:
+            detail["remaining"] = str(status.remaining)
+        try:
+            self._journal.status_seen(tx_id, status.state, status.raw_status, detail)
+        except JournalError:
+            log.exception("could not journal status of %s", tx_id)
+
+    def _close_late(self, tx_id: str, status: PaymentStatus) -> None:
+        try:
+            self._journal.close_watch(tx_id, status.state, {"reason": status.reason})
+        except JournalError:
+            log.exception("could not close the watch of %s", tx_id)
+
+    def _late_watch_over(self, watch: _Watch, status: PaymentStatus) -> bool:
+        if not watch.late:
+            return False
+        past = self._clock() - watch.request.expires_at
+        limit = LATE_CONFIRMING_MAX_S if status.state in (
+            PaymentState.CONFIRMING, PaymentState.UNDER_REVIEW) else LATE_GRACE_S
+        if past > limit:
+            log.warning("stopped watching %s past its deadline in state %s; it stays "
+                        "unfinished in the journal and is watched again at the next start",
+                        watch.order.tx_id, status.state.value)
+            return True
+        return False
+
+    def _after_error(self, watch: _Watch, exc: GatewayError) -> None:
+        watch.failures += 1
+        if isinstance(exc, GatewayRateLimited):
+            backoff = exc.retry_after_s
+        else:
+            backoff = min(ERROR_BACKOFF_MAX_S, self._poll_s * 2 ** min(watch.failures, 5))
+        log.warning("status of %s not known (%s); retrying in %.0f s", watch.order.tx_id,
+                    exc, backoff)
+        with self._cond:
+            watch.next_poll = self._clock() + backoff

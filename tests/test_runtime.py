@@ -1,0 +1,248 @@
+"""The runtime end to end without pygame: real sandbox over loopback HTTP, real journal on disk,
+the production MixPay client, the simulated machine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hardware.base import DriverHealth
+from hardware.simulated import SimulatedDriver
+from kiosk.assembly import build_gateway, build_runtime
+from kiosk.claims import claim_code
+from kiosk.config import Config, load_config
+from kiosk.flow import (
+    CancelPressed,
+    CoinChosen,
+    ItemChosen,
+    Order,
+    Screen,
+    StartTapped,
+)
+from kiosk.journal import Journal
+from kiosk.payments.base import PaymentRequest
+from kiosk.payments.sandbox import Sandbox
+from kiosk.runtime import Runtime
+
+CONFIG = """
+[machine]
+id = "test-01"
+currency = "USD"
+data_dir = "{data_dir}"
+
+[payment]
+gateway = "mixpay"
+timeout_s = 60
+poll_interval_s = 0.2
+
+[payment.mixpay]
+payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
+settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
+api_base = "{api_base}"
+checkout_base = "{checkout_base}"
+
+[vend]
+driver = "simulated"
+
+[vend.simulated]
+faults = {{ A2 = "jam" }}
+turn_time_s = 0
+
+[[slot]]
+id = "A1"
+name = "Water"
+price = "2.50"
+stock = 3
+
+[[slot]]
+id = "A2"
+name = "Cola"
+price = "2.00"
+stock = 3
+"""
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(confirm_s=0.2, requests_per_minute=10_000) as running:
+        yield running
+
+
+@pytest.fixture
+def config(tmp_path: Path, sandbox: Sandbox) -> Config:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(CONFIG.format(data_dir=tmp_path / "data", api_base=sandbox.mixpay_api_base,
+                                  checkout_base=sandbox.checkout_base))
+    return load_config(path)
+
+
+class Harness:
+    """A runtime driven by flow events instead of taps, with its finished sales collected."""
+
+    def __init__(self, config: Config, driver: SimulatedDriver) -> None:
+        self.lines: list[dict[str, Any]] = []
+        self.driver = driver
+        self.runtime: Runtime = build_runtime(config, self.lines.append, driver=driver)
+        self.runtime.start()
+
+    def wait_for(self, condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.runtime.pump()
+            if condition():
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"timed out on screen {self.runtime.state.screen}")
+
+    def wait_screen(self, screen: Screen, timeout_s: float = 10.0) -> None:
+        self.wait_for(lambda: self.runtime.state.screen is screen, timeout_s)
+
+    def buy(self, slot: str) -> tuple[Order, PaymentRequest]:
+        self.wait_screen(Screen.ATTRACT)
+        self.runtime.post(StartTapped())
+        self.runtime.post(ItemChosen(slot))
+        self.wait_for(lambda: self.sale_assets() is not None)
+        assets = self.sale_assets()
+        assert assets, "the sandbox offers coins"
+        self.runtime.post(CoinChosen(assets[0]))
+        self.wait_screen(Screen.AWAITING_PAYMENT)
+        sale = self.runtime.state.sale
+        assert sale is not None and sale.order is not None and sale.request is not None
+        return sale.order, sale.request
+
+    def sale_assets(self) -> Any:
+        sale = self.runtime.state.sale
+        return sale.assets if sale else None
+
+    def close(self) -> None:
+        self.runtime.close()
+
+
+@pytest.fixture
+def harness(config: Config) -> Iterator[Harness]:
+    running = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
+    yield running
+    running.close()
+
+
+def pay(link: str) -> None:
+    httpx.post(f"{link}/pay", timeout=5).raise_for_status()
+
+
+def kinds(journal_tx: dict[str, Any]) -> list[str]:
+    return [event["kind"] for event in journal_tx["events"]]
+
+
+def test_a_paid_sale_is_journalled_before_each_step_and_vends_once(harness: Harness,
+                                                                   config: Config) -> None:
+    order, request = harness.buy("A1")
+    assert request.link.startswith(config.payment.mixpay.checkout_base + "/code/")
+    pay(request.link)
+    harness.wait_screen(Screen.THANK_YOU)
+    assert harness.driver.vended == ["A1"]
+    assert harness.lines[0]["outcome"] == "vended" and harness.lines[0]["amount"] == "2.50"
+    harness.close()
+    with Journal.open_in(config.machine.data_dir) as journal:
+        tx = journal.transaction(order.tx_id)
+        stock = journal.slot_states()["A1"].stock
+    events = kinds(tx)
+    assert tx["status"] == "vended" and stock == 2
+    assert events.index("payment_created") < events.index("paid_verified") \
+        < events.index("vend_started") < events.index("vend_result")
+    assert events.count("vend_started") == 1
+
+
+def test_a_jam_gives_a_claim_code_and_disables_the_slot(harness: Harness,
+                                                        config: Config) -> None:
+    order, request = harness.buy("A2")
+    pay(request.link)
+    harness.wait_screen(Screen.VEND_FAILED)
+    sale = harness.runtime.state.sale
+    assert sale is not None and sale.claim_code == claim_code(order.tx_id)
+    harness.wait_for(lambda: "A2" in harness.runtime.state.disabled)
+    harness.close()
+    with Journal.open_in(config.machine.data_dir) as journal:
+        tx = journal.transaction(order.tx_id)
+        assert journal.slot_states()["A2"].disabled
+    assert tx["claim_code"] == sale.claim_code
+    assert "refund_requested" in kinds(tx) and tx["status"] == "refund_due"
+
+
+def test_money_after_cancel_is_journalled_as_paid_late_never_vended(harness: Harness,
+                                                                     config: Config) -> None:
+    order, request = harness.buy("A1")
+    harness.runtime.post(CancelPressed())
+    harness.wait_screen(Screen.CANCELLED)
+    pay(request.link)  # the customer paid anyway: MixPay cannot cancel a payment link
+
+    def journalled_late() -> bool:
+        with Journal.open_in(config.machine.data_dir) as journal:
+            return journal.transaction(order.tx_id)["status"] == "paid_late"
+
+    harness.wait_for(journalled_late)
+    assert harness.driver.vended == []
+    assert harness.lines[0]["outcome"] == "cancelled"
+
+
+def test_the_kiosk_refuses_to_take_money_when_the_machine_is_not_ready(config: Config) -> None:
+    driver = SimulatedDriver(turn_time_s=0)
+    driver.set_health(DriverHealth(ready=False, reason="door open"))
+    harness = Harness(config, driver)
+    try:
+        harness.wait_screen(Screen.OUT_OF_SERVICE)
+        time.sleep(0.3)
+        harness.runtime.pump()
+        assert harness.runtime.state.screen is Screen.OUT_OF_SERVICE
+        assert harness.runtime.state.hardware_fault == "door open"
+    finally:
+        harness.close()
+
+
+def test_a_payment_made_while_the_kiosk_was_off_is_found_at_start(config: Config,
+                                                                   sandbox: Sandbox) -> None:
+    gateway = build_gateway(config)
+    order = Order("5b0c51c6-94d3-4c51-9b8e-3f0f0d1f7a11", "A1", "Water",
+                  config.slot("A1").price, "USD", None, int(time.time()) + 60)
+    with Journal.open_in(config.machine.data_dir) as journal:
+        journal.begin(order, "mixpay")
+        request = gateway.create(order)
+        journal.payment_created(order.tx_id, request)
+    gateway.close()
+    pay(request.link)  # ...and then the power went out before the kiosk saw it
+
+    harness = Harness(config, SimulatedDriver(turn_time_s=0))
+    try:
+        def late() -> bool:
+            with Journal.open_in(config.machine.data_dir) as journal:
+                return journal.transaction(order.tx_id)["status"] == "paid_late"
+        harness.wait_for(late)
+        assert harness.driver.vended == []
+    finally:
+        harness.close()
+    with Journal.open_in(config.machine.data_dir) as journal:
+        events = kinds(journal.transaction(order.tx_id))
+    assert "recovered" in events and "paid_late" in events and "vend_started" not in events
+
+
+def test_a_vend_cut_short_by_a_crash_is_never_repeated(config: Config) -> None:
+    order = Order("0e3c3d7e-3b4c-4c7f-8a77-0f2d6f5b9c21", "A1", "Water",
+                  config.slot("A1").price, "USD", None, int(time.time()) + 60)
+    with Journal.open_in(config.machine.data_dir) as journal:
+        journal.begin(order, "mixpay")
+        journal.payment_created(order.tx_id, PaymentRequest(order.tx_id, "x", order.expires_at))
+        journal.paid_verified(order.tx_id, {})
+        assert journal.start_vend(order.tx_id)
+    harness = Harness(config, SimulatedDriver(turn_time_s=0))
+    try:
+        harness.wait_screen(Screen.ATTRACT)
+    finally:
+        harness.close()
+    with Journal.open_in(config.machine.data_dir) as journal:
+        tx = journal.transaction(order.tx_id)
+        assert not journal.start_vend(order.tx_id)
+    assert tx["status"] == "vend_unknown" and harness.driver.vended == []
