@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fakes import START, FakeTime
 from kiosk.errors import (
     GatewayProtocolError,
     GatewayRateLimited,
@@ -28,22 +29,6 @@ PAYEE = "3f1e7c2a-8d4b-4c55-9e61-2b7a0c9d1e42"
 USDT_ERC20 = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
 BTC = Asset("BTC", "Bitcoin", "Bitcoin", "c6d0c728-2624-429b-8e0d-d9d19b6592fa")
 USDT_TRC20 = Asset("USDT", "Tether USD", "Tron", "b91e18ff-a9ae-3dc7-8679-e935d9a4b34b")
-START = 1_700_000_000.0
-
-
-class FakeTime:
-    """A clock whose ``sleep`` advances it, recording every sleep."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def make_order(clock: FakeTime, *, amount: str = "2.50", asset: Asset | None = None,

@@ -10,6 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from fakes import FakeTime
 from kiosk.errors import (
     GatewayError,
     GatewayProtocolError,
@@ -21,21 +22,6 @@ from kiosk.payments.http import DEFAULT_TIMEOUT, GatewayHttp, map_httpx_errors, 
 from kiosk.payments.ratelimit import RateLimiter
 
 SECRET = "SECRET-key-123"
-
-
-class FakeTime:
-    """A clock whose ``sleep`` advances it, recording every sleep."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 # -- every httpx exception is mapped --------------------------------------------------------------
