@@ -78,6 +78,10 @@ class Sandbox:
         """Every request served so far, as ``"METHOD /path"``: lets tests count API calls."""
         return self._server.request_log
 
+    def codes(self) -> tuple[str, ...]:
+        """Codes of every simulated MixPay payment, oldest first."""
+        return self._mixpay.codes()
+
     def payment(self, code: str) -> PaymentSnapshot:
         """A read-only snapshot of one simulated MixPay payment; ``KeyError`` if unknown."""
         return self._mixpay.snapshot(code)

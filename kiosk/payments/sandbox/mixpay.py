@@ -327,6 +327,11 @@ class MixPaySimulator:
             ("GET", "/v1/setting/payment_assets"): self._assets,
         }
 
+    def codes(self) -> tuple[str, ...]:
+        """Every payment code created so far, oldest first."""
+        with self._lock:
+            return tuple(self._payments)
+
     def snapshot(self, code: str) -> PaymentSnapshot:
         """The payment as it stands now; ``KeyError`` for an unknown code."""
         with self._lock:

@@ -1,0 +1,128 @@
+"""The `kiosk` command as operators and technicians use it: real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from kiosk.payments.sandbox import Sandbox
+
+KIOSK = [sys.executable, "-m", "kiosk"]
+EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "kiosk.example.toml"
+
+
+def kiosk(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KIOSK, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_check_config_accepts_the_example(tmp_path: Path) -> None:
+    result = kiosk("check-config", str(EXAMPLE))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK" in result.stdout
+
+
+def test_check_config_lists_every_error_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "kiosk.toml"
+    bad.write_text('[machine]\ncurrency = "USD"\ncolour = "red"\n\n[payment]\ngateway = "mixpay"\n'
+                   '\n[vend]\ndriver = "simulated"\n\n[[slot]]\nid = "A1"\nname = "Water"\n'
+                   'price = 2.5\n')
+    result = kiosk("check-config", str(bad))
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert any(str(bad) in line and "[machine] colour" in line for line in lines)
+    assert any("[slot[0]] price" in line and '"2.5"' in line for line in lines)
+    assert any("[payment.mixpay]" in line and "payee_id" in line for line in lines)
+    assert lines[-1].endswith("errors in the configuration")
+
+
+def test_journal_of_an_empty_data_dir_says_so(tmp_path: Path) -> None:
+    result = kiosk("journal", "--data-dir", str(tmp_path), "--json")
+    assert result.returncode == 1 and "no journal" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_sandbox_command_serves_the_mixpay_api() -> None:
+    port = free_port()
+    process = subprocess.Popen([*KIOSK, "sandbox", "--port", str(port)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert f"http://127.0.0.1:{port}" in banner
+        reply = httpx.get(f"http://127.0.0.1:{port}/mixpay/v1/setting/payment_assets", timeout=5)
+        assert reply.status_code == 200 and reply.json()["success"] is True
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+RUN_CONFIG = """
+[machine]
+data_dir = "{data_dir}"
+
+[display]
+width = 800
+height = 480
+
+[payment]
+timeout_s = 30
+poll_interval_s = 0.5
+
+[payment.mixpay]
+payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
+settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
+api_base = "{api_base}"
+checkout_base = "{checkout_base}"
+
+[vend]
+driver = "simulated"
+
+[vend.simulated]
+turn_time_s = 0
+
+[[slot]]
+id = "A1"
+name = "Water"
+price = "2.50"
+stock = 2
+"""
+
+
+def test_run_with_autopilot_sells_through_the_real_ui(tmp_path: Path) -> None:
+    with Sandbox(confirm_s=0.3) as sandbox:
+        config = tmp_path / "kiosk.toml"
+        config.write_text(RUN_CONFIG.format(data_dir=tmp_path / "data",
+                                            api_base=sandbox.mixpay_api_base,
+                                            checkout_base=sandbox.checkout_base))
+        paid: list[str] = []
+        threading.Thread(target=pay_first_payment, args=(sandbox, paid), daemon=True).start()
+        result = kiosk("run", "--config", str(config), "--headless", "--autopilot", "1",
+                       "--screenshots", str(tmp_path / "shots"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 1 and lines[0]["outcome"] == "vended" and lines[0]["tx"] in paid[0]
+    shots = sorted(p.name for p in (tmp_path / "shots").iterdir())
+    assert shots[0].startswith("0001-") and any(n.endswith("-thank_you.png") for n in shots)
+
+
+def pay_first_payment(sandbox: Sandbox, paid: list[str]) -> None:
+    """The customer's phone: wait for the kiosk's payment to exist, then pay it."""
+    deadline = time.monotonic() + 60
+    while not sandbox.codes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    code = sandbox.codes()[0]
+    link = f"{sandbox.checkout_base}/code/{code}"
+    httpx.post(f"{link}/pay", timeout=5).raise_for_status()
+    paid.append(link)
