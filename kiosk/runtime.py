@@ -88,8 +88,9 @@ class Runtime:
         self._sale_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sale")
         self._misc_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="misc")
         self.watcher = PaymentWatcher(gateway, journal, self.post, poll_interval_s, clock)
-        self._next_health_check = 0.0
+        self._next_health_check = clock() + HEALTH_CHECK_INTERVAL_S  # start-up checks first
         self._health_pending = False
+        self._startup_fault = STARTING_UP
 
     # -- lifecycle
 
@@ -171,6 +172,15 @@ class Runtime:
     # -- worker side: every method below runs off the caller's thread
 
     def _startup(self) -> None:
+        try:
+            self._recover()
+        except KioskError as exc:
+            # Selling without a journal would break exactly-once: stay out of service, say why.
+            log.error("start-up failed: %s", exc)
+            self._startup_fault = f"start-up failed: {exc}"
+        self._check_health()
+
+    def _recover(self) -> None:
         self._journal.init_slots(self._initial_stock)
         report = self._journal.recover()
         if report.vend_unknown or report.refund_due:
@@ -181,12 +191,13 @@ class Runtime:
             if request is not None:
                 self.watcher.watch(order, request, late=True)
         self._post_stock()
-        self._check_health()
+        self._startup_fault = ""
 
     def _check_health(self) -> None:
         try:
             health = self._driver.health()
-            self.post(HardwareChanged("" if health.ready else health.reason or "not ready"))
+            fault = self._startup_fault or ("" if health.ready else health.reason or "not ready")
+            self.post(HardwareChanged(fault))
         finally:
             self._health_pending = False
 

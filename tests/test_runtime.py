@@ -24,6 +24,7 @@ from kiosk.flow import (
     Screen,
     StartTapped,
 )
+from kiosk.errors import JournalError
 from kiosk.journal import Journal
 from kiosk.payments.base import PaymentRequest
 from kiosk.payments.sandbox import Sandbox
@@ -246,3 +247,26 @@ def test_a_vend_cut_short_by_a_crash_is_never_repeated(config: Config) -> None:
         tx = journal.transaction(order.tx_id)
         assert not journal.start_vend(order.tx_id)
     assert tx["status"] == "vend_unknown" and harness.driver.vended == []
+
+
+def test_an_unreadable_journal_stops_the_kiosk_before_it_sells(config: Config) -> None:
+    data_dir = config.machine.data_dir
+    data_dir.mkdir(parents=True)
+    (data_dir / "journal.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(JournalError):
+        Harness(config, SimulatedDriver(turn_time_s=0))
+
+
+def test_a_failed_recovery_keeps_the_kiosk_out_of_service(config: Config,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Journal) -> None:
+        raise JournalError("disk I/O error")
+
+    monkeypatch.setattr(Journal, "recover", broken)
+    harness = Harness(config, SimulatedDriver(turn_time_s=0))
+    try:
+        harness.wait_for(lambda: "start-up failed" in harness.runtime.state.hardware_fault)
+        assert harness.runtime.state.screen is Screen.OUT_OF_SERVICE
+        assert "disk I/O error" in harness.runtime.state.hardware_fault
+    finally:
+        harness.close()
