@@ -56,8 +56,10 @@ def build_runtime(config: Config, on_sale_finished: Callable[[dict[str, Any]], N
     # Until the journal has been read, nothing is for sale: stock may have changed since.
     state = initial_state(products(config), {}, frozenset(), STARTING_UP, clock())
     wiring = {s.id: SlotWiring(s.motor, s.mdb_item) for s in config.slots}
-    return Runtime(flow, state, gateway=gateway or build_gateway(config),
+    gateway = gateway or build_gateway(config)
+    return Runtime(flow, state, gateway=gateway,
                    driver=driver or build_driver(config),
                    journal=Journal.open_in(config.machine.data_dir), wiring=wiring,
-                   initial_stock=stock, poll_interval_s=config.payment.poll_interval_s,
+                   initial_stock=stock,
+                   poll_interval_s=config.payment.poll_interval_s or gateway.poll_interval_s,
                    on_sale_finished=on_sale_finished, clock=clock)

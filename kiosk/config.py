@@ -100,7 +100,7 @@ class PaymentConfig:
     timeout_s: int = 180
     choose_asset: bool = True
     assets: tuple[str, ...] = ()
-    poll_interval_s: float = 2.0
+    poll_interval_s: float | None = None   # None: the gateway's own recommended pace
     mixpay: MixPayConfig | None = None
     wctpay: WctPayConfig | None = None
     centrapay: CentrapayConfig | None = None
@@ -591,7 +591,8 @@ def _payment(r: _Reader) -> PaymentConfig:
         timeout_s=r.int_("timeout_s", 180, lo=15, hi=3600),
         choose_asset=r.bool_("choose_asset", True),
         assets=r.str_list("assets"),
-        poll_interval_s=r.number("poll_interval_s", 2.0, lo=0.2, hi=60),
+        # absent (or invalid, already reported) reads as 0.0: use the gateway's own pace
+        poll_interval_s=r.number("poll_interval_s", 0.0, lo=0.2, hi=60) or None,
         mixpay=_mixpay(r.sub("mixpay"), selected == "mixpay"),
         wctpay=_wctpay(r.sub("wctpay"), selected == "wctpay"),
         centrapay=_centrapay(r.sub("centrapay"), selected == "centrapay"),

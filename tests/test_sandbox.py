@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kiosk.payments.sandbox import Sandbox
+from kiosk.payments.sandbox import Fault, Sandbox
 
 PAYEE = "3f1e7c2a-8d4b-4c55-9e61-2b7a0c9d1e42"
 USDT_ERC20 = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
@@ -417,3 +417,35 @@ def test_serve_forever_cli_prints_a_config_serves_and_stops_on_ctrl_c() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_scripted_faults_hit_the_next_matching_requests_then_stop() -> None:
+    with Sandbox() as sandbox:
+        sandbox.inject("mixpay", Fault("http_503", path="/payments_result"), count=2)
+        sandbox.inject("mixpay", Fault("malformed_json", path="/payments_result"))
+        url = f"{sandbox.mixpay_api_base}/payments_result?traceId=x"
+        assets = f"{sandbox.mixpay_api_base}/setting/payment_assets"
+        assert httpx.get(assets).status_code == 200          # another path: untouched
+        assert [httpx.get(url).status_code for _ in range(2)] == [503, 503]
+        broken = httpx.get(url)
+        assert broken.status_code == 200
+        with pytest.raises(ValueError):
+            broken.json()
+        assert httpx.get(url).status_code == 404              # back to the simulator
+        sandbox.inject("mixpay", Fault("rate_limit", retry_after_s=7))
+        limited = httpx.get(assets)
+        assert limited.status_code == 429 and limited.headers["retry-after"] == "7"
+
+
+def test_a_timeout_fault_outlasts_the_client() -> None:
+    with Sandbox() as sandbox:
+        sandbox.inject("mixpay", Fault("timeout", hang_s=1.0))
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(f"{sandbox.mixpay_api_base}/setting/payment_assets", timeout=0.2)
+
+
+def test_unknown_faults_and_mounts_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown fault"):
+        Fault("explode")
+    with Sandbox() as sandbox, pytest.raises(KeyError):
+        sandbox.inject("nowhere", Fault("http_500"))

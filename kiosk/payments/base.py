@@ -62,6 +62,7 @@ class PaymentRequest:
     crypto_amount: Decimal | None = None
     crypto_symbol: str | None = None
     reference: str | None = None     # a short code the customer can quote (Centrapay shortCode)
+    memo: str | None = None          # destination tag / memo the coin needs, shown beside the QR
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,16 @@ class PaymentStatus:
     reason: str = ""                 # why FAILED / EXPIRED / CANCELLED, gateway code included
     paid_amount: Decimal | None = None
     paid_symbol: str | None = None
+    request: PaymentRequest | None = None  # a new quote (WCT Pay): redraw the QR with this
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """What the gateway said to a refund: ``done`` now, or accepted and still settling."""
+
+    done: bool
+    reference: str                   # our idempotency reference (Centrapay externalRef)
+    detail: str = ""
 
 
 class Gateway(abc.ABC):
@@ -85,6 +96,8 @@ class Gateway(abc.ABC):
     name: str = "gateway"
     can_cancel: bool = False          # False: an abandoned payment is watched until it expires
     can_refund: bool = False          # False: a failed vend gets a claim code instead
+    offers_asset_choice: bool = True  # False: no coin list, the wallet always chooses
+    poll_interval_s: float = 2.0      # the pace the gateway's docs ask for
 
     @abc.abstractmethod
     def list_assets(self, amount: Decimal, currency: str) -> list[Asset]:
@@ -108,6 +121,10 @@ class Gateway(abc.ABC):
     def cancel(self, order: Order, request: PaymentRequest) -> PaymentStatus:
         """Void an unpaid payment. The returned status is the truth (it may be PAID)."""
         raise OperationNotSupported(f"{self.name} has no cancel call")
+
+    def refund(self, order: Order, request: PaymentRequest, reference: str) -> RefundResult:
+        """Refund the whole paid amount; ``reference`` makes a retry idempotent."""
+        raise OperationNotSupported(f"{self.name} has no refund call")
 
     def close(self) -> None:
         """Close the HTTP client."""

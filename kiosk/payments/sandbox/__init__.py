@@ -14,12 +14,30 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 
 from kiosk.payments.sandbox.mixpay import MixPaySimulator, PaymentSnapshot
-from kiosk.payments.sandbox.server import SandboxServer
+from kiosk.payments.sandbox.server import Fault, SandboxServer, Simulator
 
-__all__ = ["PaymentSnapshot", "Sandbox", "serve_forever_cli"]
+__all__ = ["Fault", "PaymentSnapshot", "Sandbox", "SandboxOptions", "serve_forever_cli"]
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """What every simulator is built from."""
+
+    confirm_s: float                  # how long a paid transaction stays "confirming"
+    requests_per_minute: int          # the simulated gateway's rate limit per client
+    clock: Callable[[], float]
+
+
+# One simulator per gateway, mounted at /<name>. Each owns its API paths and hosted pages.
+SIMULATORS: dict[str, Callable[[SandboxOptions], Simulator]] = {
+    "mixpay": lambda o: MixPaySimulator(confirm_s=o.confirm_s,
+                                        requests_per_minute=o.requests_per_minute,
+                                        clock=o.clock),
+}
 
 
 class Sandbox:
@@ -36,9 +54,11 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._public_base = public_base
-        self._mixpay = MixPaySimulator(confirm_s=confirm_s,
-                                       requests_per_minute=requests_per_minute, clock=clock)
-        self._server = SandboxServer(host, port, {"mixpay": self._mixpay})
+        options = SandboxOptions(confirm_s, requests_per_minute, clock)
+        self.simulators = {name: build(options) for name, build in SIMULATORS.items()}
+        self._mixpay = self.simulators["mixpay"]
+        assert isinstance(self._mixpay, MixPaySimulator)
+        self._server = SandboxServer(host, port, self.simulators)
 
     def start(self) -> Sandbox:
         self._server.start()
@@ -64,6 +84,16 @@ class Sandbox:
         """The MixPay client's ``api_base``."""
         return f"{self.url}/mixpay/v1"
 
+    def base(self, mount: str, public: bool = False) -> str:
+        """``http://host:port/<mount>``: where a simulator's API and pages live.
+
+        ``public`` uses ``public_base`` (a LAN address) for links a phone must open.
+        """
+        if mount not in self.simulators:
+            raise KeyError(f"no simulator mounted at /{mount}")
+        root = (self._public_base or self.url) if public else self.url
+        return f"{root.rstrip('/')}/{mount}"
+
     @property
     def checkout_base(self) -> str:
         """The MixPay client's ``checkout_base``: links are ``<checkout_base>/code/<code>``.
@@ -71,12 +101,16 @@ class Sandbox:
         ``public_base`` replaces the listening address when phones reach the sandbox another way
         (a LAN address or a tunnel).
         """
-        return f"{(self._public_base or self.url).rstrip('/')}/mixpay"
+        return self.base("mixpay", public=True)
 
     @property
     def request_log(self) -> tuple[str, ...]:
         """Every request served so far, as ``"METHOD /path"``: lets tests count API calls."""
         return self._server.request_log
+
+    def inject(self, mount: str, fault: Fault, count: int = 1) -> None:
+        """Script failures: the next ``count`` requests to ``/<mount>`` matching ``fault.path``."""
+        self._server.inject(mount, fault, count)
 
     def codes(self) -> tuple[str, ...]:
         """Codes of every simulated MixPay payment, oldest first."""

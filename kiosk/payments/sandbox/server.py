@@ -12,6 +12,8 @@ import json
 import logging
 import socket
 import threading
+import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -89,6 +91,40 @@ class Simulator(Protocol):
     def handle(self, request: Request) -> Response: ...
 
 
+FAULT_KINDS = ("http_500", "http_502", "http_503", "http_504", "malformed_json", "timeout",
+               "rate_limit")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scripted failure for the next matching request to a mount (5xx bursts, hangs...).
+
+    ``timeout`` holds the request ``hang_s`` seconds before answering 504, so a client with a
+    shorter read timeout gives up first; ``rate_limit`` answers 429 with ``Retry-After``.
+    """
+
+    kind: str
+    path: str = ""                    # only requests whose path below the mount contains this
+    hang_s: float = 15.0
+    retry_after_s: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {self.kind!r}; one of {', '.join(FAULT_KINDS)}")
+
+    def response(self) -> Response:
+        if self.kind == "malformed_json":
+            return Response(200, b'{"status": "ok", "data": {', "application/json")
+        if self.kind == "rate_limit":
+            return json_response(429, {"statusCode": 429, "message": "RATE_LIMIT_EXCEEDED"},
+                                 {"Retry-After": str(self.retry_after_s)})
+        if self.kind == "timeout":
+            time.sleep(self.hang_s)
+            return json_response(504, {"error": "gateway timeout"})
+        status = int(self.kind.removeprefix("http_"))
+        return json_response(status, {"error": f"simulated {status}"})
+
+
 class _HTTPServer(ThreadingHTTPServer):
     """Remembers open connections so that stopping also ends idle keep-alive connections."""
 
@@ -126,6 +162,7 @@ class SandboxServer:
         self._thread: threading.Thread | None = None
         self._log_lock = threading.Lock()
         self._log: list[str] = []
+        self._faults: dict[str, deque[Fault]] = {name: deque() for name in self._mounts}
 
     @property
     def url(self) -> str:
@@ -139,6 +176,22 @@ class SandboxServer:
         """Every request seen so far, as ``"GET /mixpay/v1/payments_result"`` (no query)."""
         with self._log_lock:
             return tuple(self._log)
+
+    def inject(self, mount: str, fault: Fault, count: int = 1) -> None:
+        """Make the next ``count`` matching requests to ``mount`` fail as ``fault`` says."""
+        if mount not in self._faults:
+            raise KeyError(f"nothing is mounted at /{mount}")
+        with self._log_lock:
+            self._faults[mount].extend([fault] * count)
+
+    def _take_fault(self, mount: str, path: str) -> Fault | None:
+        with self._log_lock:
+            queue = self._faults[mount]
+            for fault in queue:
+                if fault.path in path:
+                    queue.remove(fault)
+                    return fault
+        return None
 
     def start(self) -> None:
         if self._httpd is not None:
@@ -170,6 +223,9 @@ class SandboxServer:
         simulator = self._mounts.get(name)
         if simulator is None:
             return json_response(404, {"error": f"nothing is mounted at /{name}"})
+        fault = self._take_fault(name, f"/{rest}")
+        if fault is not None:
+            return fault.response()
         query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         request = Request(method, f"/{name}", f"/{rest}", query, headers, body, client)
         try:
