@@ -91,6 +91,7 @@ class FlowSettings:
     claim_screen_s: float = 60.0       # a claim code stays long enough to be photographed
     confirm_grace_s: float = 120.0     # a confirming payment may run this far past the window
     create_timeout_s: float = 45.0     # the runtime always answers; this is a backstop
+    auto_refund: bool = False          # the gateway refunds by API: show its reference
 
 
 # ---------------------------------------------------------------- state
@@ -269,6 +270,7 @@ class IssueClaim:
     """A paid sale did not vend: refund where the gateway can, else journal the claim code."""
 
     order: Order
+    request: PaymentRequest | None
     claim_code: str
     reason: str
 
@@ -395,7 +397,7 @@ class Flow:
     def _payment_update(self, state: KioskState, sale: Sale, status: PaymentStatus,
                         now: float) -> Transition:
         assert sale.order is not None
-        sale = replace(sale, status=status)
+        sale = replace(sale, status=status, request=status.request or sale.request)
         if status.state is PaymentState.PAID:
             return _go(state, Screen.VENDING, now, sale, Vend(sale.order))
         if status.state is PaymentState.EXPIRED:
@@ -427,12 +429,12 @@ class Flow:
             state = replace(state, stock=MappingProxyType(stock), disabled=disabled)
             return _go(state, Screen.THANK_YOU, now, sale,
                        SaleFinished(sale.order, Outcome.VENDED, link, paid_symbol))
-        code = claim_code(sale.order.tx_id)
+        code = self._claim_reference(sale)
         sale = replace(sale, claim_code=code)
         outcome = Outcome.VEND_UNKNOWN if event.outcome == "unknown" else Outcome.VEND_FAILED
         state = replace(state, disabled=disabled)
         return _go(state, Screen.VEND_FAILED, now, sale,
-                   IssueClaim(sale.order, code, f"vend {event.outcome}"),
+                   IssueClaim(sale.order, sale.request, code, f"vend {event.outcome}"),
                    SaleFinished(sale.order, outcome, link, paid_symbol))
 
     def _result(self, state: KioskState, event: Event, now: float) -> Transition:
@@ -472,6 +474,13 @@ class Flow:
         link = sale.request.link if sale.request else ""
         return _go(state, screen, now, sale, AbandonPayment(sale.order, kind, reason),
                    SaleFinished(sale.order, outcome, link))
+
+    def _claim_reference(self, sale: Sale) -> str:
+        """What the customer keeps: the gateway's own reference when it refunds by itself."""
+        assert sale.order is not None
+        if self.settings.auto_refund and sale.request and sale.request.reference:
+            return sale.request.reference
+        return claim_code(sale.order.tx_id)
 
     def _to_attract(self, state: KioskState, now: float) -> Transition:
         screen = Screen.OUT_OF_SERVICE if state.hardware_fault else Screen.ATTRACT

@@ -266,7 +266,8 @@ class Journal:
             self._append(cur, tx_id, "payment_created", {
                 "payment_id": request.payment_id, "link": request.link,
                 "expires_at": request.expires_at, "crypto_amount": request.crypto_amount,
-                "crypto_symbol": request.crypto_symbol, "reference": request.reference},
+                "crypto_symbol": request.crypto_symbol, "reference": request.reference,
+                "memo": request.memo},
                 status="awaiting")
 
     def status_seen(self, tx_id: str, state: PaymentState, raw_status: str,
@@ -425,24 +426,28 @@ class Journal:
     def watched_orders(self) -> list[tuple[Order, PaymentRequest | None]]:
         """Payments that may still be paid: pre-payment sales, and abandoned sales whose gateway
         payment has not been seen in a terminal state. ``None`` when no payment was created."""
-        watched: list[tuple[Order, PaymentRequest | None]] = []
         with self._tx(write=False) as cur:
-            for row in self._watched_rows(cur):
-                order = Order(tx_id=row["id"], slot_id=row["slot"], item_name=row["item_name"],
-                              amount=Decimal(row["amount"]), currency=row["currency"],
-                              asset=_asset_from_json(row["asset"]),
-                              expires_at=int(row["expires_at"]))
-                created = self._last_event(cur, row["id"], "payment_created")
-                request = None
-                if created is not None and row["payment_id"] is not None:
-                    request = PaymentRequest(
-                        payment_id=row["payment_id"], link=row["payment_link"] or "",
-                        expires_at=int(created.get("expires_at") or row["expires_at"]),
-                        crypto_amount=_optional_decimal(created.get("crypto_amount")),
-                        crypto_symbol=created.get("crypto_symbol"),
-                        reference=created.get("reference"))
-                watched.append((order, request))
-        return watched
+            return [self._sale_from_row(cur, row) for row in self._watched_rows(cur)]
+
+    def sale(self, tx_id: str) -> tuple[Order, PaymentRequest | None]:
+        """The order and gateway payment of ``tx_id``, as journalled (for refunds)."""
+        with self._tx(write=False) as cur:
+            return self._sale_from_row(cur, self._row(cur, tx_id))
+
+    def _sale_from_row(self, cur: sqlite3.Cursor,
+                       row: sqlite3.Row) -> tuple[Order, PaymentRequest | None]:
+        order = Order(tx_id=row["id"], slot_id=row["slot"], item_name=row["item_name"],
+                      amount=Decimal(row["amount"]), currency=row["currency"],
+                      asset=_asset_from_json(row["asset"]), expires_at=int(row["expires_at"]))
+        created = self._last_event(cur, row["id"], "payment_created")
+        if created is None or row["payment_id"] is None:
+            return order, None
+        return order, PaymentRequest(
+            payment_id=row["payment_id"], link=row["payment_link"] or "",
+            expires_at=int(created.get("expires_at") or row["expires_at"]),
+            crypto_amount=_optional_decimal(created.get("crypto_amount")),
+            crypto_symbol=created.get("crypto_symbol"), reference=created.get("reference"),
+            memo=created.get("memo"))
 
     def close_watch(self, tx_id: str, state: PaymentState, detail: dict[str, Any]) -> None:
         """A watched payment ended unpaid (EXPIRED, CANCELLED or FAILED) at the gateway.

@@ -24,10 +24,10 @@ from hardware.base import VendDriver, VendOutcome, VendRequest, VendResult
 from kiosk.errors import (
     GatewayError,
     GatewayProtocolError,
+    GatewayRateLimited,
     GatewayUnavailable,
     JournalError,
     KioskError,
-    OperationNotSupported,
 )
 from kiosk.flow import (
     AbandonPayment,
@@ -53,12 +53,14 @@ from kiosk.flow import (
 )
 from kiosk.journal import Journal
 from kiosk.money import format_amount, to_minor
-from kiosk.payments.base import Gateway, Order, PaymentState
+from kiosk.payments.base import Gateway, Order, PaymentRequest, PaymentState, PaymentStatus
 from kiosk.watcher import PaymentWatcher
 
 log = logging.getLogger(__name__)
 
 HEALTH_CHECK_INTERVAL_S = 30.0
+REFUND_ATTEMPTS = 4
+REFUND_BACKOFF_S = 2.0
 STARTING_UP = "starting up"
 
 
@@ -87,7 +89,10 @@ class Runtime:
         self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._sale_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sale")
         self._misc_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="misc")
-        self.watcher = PaymentWatcher(gateway, journal, self.post, poll_interval_s, clock)
+        # Refunds retry over seconds; they must not hold up the next customer's sale.
+        self._refund_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refund")
+        self.watcher = PaymentWatcher(gateway, journal, self.post, poll_interval_s, clock,
+                                      on_unknown=self._status_unknown)
         self._next_health_check = clock() + HEALTH_CHECK_INTERVAL_S  # start-up checks first
         self._health_pending = False
         self._startup_fault = STARTING_UP
@@ -101,6 +106,7 @@ class Runtime:
 
     def close(self) -> None:
         self._sale_worker.shutdown(wait=True)
+        self._refund_worker.shutdown(wait=True)
         self._misc_worker.shutdown(wait=True)
         self.watcher.stop()
         self._gateway.close()
@@ -262,12 +268,12 @@ class Runtime:
             self._cancel_at_gateway(order)
 
     def _cancel_at_gateway(self, order: Order) -> None:
-        request = self._gateway.request_for(order)
-        if request is None:
-            return
         try:
+            request = self._journal.sale(order.tx_id)[1] or self._gateway.request_for(order)
+            if request is None:
+                return  # the gateway never created it
             status = self._gateway.cancel(order, request)
-        except (OperationNotSupported, GatewayError) as exc:
+        except (GatewayError, JournalError) as exc:
             log.warning("cancel of %s failed (%s); still watching it", order.tx_id, exc)
             return
         if status.state is PaymentState.PAID:
@@ -303,14 +309,67 @@ class Runtime:
         self._post_stock()
 
     def _issue_claim(self, effect: IssueClaim) -> None:
-        self._journal.claim_issued(effect.order.tx_id, effect.claim_code, effect.reason)
-        log.warning("sale %s needs a refund: claim code %s (%s)", effect.order.tx_id,
+        order = effect.order
+        if self._gateway.can_refund and effect.request is not None:
+            self._submit(self._refund_worker, self._refund, order, effect.request,
+                         effect.claim_code, effect.reason)
+            return
+        self._journal.claim_issued(order.tx_id, effect.claim_code, effect.reason)
+        log.warning("sale %s needs a refund: claim code %s (%s)", order.tx_id,
                     effect.claim_code, effect.reason)
 
     def _record_paid_late(self, effect: RecordPaidLate) -> None:
-        if self._journal.paid_late(effect.tx_id, {"paid_amount": str(effect.status.paid_amount),
-                                                  "paid_symbol": effect.status.paid_symbol}):
-            log.warning("payment for %s arrived after the sale ended: refund due", effect.tx_id)
+        if not self._journal.paid_late(effect.tx_id,
+                                       {"paid_amount": str(effect.status.paid_amount),
+                                        "paid_symbol": effect.status.paid_symbol}):
+            return
+        log.warning("payment for %s arrived after the sale ended: refund due", effect.tx_id)
+        if self._gateway.can_refund:  # handled like a failed vend: refund where we can
+            order, request = self._journal.sale(effect.tx_id)
+            if request is not None:
+                code = self._journal.transaction(effect.tx_id)["claim_code"]
+                self._submit(self._refund_worker, self._refund, order, request, code,
+                             "paid after the sale ended")
+
+    def _refund(self, order: Order, request: PaymentRequest, claim: str, reason: str) -> None:
+        """Refund the full amount; on a firm refusal the sale keeps a claim for the operator."""
+        reference = f"refund-{order.tx_id}"  # one refund per sale: a retry is idempotent
+        self._journal.refund_requested(order.tx_id, {
+            "reference": reference, "reason": reason, "currency": order.currency,
+            "amount": format_amount(order.amount, order.currency)})
+        for attempt in range(REFUND_ATTEMPTS):
+            try:
+                result = self._gateway.refund(order, request, reference)
+            except (GatewayUnavailable, GatewayRateLimited, GatewayProtocolError) as exc:
+                log.warning("refund of %s not confirmed (%s), attempt %d", order.tx_id, exc,
+                            attempt + 1)
+                time.sleep(REFUND_BACKOFF_S * 2 ** attempt)
+                continue
+            except GatewayError as exc:
+                self._journal.claim_issued(order.tx_id, claim, f"refund refused: {exc}")
+                log.error("refund of %s refused (%s): claim %s", order.tx_id, exc, claim)
+                return
+            self._journal.refund_done(order.tx_id, {"reference": result.reference,
+                                                    "settled": result.done,
+                                                    "detail": result.detail})
+            return
+        self._journal.claim_issued(order.tx_id, claim, "refund not confirmed by the gateway")
+
+    def _status_unknown(self, order: Order, request: PaymentRequest) -> None:
+        """The gateway stopped answering about the sale on screen."""
+        if self._gateway.can_cancel:  # Centrapay's checklist: void when the status is unknown
+            self._submit(self._sale_worker, self._void_unknown, order, request)
+
+    def _void_unknown(self, order: Order, request: PaymentRequest) -> None:
+        try:
+            status = self._gateway.cancel(order, request)
+        except GatewayError as exc:
+            log.error("could not void %s after its status went unknown: %s", order.tx_id, exc)
+            status = PaymentStatus(PaymentState.FAILED, reason="payment status unknown")
+        if status.state is not PaymentState.PAID:
+            status = PaymentStatus(PaymentState.FAILED, raw_status=status.raw_status,
+                                   reason="payment status unknown; voided")
+        self.post(PaymentUpdate(order.tx_id, status))
 
 
 def _log_failure(future: Future[None]) -> None:

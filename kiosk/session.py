@@ -36,7 +36,8 @@ def run_kiosk(config: Config, *, headless: bool, customers: int | None = None,
     display = config.display
     options = DisplayOptions(width=display.width, height=display.height,
                              fullscreen=display.fullscreen, headless=headless)
-    view = View(currency=config.machine.currency, images_dir=images_dir(config))
+    view = View(currency=config.machine.currency, images_dir=images_dir(config),
+                machine_id=config.machine.id, auto_refund=runtime.flow.settings.auto_refund)
     app = KioskApp(runtime, view, options, screenshots_dir=screenshots, autopilot=autopilot,
                    max_run_s=max_run_s)
     runtime.start()

@@ -26,6 +26,7 @@ from kiosk.payments.base import Gateway, Order, PaymentRequest, PaymentState, Pa
 log = logging.getLogger(__name__)
 
 LATE_GRACE_S = 30.0          # after the gateway's deadline, for its own expiry to show
+UNKNOWN_AFTER_FAILURES = 3   # polls in a row without an answer: the status is unknown
 LATE_CONFIRMING_MAX_S = 3600.0  # a confirming payment is followed this long past its deadline
 ERROR_BACKOFF_MAX_S = 30.0
 
@@ -37,14 +38,16 @@ class _Watch:
     late: bool
     next_poll: float
     failures: int = 0
-    last_state: PaymentState | None = None
+    reported_unknown: bool = False
 
 
 class PaymentWatcher:
     def __init__(self, gateway: Gateway, journal: Journal,
                  post: Callable[[PaymentUpdate], None], poll_interval_s: float,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_unknown: Callable[[Order, PaymentRequest], None] | None = None) -> None:
         self._gateway = gateway
+        self._on_unknown = on_unknown
         self._journal = journal
         self._post = post
         self._poll_s = poll_interval_s
@@ -173,3 +176,8 @@ class PaymentWatcher:
                     exc, backoff)
         with self._cond:
             watch.next_poll = self._clock() + backoff
+            unknown = (watch.failures >= UNKNOWN_AFTER_FAILURES and not watch.late
+                       and not watch.reported_unknown)
+            watch.reported_unknown = watch.reported_unknown or unknown
+        if unknown and self._on_unknown is not None:
+            self._on_unknown(watch.order, watch.request)

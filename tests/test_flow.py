@@ -971,9 +971,10 @@ def test_jam_issues_a_claim_and_disables_the_slot() -> None:
     assert t.state.screen is S.VEND_FAILED
     code = claim_code("tx-1")
     assert CLAIM_CODE_RE.match(code) and k.sale.claim_code == code
-    assert t.effects == (IssueClaim(order, code, "vend jam"),
+    assert t.effects == (IssueClaim(order, k.sale.request, code, "vend jam"),
                          SaleFinished(order, Outcome.VEND_FAILED, "https://pay.example/tx-1",
                                       "BTC"))
+    assert k.sale.request is not None and k.sale.request.link == "https://pay.example/tx-1"
     assert "A1" in k.state.disabled and not k.state.available("A1")
     assert k.state.stock["A1"] == 5        # nothing dropped
     k.send(DonePressed())
@@ -1129,3 +1130,30 @@ def test_fault_cleared_during_the_sale_returns_to_attract() -> None:
     k.send(HardwareChanged(""))
     k.send(CancelPressed())
     assert k.send(DonePressed()).state.screen is S.ATTRACT
+
+
+def test_a_refunding_gateway_shows_its_own_reference_after_a_failed_vend() -> None:
+    flow = Flow(FlowSettings(currency="USD", gateway="centrapay", auto_refund=True,
+                             payment_window_s=60), lambda: "tx-1")
+    state = initial_state(PRODUCTS, STOCK, frozenset(), "", 0.0)
+    request = PaymentRequest("pr-1", "https://pay.example/pr-1", 60, reference="CP-C7F-ZS5")
+    for event in (StartTapped(), ItemChosen("A1"), AssetsLoaded("A1", ()), CoinChosen(None),
+                  PaymentCreated("tx-1", request),
+                  PaymentUpdate("tx-1", PaymentStatus(PaymentState.PAID))):
+        state = flow.step(state, event, 1.0).state
+    t = flow.step(state, VendFinished("tx-1", "no_drop"), 2.0)
+    assert t.state.sale is not None and t.state.sale.claim_code == "CP-C7F-ZS5"
+    assert isinstance(t.effects[0], IssueClaim) and t.effects[0].claim_code == "CP-C7F-ZS5"
+
+
+def test_a_new_quote_replaces_the_qr_without_losing_the_order() -> None:
+    k = state_at(S.AWAITING_PAYMENT)
+    order = k.order
+    fresh = PaymentRequest("tx-1", "bitcoin:addr2?amount=0.0003", order.expires_at,
+                           crypto_amount=Decimal("0.0003"), crypto_symbol="BTC")
+    k.send(PaymentUpdate("tx-1", PaymentStatus(PaymentState.AWAITING, request=fresh)))
+    assert k.state.screen is S.AWAITING_PAYMENT
+    assert k.sale.request == fresh and k.sale.order == order
+    k.send(PaymentUpdate("tx-1", PaymentStatus(PaymentState.UNDERPAID,
+                                               remaining=Decimal("0.0001"))))
+    assert k.sale.request == fresh  # an update without a new quote keeps the last one

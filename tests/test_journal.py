@@ -189,7 +189,7 @@ def test_happy_path_events_shape_and_statuses(journal: Journal, clock: FakeClock
     assert details[0] == {"slot": "A1", "amount": "2.50", "currency": "USD", "asset": "BTC"}
     assert details[1] == {"payment_id": "trace-tx-1", "link": "https://pay.example/tx-1",
                           "expires_at": 1_800_000_200, "crypto_amount": "0.00002950",
-                          "crypto_symbol": "BTC", "reference": "REF42"}
+                          "crypto_symbol": "BTC", "reference": "REF42", "memo": None}
     assert details[2] == {"state": "confirming", "raw_status": "pending", "confirmations": 1}
     assert details[3] == {"paid_amount": "0.00002950"}
     assert details[5] == {"outcome": "vended", "detail": "beam broken"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -132,3 +133,13 @@ def test_the_confirming_screen_offers_no_cancel() -> None:
     surface = pygame.Surface((800, 480))
     buttons = render(surface, play(*STATES[Screen.CONFIRMING]), VIEW, 1001.0)
     assert "cancel" not in {b.name for b in buttons}
+
+
+def test_a_failed_vend_shows_the_claim_code_as_a_readable_qr() -> None:
+    state = play(*STATES[Screen.VEND_FAILED])
+    assert state.sale is not None
+    surface = pygame.Surface((800, 480))
+    render(surface, state, replace(VIEW, machine_id="vm-0042"), 1001.0)
+    image = Image.frombytes("RGB", (800, 480), pygame.image.tobytes(surface, "RGB"))
+    assert [c.text for c in zxingcpp.read_barcodes(image)] == \
+        [f"CLAIM {state.sale.claim_code} vm-0042"]

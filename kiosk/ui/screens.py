@@ -36,6 +36,8 @@ class View:
     currency: str
     images_dir: Path
     title: str = "Crypto vending"
+    machine_id: str = ""
+    auto_refund: bool = False         # the gateway refunds by itself (Centrapay)
 
 
 @dataclass
@@ -192,8 +194,10 @@ def _paying(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
     w.draw_text(c.surface, order.item_name, line(0.0, 0.12), int(7 * c.u), bold=True)
     amount = f"{format_amount(order.amount, order.currency)} {order.currency}"
     w.draw_text(c.surface, amount, line(0.12, 0.12), int(9 * c.u), w.ACCENT, bold=True)
-    coin = _coin_line(sale)
-    w.draw_text(c.surface, coin, line(0.25, 0.09), int(5.5 * c.u), w.MUTED)
+    w.draw_text(c.surface, _coin_line(sale), line(0.25, 0.09), int(5.5 * c.u), w.MUTED)
+    if request.memo:  # XRP tags, memos: without it the coins are lost, so it stands out
+        w.draw_text(c.surface, f"Tag / memo: {request.memo}", line(0.33, 0.06), int(5 * c.u),
+                    w.ACCENT, bold=True, max_lines=1)
     status, colour = _status_line(state.screen, sale)
     w.draw_text(c.surface, status, line(0.36, 0.2), int(6 * c.u), colour)
     seconds = max(0, math.ceil(order.expires_at - now))
@@ -243,20 +247,43 @@ def _message_screen(title: str, body: str, colour: tuple[int, int, int],
                     body_with_claim: str = "") -> _Renderer:
     def draw(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
         sale = state.sale
-        has_claim = sale is not None and bool(sale.claim_code)
-        w.draw_text(c.surface, title, c.rect(0.05, 0.1, 0.9, 0.2), int(11 * c.u), colour,
+        code = sale.claim_code if sale is not None else ""
+        w.draw_text(c.surface, title, c.rect(0.05, 0.08, 0.9, 0.18), int(11 * c.u), colour,
                     bold=True)
-        w.draw_text(c.surface, body_with_claim if has_claim and body_with_claim else body,
-                    c.rect(0.08, 0.32, 0.84, 0.18), int(6 * c.u))
-        if sale is not None and sale.claim_code:
-            w.draw_text(c.surface, "Your refund code", c.rect(0.05, 0.5, 0.9, 0.08),
-                        int(5.5 * c.u), w.MUTED)
-            w.draw_text(c.surface, sale.claim_code, c.rect(0.05, 0.58, 0.9, 0.16),
-                        int(14 * c.u), w.ACCENT, bold=True, max_lines=1)
-            w.draw_text(c.surface, "Photograph it and contact the operator.",
-                        c.rect(0.05, 0.74, 0.6, 0.08), int(5 * c.u), w.MUTED)
+        w.draw_text(c.surface, body_with_claim if code and body_with_claim else body,
+                    c.rect(0.06, 0.28, 0.88, 0.18), int(6 * c.u))
+        if code:
+            _claim_block(c, code, "Your refund code", "Photograph it and contact the operator.")
         return [c.bottom_button("done", "Done", DonePressed(), right=True)]
     return draw
+
+
+def _vend_failed(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
+    sale = _sale(state)
+    w.draw_text(c.surface, "Sorry, your item did not drop", c.rect(0.05, 0.08, 0.9, 0.18),
+                int(11 * c.u), w.DANGER, bold=True)
+    if c.view.auto_refund:
+        body, label = "Your payment is being refunded to you automatically.", "Refund reference"
+        hint = "Keep this reference in case you need to ask about the refund."
+    else:
+        body, label = "You paid, so you will get your money back.", "Your refund code"
+        hint = "Photograph it and contact the operator."
+    w.draw_text(c.surface, body, c.rect(0.06, 0.28, 0.88, 0.18), int(6 * c.u))
+    _claim_block(c, sale.claim_code, label, hint)
+    return [c.bottom_button("done", "Done", DonePressed(), right=True)]
+
+
+def _claim_block(c: Canvas, code: str, label: str, hint: str) -> None:
+    """The code in large type, and as a QR the operator's phone can read off a photo."""
+    qr_side = int(c.height * 0.36)
+    text_w = 0.9 - qr_side / c.width
+    w.draw_text(c.surface, label, c.rect(0.05, 0.47, text_w, 0.08), int(5.5 * c.u), w.MUTED)
+    w.draw_text(c.surface, code, c.rect(0.05, 0.55, text_w, 0.16), int(14 * c.u), w.ACCENT,
+                bold=True, max_lines=1)
+    w.draw_text(c.surface, hint, c.rect(0.05, 0.72, text_w, 0.1), int(4.5 * c.u), w.MUTED)
+    payload = f"CLAIM {code} {c.view.machine_id}".strip()
+    image = qr_surface(payload, qr_side)
+    c.surface.blit(image, image.get_rect(topright=(int(c.width * 0.96), int(c.height * 0.44))))
 
 
 def _out_of_service(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
@@ -284,9 +311,7 @@ _RENDERERS: dict[Screen, _Renderer] = {
     Screen.UNDERPAID: _paying,
     Screen.VENDING: _vending,
     Screen.THANK_YOU: _message_screen("Thank you!", "Please take your item below.", w.SUCCESS),
-    Screen.VEND_FAILED: _message_screen(
-        "Sorry, your item did not drop", "You paid, so you will get your money back.",
-        w.DANGER),
+    Screen.VEND_FAILED: _vend_failed,
     Screen.PAYMENT_FAILED: _message_screen(
         "Payment not completed", "No item was dispensed and the payment did not go through.",
         w.DANGER, body_with_claim="Your payment is still unconfirmed. If it arrives, "
