@@ -14,7 +14,9 @@ from kiosk.errors import KioskError
 from kiosk.flow import Flow, FlowSettings, Product, initial_state
 from kiosk.journal import Journal
 from kiosk.payments.base import Gateway
+from kiosk.payments.centrapay import CentrapayGateway
 from kiosk.payments.mixpay import MixPayGateway
+from kiosk.payments.wctpay import WctPayGateway
 from kiosk.runtime import STARTING_UP, Runtime, SlotWiring
 
 
@@ -31,7 +33,15 @@ def build_gateway(config: Config) -> Gateway:
                              quote_asset_id=mixpay.quote_asset_id, api_base=mixpay.api_base,
                              checkout_base=mixpay.checkout_base,
                              asset_allow_list=payment.assets)
-    raise NotAvailable(f"payment gateway {payment.gateway!r} is not available in this version")
+    if payment.gateway == "wctpay" and payment.wctpay is not None:
+        wct = payment.wctpay
+        return WctPayGateway(api_base=wct.api_base, key=wct.key, api_secret=wct.api_secret,
+                             settlement_asset=wct.settlement_asset, assets=payment.assets)
+    if payment.gateway == "centrapay" and payment.centrapay is not None:
+        centrapay = payment.centrapay
+        return CentrapayGateway(api_base=centrapay.api_base, config_id=centrapay.config_id,
+                                api_key=centrapay.api_key, machine_id=config.machine.id)
+    raise NotAvailable(f"payment gateway {payment.gateway!r} is not configured")
 
 
 def build_driver(config: Config) -> VendDriver:
@@ -48,15 +58,17 @@ def products(config: Config) -> tuple[Product, ...]:
 def build_runtime(config: Config, on_sale_finished: Callable[[dict[str, Any]], None], *,
                   gateway: Gateway | None = None, driver: VendDriver | None = None,
                   clock: Callable[[], float] = time.time) -> Runtime:
-    settings = FlowSettings(currency=config.machine.currency, gateway=config.payment.gateway,
-                            choose_asset=config.payment.choose_asset,
-                            payment_window_s=config.payment.timeout_s)
+    gateway = gateway or build_gateway(config)
+    settings = FlowSettings(currency=config.machine.currency, gateway=gateway.name,
+                            choose_asset=config.payment.choose_asset
+                            and gateway.offers_asset_choice,
+                            payment_window_s=config.payment.timeout_s,
+                            auto_refund=gateway.can_refund)
     flow = Flow(settings, new_tx_id=lambda: str(uuid.uuid4()))
     stock = {s.id: s.stock for s in config.slots}
     # Until the journal has been read, nothing is for sale: stock may have changed since.
     state = initial_state(products(config), {}, frozenset(), STARTING_UP, clock())
     wiring = {s.id: SlotWiring(s.motor, s.mdb_item) for s in config.slots}
-    gateway = gateway or build_gateway(config)
     return Runtime(flow, state, gateway=gateway,
                    driver=driver or build_driver(config),
                    journal=Journal.open_in(config.machine.data_dir), wiring=wiring,

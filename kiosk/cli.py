@@ -14,6 +14,7 @@ from kiosk.config import Config, load_config
 from kiosk.errors import ConfigError, KioskError
 
 DEFAULT_CONFIG = Path("/etc/vending-kiosk/kiosk.toml")
+OPEN_CLAIM_STATUSES = frozenset({"refund_due", "paid_late", "vend_unknown"})
 EXIT_CONFIG = 2
 
 
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--headless", action="store_true")
     demo.add_argument("--customers", type=int, metavar="N",
                       help="play N staged customers and check each outcome")
-    demo.add_argument("--gateway", default="mixpay", choices=["mixpay"])
+    demo.add_argument("--gateway", default="mixpay", choices=["mixpay", "wctpay", "centrapay"])
     demo.add_argument("--driver", default="simulated", choices=["simulated"])
     demo.add_argument("--data-dir", type=Path)
     demo.add_argument("--screenshots", type=Path, metavar="DIR")
@@ -61,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--config", type=Path)
     source.add_argument("--data-dir", type=Path)
     journal.add_argument("--json", action="store_true")
+    journal.add_argument("--claims", action="store_true",
+                         help="only paid sales still owed a refund or an item (open claims)")
     journal.set_defaults(command=_journal)
 
     check = commands.add_parser("check-config", help="validate a config file")
@@ -88,7 +91,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     return run_demo(DemoOptions(headless=args.headless, customers=args.customers,
                                 data_dir=args.data_dir, screenshots=args.screenshots,
-                                lan_address=args.lan_address))
+                                lan_address=args.lan_address, gateway=args.gateway))
 
 
 def _journal(args: argparse.Namespace) -> int:
@@ -100,6 +103,8 @@ def _journal(args: argparse.Namespace) -> int:
         return 1
     with Journal.open_in(data_dir) as journal:
         transactions = journal.transactions()
+    if args.claims:
+        transactions = [tx for tx in transactions if tx["status"] in OPEN_CLAIM_STATUSES]
     if args.json:
         print(json.dumps(transactions, indent=2))
     else:

@@ -534,9 +534,20 @@ def _build(ctx: _Ctx, doc: Mapping[str, Any], path: Path) -> Config:
     driver = vend.driver if vend_reader.ok("driver") else None
     slots = _slots(top, currency, driver, vend.gpio)
     _check_faults(ctx, vend.simulated, slots)
+    _check_settlement(ctx, payment, currency)
     operator = _operator(top.sub("operator"))
     top.finish()
     return Config(path, machine, display, payment, vend, slots, operator)
+
+
+def _check_settlement(ctx: _Ctx, payment: PaymentConfig, currency: str | None) -> None:
+    """WCT Pay charges ``amount`` in its settlement asset: it must be the price currency."""
+    wct = payment.wctpay
+    if (payment.gateway == "wctpay" and wct is not None and currency is not None
+            and wct.settlement_asset.upper() != currency):
+        ctx.error("payment.wctpay", "settlement_asset",
+                  f'must be the machine currency "{currency}" (prices are charged in it), '
+                  f'found "{wct.settlement_asset}"')
 
 
 def _secret(reader: _Reader, key: str) -> str:

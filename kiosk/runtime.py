@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -93,6 +94,8 @@ class Runtime:
         self._refund_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refund")
         self.watcher = PaymentWatcher(gateway, journal, self.post, poll_interval_s, clock,
                                       on_unknown=self._status_unknown)
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
         self._next_health_check = clock() + HEALTH_CHECK_INTERVAL_S  # start-up checks first
         self._health_pending = False
         self._startup_fault = STARTING_UP
@@ -155,10 +158,29 @@ class Runtime:
         elif isinstance(effect, RecordPaidLate):
             self._submit(self._sale_worker, self._record_paid_late, effect)
 
-    @staticmethod
-    def _submit(worker: ThreadPoolExecutor, fn: Callable[..., None], *args: Any) -> None:
+    def settle(self, timeout_s: float, *, watches: bool) -> bool:
+        """Keep pumping until no effect is in flight (and, with ``watches``, no payment is
+        watched), so what happens after the UI stops still reaches the journal."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.pump()
+            with self._in_flight_lock:
+                busy = self._in_flight > 0
+            if not busy and self._events.empty() and not (watches and self.watcher.pending()):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _submit(self, worker: ThreadPoolExecutor, fn: Callable[..., None], *args: Any) -> None:
+        with self._in_flight_lock:
+            self._in_flight += 1
         future: Future[None] = worker.submit(fn, *args)
-        future.add_done_callback(_log_failure)
+        future.add_done_callback(self._task_done)
+
+    def _task_done(self, future: Future[None]) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= 1
+        _log_failure(future)
 
     def _sale_line(self, effect: SaleFinished) -> dict[str, Any]:
         order = effect.order
@@ -193,7 +215,7 @@ class Runtime:
             log.warning("recovered: %d vend(s) of unknown result, %d paid sale(s) due a refund",
                         len(report.vend_unknown), len(report.refund_due))
         for order, request in self._journal.watched_orders():
-            request = request or self._gateway.request_for(order)
+            request = request or self._lost_request(order)
             if request is not None:
                 self.watcher.watch(order, request, late=True)
         self._post_stock()
@@ -239,7 +261,7 @@ class Runtime:
             log.warning("payment for %s not created: %s", order.tx_id, exc)
             if isinstance(exc, (GatewayUnavailable, GatewayProtocolError)):
                 # The gateway may have created it before the reply was lost: watch anyway.
-                lost = self._gateway.request_for(order)
+                lost = self._lost_request(order)
                 if lost is not None:
                     self.watcher.watch(order, lost, late=True)
             self.post(PaymentCreateFailed(order.tx_id, str(exc)))
@@ -256,6 +278,14 @@ class Runtime:
         self.post(PaymentCreated(order.tx_id, request))
         self.watcher.watch(order, request)
 
+    def _lost_request(self, order: Order) -> PaymentRequest | None:
+        """The gateway's handle for a payment whose create reply we never got, if it has one."""
+        try:
+            return self._gateway.request_for(order)
+        except GatewayError as exc:  # Centrapay looks it up over the network
+            log.warning("could not look up the payment of %s: %s", order.tx_id, exc)
+            return None
+
     def _abandon(self, effect: AbandonPayment) -> None:
         order = effect.order
         try:
@@ -269,7 +299,7 @@ class Runtime:
 
     def _cancel_at_gateway(self, order: Order) -> None:
         try:
-            request = self._journal.sale(order.tx_id)[1] or self._gateway.request_for(order)
+            request = self._journal.sale(order.tx_id)[1] or self._lost_request(order)
             if request is None:
                 return  # the gateway never created it
             status = self._gateway.cancel(order, request)

@@ -16,6 +16,9 @@ from kiosk.ui.screens import View
 from kiosk.resources import images_dir
 
 
+SETTLE_S = 15.0
+
+
 def run_kiosk(config: Config, *, headless: bool, customers: int | None = None,
               screenshots: Path | None = None, autopilot: Autopilot | None = None,
               on_sale: Callable[[dict[str, Any]], None] | None = None,
@@ -43,6 +46,7 @@ def run_kiosk(config: Config, *, headless: bool, customers: int | None = None,
     runtime.start()
     try:
         finished = app.run()
+        runtime.settle(SETTLE_S, watches=False)  # vend results and refunds still in flight
         if before_close is not None:
             before_close(runtime)
     finally:

@@ -89,14 +89,6 @@ class PaymentWatcher:
         with self._cond:
             return len(self._watches)
 
-    def wait_idle(self, timeout_s: float) -> bool:
-        """Block until no payment is watched (used by the demo before it exits)."""
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while self._watches and time.monotonic() < deadline:
-                self._cond.wait(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
-            return not self._watches
-
     # -- the thread
 
     def _run(self) -> None:

@@ -126,3 +126,27 @@ def pay_first_payment(sandbox: Sandbox, paid: list[str]) -> None:
     link = f"{sandbox.checkout_base}/code/{code}"
     httpx.post(f"{link}/pay", timeout=5).raise_for_status()
     paid.append(link)
+
+
+def test_journal_claims_lists_only_open_claims(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from kiosk.claims import claim_code
+    from kiosk.journal import Journal
+    from kiosk.payments.base import Order, PaymentRequest
+
+    with Journal.open_in(tmp_path) as journal:
+        for tx_id, fails in (("tx-ok", False), ("tx-jam", True)):
+            order = Order(tx_id, "A1", "Water", Decimal("2.50"), "USD", None, 2_000_000_000)
+            journal.begin(order, "mixpay")
+            journal.payment_created(tx_id, PaymentRequest(tx_id, f"https://x/{tx_id}",
+                                                          2_000_000_000))
+            journal.paid_verified(tx_id, {})
+            journal.start_vend(tx_id)
+            journal.vend_result(tx_id, "jam" if fails else "vended", {}, disable_slot=fails)
+        journal.claim_issued("tx-jam", claim_code("tx-jam"), "vend jam")
+    result = kiosk("journal", "--data-dir", str(tmp_path), "--claims", "--json")
+    claims = json.loads(result.stdout)
+    assert [(c["id"], c["claim_code"]) for c in claims] == [("tx-jam", claim_code("tx-jam"))]
+    text = kiosk("journal", "--data-dir", str(tmp_path), "--claims").stdout
+    assert claim_code("tx-jam") in text and "tx-ok" not in text

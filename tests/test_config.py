@@ -916,3 +916,17 @@ def test_unparsable_secrets_file_does_not_also_demand_every_secret(tmp_path: Pat
     write(tmp_path, "[payment.wctpay\n", "secrets.toml")
     found = issues(make(tmp_path, WCTPAY))
     assert len(found) == 1 and found[0].file == str(tmp_path / "secrets.toml")
+
+
+def test_wct_settlement_asset_must_be_the_price_currency(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text('[machine]\ncurrency = "EUR"\n\n[payment]\ngateway = "wctpay"\n'
+                    'assets = ["BTC"]\n\n[payment.wctpay]\napi_base = "https://wct.example"\n'
+                    'settlement_asset = "USD"\nkey = "k"\napi_secret = "s"\n\n'
+                    '[vend]\ndriver = "simulated"\n\n[[slot]]\nid = "A1"\nname = "W"\n'
+                    'price = "1.00"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    [issue] = caught.value.issues
+    assert (issue.table, issue.key) == ("payment.wctpay", "settlement_asset")
+    assert '"EUR"' in issue.message and '"USD"' in issue.message

@@ -39,6 +39,7 @@ from kiosk.errors import (
     GatewayTimeout,
     GatewayUnavailable,
 )
+from kiosk.money import parse_decimal
 from kiosk.payments.ratelimit import RateLimiter
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
@@ -107,6 +108,20 @@ def parse_json_object(content: bytes, where: str) -> dict[str, Any]:
     return body
 
 
+def json_decimal(value: Any) -> Decimal | None:
+    """A finite amount from a JSON string or number (int or Decimal, never float), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, Decimal)):
+        return Decimal(value) if Decimal(value).is_finite() else None
+    if isinstance(value, str):
+        try:
+            return parse_decimal(value)
+        except ValueError:
+            return None
+    return None
+
+
 @dataclass(frozen=True)
 class JsonReply:
     """A non-5xx, non-429 answer whose body is a JSON object; the gateway client judges it."""
@@ -150,6 +165,10 @@ class GatewayHttp:
 
     def post_json(self, path: str, body: Mapping[str, Any]) -> JsonReply:
         return self._request("POST", path, json=dict(body))
+
+    def post_form(self, path: str, body: Mapping[str, str]) -> JsonReply:
+        """POST ``application/x-www-form-urlencoded`` (WCT Pay may want a form, not JSON)."""
+        return self._request("POST", path, data=dict(body))
 
     def rate_limited(self, where: str, headers: httpx.Headers) -> GatewayRateLimited:
         """Pause every caller for the gateway's Retry-After and build the error to raise."""

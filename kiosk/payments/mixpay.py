@@ -21,7 +21,6 @@ from urllib.parse import quote
 import httpx
 
 from kiosk.errors import GatewayProtocolError, GatewayRejected
-from kiosk.money import parse_decimal
 from kiosk.payments.base import (
     Asset,
     Gateway,
@@ -30,7 +29,7 @@ from kiosk.payments.base import (
     PaymentState,
     PaymentStatus,
 )
-from kiosk.payments.http import GatewayHttp, JsonReply
+from kiosk.payments.http import GatewayHttp, JsonReply, json_decimal
 from kiosk.payments.ratelimit import RateLimiter
 
 ASSET_CACHE_S = 300.0              # coin lists rarely change and the 60/min budget is precious
@@ -44,20 +43,6 @@ _EXPIRED_CODES = frozenset({"40000", "40024"})                    # deadline pas
 _CANCELLED_CODES = frozenset({"40032"})
 
 
-def _decimal(value: Any) -> Decimal | None:
-    """A finite amount from a JSON string or number (int or Decimal, never float), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, Decimal)):
-        return Decimal(value) if Decimal(value).is_finite() else None
-    if isinstance(value, str):
-        try:
-            return parse_decimal(value)
-        except ValueError:
-            return None
-    return None
-
-
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -68,7 +53,8 @@ def _usable_asset(item: Any) -> Asset | None:
         return None
     symbol, name = _text(item.get("symbol")), _text(item.get("name"))
     asset_id = _text(item.get("assetId"))
-    low, high = _decimal(item.get("minPaymentAmount")), _decimal(item.get("maxPaymentAmount"))
+    low = json_decimal(item.get("minPaymentAmount"))
+    high = json_decimal(item.get("maxPaymentAmount"))
     # maxPaymentAmount 0 is MixPay's way of saying "not usable for this quote amount".
     if not (symbol and asset_id) or low is None or high is None or high <= 0 or low > high:
         return None
@@ -217,7 +203,7 @@ class MixPayGateway(Gateway):
         raw = data["status"]
         seen: dict[str, Any] = {
             "raw_status": raw,
-            "paid_amount": _decimal(data.get("paymentAmount")),
+            "paid_amount": json_decimal(data.get("paymentAmount")),
             "paid_symbol": _text(data.get("paymentSymbol")) or None,
         }
         if raw == "success":
@@ -250,7 +236,7 @@ class MixPayGateway(Gateway):
                 return f"{field} missing or not a string"
             if got.casefold() != want.casefold():
                 return f"{field} mismatch"
-        amount = _decimal(data.get("quoteAmount"))
+        amount = json_decimal(data.get("quoteAmount"))
         if amount is None:
             return "quoteAmount missing or not a number"
         if amount != order.amount:             # as decimals: "2.500" equals "2.50"
@@ -266,7 +252,8 @@ def _legacy_underpaid(data: dict[str, Any]) -> bool:
 
 
 def _remaining(data: dict[str, Any], where: str) -> Decimal:
-    payable, paid = _decimal(data.get("payableAmount")), _decimal(data.get("paymentAmount"))
+    payable = json_decimal(data.get("payableAmount"))
+    paid = json_decimal(data.get("paymentAmount"))
     if payable is None or paid is None:
         raise GatewayProtocolError(
             f"{where}: underpaid without numeric payableAmount and paymentAmount")

@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
+from kiosk.payments.sandbox.centrapay import CentrapaySimulator
 from kiosk.payments.sandbox.mixpay import MixPaySimulator, PaymentSnapshot
 from kiosk.payments.sandbox.server import Fault, SandboxServer, Simulator
+from kiosk.payments.sandbox.wctpay import WctPaySimulator
 
 __all__ = ["Fault", "PaymentSnapshot", "Sandbox", "SandboxOptions", "serve_forever_cli"]
 
@@ -37,6 +39,11 @@ SIMULATORS: dict[str, Callable[[SandboxOptions], Simulator]] = {
     "mixpay": lambda o: MixPaySimulator(confirm_s=o.confirm_s,
                                         requests_per_minute=o.requests_per_minute,
                                         clock=o.clock),
+    "centrapay": lambda o: CentrapaySimulator(confirm_s=o.confirm_s,
+                                              requests_per_minute=o.requests_per_minute,
+                                              clock=o.clock),
+    "wctpay": lambda o: WctPaySimulator(confirm_s=o.confirm_s,
+                                        requests_per_minute=o.requests_per_minute, clock=o.clock),
 }
 
 
@@ -53,7 +60,7 @@ class Sandbox:
         requests_per_minute: int = 60,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._public_base = public_base
+        self.public_base = public_base  # how phones reach it, when not at the listening address
         options = SandboxOptions(confirm_s, requests_per_minute, clock)
         self.simulators = {name: build(options) for name, build in SIMULATORS.items()}
         self._mixpay = self.simulators["mixpay"]
@@ -91,7 +98,7 @@ class Sandbox:
         """
         if mount not in self.simulators:
             raise KeyError(f"no simulator mounted at /{mount}")
-        root = (self._public_base or self.url) if public else self.url
+        root = (self.public_base or self.url) if public else self.url
         return f"{root.rstrip('/')}/{mount}"
 
     @property
@@ -123,15 +130,19 @@ class Sandbox:
 
 def serve_forever_cli(host: str, port: int) -> None:
     """``kiosk sandbox``: run the sandbox in the foreground until Ctrl-C."""
-    with Sandbox(host, port) as sandbox:
+    with Sandbox(host, port, requests_per_minute=200) as sandbox:
+        wct, centrapay = sandbox.base("wctpay"), sandbox.base("centrapay")
         print(f"Gateway sandbox listening on {sandbox.url}  (Ctrl-C stops it)\n"
-              f"  MixPay API:      {sandbox.mixpay_api_base}\n"
-              f"  MixPay checkout: {sandbox.checkout_base}/code/<code>\n\n"
-              "Point a kiosk config at it:\n"
-              "  [payment.mixpay]\n"
-              f'  api_base = "{sandbox.mixpay_api_base}"\n'
-              f'  checkout_base = "{sandbox.checkout_base}"\n'
-              "Any UUID works as payee_id; nothing here moves real money.", flush=True)
+              "Point a kiosk config at it with one of these tables:\n\n"
+              "[payment.mixpay]      # any UUID works as payee_id\n"
+              f'api_base = "{sandbox.mixpay_api_base}"\n'
+              f'checkout_base = "{sandbox.checkout_base}"\n\n'
+              '[payment.wctpay]      # secrets: key = "sandbox-key", api_secret = "sandbox-secret"\n'
+              f'api_base = "{wct}"     # pay its QR codes at {wct}/wallet\n\n'
+              '[payment.centrapay]   # secrets: api_key = "sandbox-key"\n'
+              f'api_base = "{centrapay}"\n'
+              'config_id = "sandbox-config"\n\n'
+              "Nothing here moves real money.", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

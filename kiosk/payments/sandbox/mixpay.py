@@ -29,6 +29,7 @@ from string import Template
 from typing import Any
 
 from kiosk.payments.sandbox.server import BadBody, Request, Response, html_response, json_response
+from kiosk.payments.sandbox.ratewindow import RateWindow
 
 PARAMETER_ERROR = 10011
 BODY_ERROR = 1017
@@ -40,7 +41,6 @@ MAX_QUOTE_USD = Decimal(1000)          # "amount exceeds 1000 USDT"
 MIN_LEAD_S, MAX_LEAD_S = 10, 2880 * 60
 REMARK_MAX = 50
 EIGHT_PLACES = Decimal("0.00000001")
-WINDOW_S = 60.0
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{6,36}")
@@ -282,26 +282,6 @@ class PaymentSnapshot:
     transfers: tuple[Transfer, ...]
 
 
-class _RateWindow:
-    """Per-client fixed 60 s windows opened by the first request.
-
-    The docs give the limit and the ``x-ratelimit-*`` headers but not the window's shape; this is
-    Laravel's throttle, which those headers suggest.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._windows: dict[str, tuple[float, int]] = {}
-
-    def hit(self, client: str, now: float) -> tuple[int, float]:
-        """Count one request: (requests left, seconds until the window resets); left < 0 = over."""
-        start, hits = self._windows.get(client, (now, 0))
-        if now - start >= WINDOW_S:
-            start, hits = now, 0
-        self._windows[client] = (start, hits + 1)
-        return self.limit - hits - 1, start + WINDOW_S - now
-
-
 _STATUS_WORDS = {
     "unpaid": "Waiting for payment",
     "confirming": "Payment seen, confirming on the network…",
@@ -318,7 +298,7 @@ class MixPaySimulator:
         self._confirm_s = confirm_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._window = _RateWindow(requests_per_minute)
+        self._window = RateWindow(requests_per_minute)
         self._payments: dict[str, _Payment] = {}
         self._by_order: dict[tuple[str, str], str] = {}      # (payeeId, orderId) -> code
         self._api = {

@@ -1,0 +1,97 @@
+"""The demo's config files: one catalogue, a payment table per gateway, all on the sandbox."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kiosk.payments.sandbox import Sandbox
+
+CURRENCY = {"mixpay": "USD", "wctpay": "USD", "centrapay": "NZD"}
+
+MACHINE = """\
+# Written by `kiosk demo`: the {gateway} sandbox on loopback and a simulated machine.
+[machine]
+id = "demo-0001"
+currency = "{currency}"
+locale = "en"
+data_dir = "{data_dir}"
+
+[display]
+fullscreen = false
+
+[payment]
+gateway = "{gateway}"
+timeout_s = {window_s}
+choose_asset = true
+assets = {assets}
+poll_interval_s = 1.0
+"""
+
+PAYMENT = {
+    "mixpay": """
+[payment.mixpay]
+payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
+settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
+quote_asset_id = "usd"
+api_base = "{api_base}/v1"
+checkout_base = "{public_base}"
+""",
+    "wctpay": """
+[payment.wctpay]
+api_base = "{api_base}"
+settlement_asset = "USD"
+""",
+    "centrapay": """
+[payment.centrapay]
+api_base = "{api_base}"
+config_id = "sandbox-config"
+""",
+}
+
+ASSETS = {"mixpay": '["BTC", "ETH", "USDT", "LTC"]', "wctpay": '["BTC", "LTC", "USDT-TRC20"]',
+          "centrapay": "[]"}
+
+# The sandbox's own demo credentials; real ones never leave secrets.toml (mode 0600).
+SECRETS = {
+    "mixpay": "",
+    "wctpay": '[payment.wctpay]\nkey = "sandbox-key"\napi_secret = "sandbox-secret"\n',
+    "centrapay": '[payment.centrapay]\napi_key = "sandbox-key"\n',
+}
+
+CATALOGUE = """
+[vend]
+driver = "simulated"
+
+[vend.simulated]
+faults = { A4 = "jam" }
+turn_time_s = 0.5
+""" + "".join(f"""
+[[slot]]
+id = "{slot}"
+name = "{name}"
+price = "{price}"
+stock = 8
+image = "{image}"
+""" for slot, name, price, image in (
+    ("A1", "Sparkling water", "2.50", "water.png"),
+    ("A2", "Cola", "2.00", "cola.png"),
+    ("A3", "Sea salt crisps", "1.75", "crisps.png"),
+    ("A4", "Dark chocolate bar", "1.50", "chocolate.png"),
+    ("B1", "Cold brew coffee", "3.20", "coffee.png"),
+    ("B2", "Orange juice", "2.80", "juice.png"),
+))
+
+
+def write_demo_config(data_dir: Path, gateway: str, sandbox: Sandbox, window_s: int) -> Path:
+    """Write ``kiosk.toml`` (and ``secrets.toml``) into ``data_dir``; return the config path."""
+    text = MACHINE.format(gateway=gateway, currency=CURRENCY[gateway], data_dir=data_dir,
+                          window_s=window_s, assets=ASSETS[gateway])
+    text += PAYMENT[gateway].format(api_base=sandbox.base(gateway),
+                                    public_base=sandbox.base(gateway, public=True))
+    path = data_dir / "kiosk.toml"
+    path.write_text(text + CATALOGUE, encoding="utf-8")
+    secrets = data_dir / "secrets.toml"
+    secrets.write_text(SECRETS[gateway], encoding="utf-8")
+    os.chmod(secrets, 0o600)
+    return path
