@@ -107,10 +107,11 @@ class Harness:
         self.wait_screen(Screen.ATTRACT)
         self.runtime.post(StartTapped())
         self.runtime.post(ItemChosen(slot))
-        self.wait_for(lambda: self.sale_assets() is not None)
-        assets = self.sale_assets()
-        assert assets, "the sandbox offers coins"
-        self.runtime.post(CoinChosen(assets[0]))
+        if self.runtime.flow.settings.choose_asset:
+            self.wait_for(lambda: self.sale_assets() is not None)
+            assets = self.sale_assets()
+            assert assets, "the sandbox offers coins"
+            self.runtime.post(CoinChosen(assets[0]))
         self.wait_screen(Screen.AWAITING_PAYMENT)
         sale = self.runtime.state.sale
         assert sale is not None and sale.order is not None and sale.request is not None

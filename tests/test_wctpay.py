@@ -1,4 +1,4 @@
-"""WctPayGateway against the WCT Pay simulator over loopback HTTP; wire details via MockTransport."""
+"""WctPayGateway against the WCT Pay simulator over loopback HTTP; the wire via MockTransport."""
 
 from __future__ import annotations
 
@@ -252,6 +252,29 @@ def test_xrp_shows_its_destination_tag(gateway: WctPayGateway, sim: WctPaySimula
     assert gateway.status(order, request).state is PaymentState.PAID
 
 
+def test_a_person_pays_part_then_more_with_the_wallet_page_buttons(
+        gateway: WctPayGateway, sim: WctPaySimulator, base: str, web: httpx.Client,
+        clock: FakeTime) -> None:
+    order = make_order(clock, coin="LTC")
+    request = gateway.create(order)
+    page = web.get(f"{base}/wallet")
+    assert f'name="reference" value="{order.tx_id}"' in page.text
+    # The buttons post forms and get the page back, as a browser does.
+    part = web.post(f"{base}/wallet/pay", data={"reference": order.tx_id, "amount": "",
+                                                "part": "half"})
+    assert part.status_code == 200 and "Sent 0.01562500 LTC." in part.text
+    clock.now += 2
+    assert gateway.status(order, request).state is PaymentState.UNDERPAID
+    more = web.post(f"{base}/wallet/pay", data={"reference": order.tx_id, "part": "more"})
+    assert more.status_code == 200 and "Sent " in more.text
+    clock.now += 2
+    assert gateway.status(order, request).state is PaymentState.PAID
+    assert sim.snapshot(order.tx_id).paid > Decimal("0.03125")
+    assert order.tx_id not in web.get(f"{base}/wallet").text     # no longer open
+    again = web.post(f"{base}/wallet/pay", data={"reference": order.tx_id})
+    assert again.status_code == 409 and "already complete" in again.text
+
+
 def test_create_is_idempotent_for_a_reference(gateway: WctPayGateway, sim: WctPaySimulator,
                                               clock: FakeTime) -> None:
     order = make_order(clock, coin="ETH")
@@ -337,7 +360,8 @@ def test_a_5xx_burst_is_unavailable_then_recovers(sandbox: Sandbox, clock: FakeT
     client, order, request = started(sandbox, clock)
     sandbox.inject("wctpay", Fault("http_503", path="getupdate"), count=3)
     for _ in range(3):
-        with pytest.raises(GatewayUnavailable, match="wctpay POST /payment-pos/getupdate: HTTP 503"):
+        with pytest.raises(GatewayUnavailable,
+                           match="wctpay POST /payment-pos/getupdate: HTTP 503"):
             client.status(order, request)
     assert client.status(order, request).state is PaymentState.AWAITING
 
@@ -434,7 +458,8 @@ def test_list_assets_are_the_configured_coins_with_no_network_call(clock: FakeTi
 
     client = mock_gateway(handler, clock, assets=["btc", "USDT-TRC20", "XRP", "BTC", "PEPE"])
     assert client.list_assets(Decimal("2.50"), "USD") == [
-        Asset("BTC", "Bitcoin", "Bitcoin", "BTC"), Asset("USDT", "Tether USD", "Tron", "USDT-TRC20"),
+        Asset("BTC", "Bitcoin", "Bitcoin", "BTC"),
+        Asset("USDT", "Tether USD", "Tron", "USDT-TRC20"),
         Asset("XRP", "XRP", "XRP Ledger", "XRP"), Asset("PEPE", "PEPE", "PEPE", "PEPE")]
     with pytest.raises(GatewayRejected) as caught:
         client.list_assets(Decimal("2.50"), "EUR")
@@ -804,6 +829,14 @@ def test_a_lost_create_reply_is_recovered_by_reference(clock: FakeTime) -> None:
     assert (lost.payment_id, lost.link, lost.expires_at) == (order.tx_id, "", order.expires_at)
     seen = client.status(order, lost)
     assert seen.request == btc_request(order)            # the QR comes back with the first poll
+
+
+def test_a_coin_dropped_from_the_config_is_still_judged_when_polled(clock: FakeTime) -> None:
+    order = make_order(clock, coin="BTC")
+    client = mock_gateway(reply_with(updated(order)), clock, assets=["ETH"])
+    with pytest.raises(GatewayRejected, match="not an offered coin"):
+        client.create(order)                             # never offered again ...
+    assert client.status(order, btc_request(order)).state is PaymentState.PAID  # ... but paid
 
 
 def test_wct_has_no_cancel_or_refund(clock: FakeTime) -> None:

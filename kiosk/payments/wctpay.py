@@ -33,6 +33,7 @@ Unknown in WCT's public docs, so configurable or handled defensively here:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import time
@@ -225,12 +226,17 @@ class WctPayGateway(Gateway):
             raise GatewayRejected(f"wctpay: orders in {currency} cannot be paid in "
                                   f"{self._settlement} (the settlement asset)", code="local")
 
-    def _coin_for(self, order: Order) -> _Coin:
+    def _coin_for(self, order: Order, *, offered: bool = True) -> _Coin:
+        """The order's coin; ``offered=False`` (polling) also accepts one no longer configured,
+        so a payment made before the operator changed the list is still judged."""
         if order.asset is None:
             return self._coins[0]
         for coin in self._coins:
             if coin.entry == order.asset.asset_id.strip().upper():
                 return coin
+        if not offered:
+            with contextlib.suppress(ValueError):
+                return _Coin.parse(order.asset.asset_id)
         raise GatewayRejected(f"wctpay: {order.asset.asset_id} is not an offered coin",
                               code="local")
 
@@ -311,7 +317,7 @@ class WctPayGateway(Gateway):
 
     def _interpret(self, order: Order, request: PaymentRequest, payment: dict[str, Any],
                    where: str) -> PaymentStatus:
-        coin = self._coin_for(order)
+        coin = self._coin_for(order, offered=False)
         code, raw = self._status_code(payment)
         amount = self._number(payment, "payment_amount", where)
         missing = self._number(payment, "payment_missing_amount", where)

@@ -105,6 +105,7 @@ class Fault:
 
     kind: str
     path: str = ""                    # only requests whose path below the mount contains this
+    method: str = ""                  # only this method ("GET"), or any
     hang_s: float = 15.0
     retry_after_s: int = 1
 
@@ -184,11 +185,11 @@ class SandboxServer:
         with self._log_lock:
             self._faults[mount].extend([fault] * count)
 
-    def _take_fault(self, mount: str, path: str) -> Fault | None:
+    def _take_fault(self, mount: str, method: str, path: str) -> Fault | None:
         with self._log_lock:
             queue = self._faults[mount]
             for fault in queue:
-                if fault.path in path:
+                if fault.path in path and fault.method in ("", method):
                     queue.remove(fault)
                     return fault
         return None
@@ -223,7 +224,7 @@ class SandboxServer:
         simulator = self._mounts.get(name)
         if simulator is None:
             return json_response(404, {"error": f"nothing is mounted at /{name}"})
-        fault = self._take_fault(name, f"/{rest}")
+        fault = self._take_fault(name, method, f"/{rest}")
         if fault is not None:
             return fault.response()
         query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}

@@ -1,0 +1,116 @@
+"""The runtime with a gateway that can void and refund (Centrapay), against its simulator over
+loopback HTTP: automatic refunds, voids on cancel, and a void when the status goes unknown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hardware.simulated import SimulatedDriver
+from kiosk.config import Config, load_config
+from kiosk.flow import CancelPressed, Screen
+from kiosk.journal import Journal
+from kiosk.payments.sandbox import Fault, Sandbox
+from test_runtime import Harness, kinds, pay
+
+CONFIG = """
+[machine]
+id = "test-02"
+currency = "NZD"
+data_dir = "{data_dir}"
+
+[payment]
+gateway = "centrapay"
+timeout_s = 60
+poll_interval_s = 0.2
+
+[payment.centrapay]
+api_base = "{api_base}"
+config_id = "sandbox-config"
+api_key = "sandbox-key"
+
+[vend]
+driver = "simulated"
+
+[vend.simulated]
+faults = {{ A2 = "no_drop" }}
+turn_time_s = 0
+
+[[slot]]
+id = "A1"
+name = "Water"
+price = "2.50"
+stock = 3
+
+[[slot]]
+id = "A2"
+name = "Cola"
+price = "2.00"
+stock = 3
+"""
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(confirm_s=0.2, requests_per_minute=10_000) as running:
+        yield running
+
+
+@pytest.fixture
+def config(tmp_path: Path, sandbox: Sandbox) -> Config:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(CONFIG.format(data_dir=tmp_path / "data", api_base=sandbox.base("centrapay")))
+    return load_config(path)
+
+
+@pytest.fixture
+def harness(config: Config) -> Iterator[Harness]:
+    running = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
+    yield running
+    running.close()
+
+
+def simulated(sandbox: Sandbox, request_id: str):  # type: ignore[no-untyped-def]
+    return sandbox.simulators["centrapay"].snapshot(request_id)  # type: ignore[attr-defined]
+
+
+def test_a_failed_vend_is_refunded_in_full_and_shows_the_short_code(
+        harness: Harness, sandbox: Sandbox, config: Config) -> None:
+    settings = harness.runtime.flow.settings
+    assert settings.auto_refund and not settings.choose_asset  # the app picks the asset
+    order, request = harness.buy("A2")
+    pay(request.link)
+    harness.wait_screen(Screen.VEND_FAILED)
+    sale = harness.runtime.state.sale
+    assert sale is not None and sale.claim_code == request.reference  # Centrapay's shortCode
+    harness.wait_for(lambda: simulated(sandbox, request.payment_id).refunds != ())
+    [refund] = simulated(sandbox, request.payment_id).refunds
+    assert refund.amount == 200 and refund.external_ref == f"refund-{order.tx_id}"
+    harness.runtime.settle(5, watches=False)
+    with Journal.open_in(config.machine.data_dir) as journal:
+        tx = journal.transaction(order.tx_id)
+    assert tx["status"] == "refunded"
+    assert kinds(tx)[-2:] == ["refund_requested", "refund_done"]
+
+
+def test_cancel_voids_the_payment_request(harness: Harness, sandbox: Sandbox) -> None:
+    order, request = harness.buy("A1")
+    harness.runtime.post(CancelPressed())
+    harness.wait_screen(Screen.CANCELLED)
+    harness.wait_for(lambda: simulated(sandbox, request.payment_id).status == "cancelled")
+    assert simulated(sandbox, request.payment_id).cancellation_reason == "CANCELLED_BY_MERCHANT"
+    assert harness.driver.vended == []
+
+
+def test_an_unknown_status_voids_the_request_and_ends_the_sale(harness: Harness,
+                                                               sandbox: Sandbox) -> None:
+    order, request = harness.buy("A1")
+    path = f"/api/payment-requests/{request.payment_id}"
+    sandbox.inject("centrapay", Fault("http_503", path=path, method="GET"), count=1000)
+    harness.wait_screen(Screen.PAYMENT_FAILED)
+    sale = harness.runtime.state.sale
+    assert sale is not None and "unknown" in sale.message
+    harness.wait_for(lambda: simulated(sandbox, request.payment_id).status == "cancelled")
+    assert harness.driver.vended == []
