@@ -4,7 +4,16 @@ This package never imports ``kiosk``: it knows slots by the motor index or MDB i
 caller passes in, not by the kiosk's config.
 """
 
-from hardware.base import VendDriver, VendOutcome, VendRequest, VendResult
+from hardware.base import (
+    DriverHealth,
+    KeypadSelection,
+    Probe,
+    VendDriver,
+    VendOutcome,
+    VendRequest,
+    VendResult,
+)
 from hardware.errors import HardwareError
 
-__all__ = ["HardwareError", "VendDriver", "VendOutcome", "VendRequest", "VendResult"]
+__all__ = ["DriverHealth", "HardwareError", "KeypadSelection", "Probe", "VendDriver",
+           "VendOutcome", "VendRequest", "VendResult"]

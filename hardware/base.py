@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -51,6 +52,27 @@ class DriverHealth:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Probe:
+    """One self-test check a driver ran: what, for which slot, and why it failed."""
+
+    name: str                         # "motor", "drop_beam", "home_switch", "mdb_bridge", ...
+    passed: bool
+    reason: str = ""
+    slot: str | None = None
+
+
+@dataclass(frozen=True)
+class KeypadSelection:
+    """A customer picked an item on the machine's own keypad (MDB VEND REQUEST)."""
+
+    item: int                         # the machine's item number
+    price_minor: int                  # the price the machine asks, in minor units
+
+
+SelectionListener = Callable[[KeypadSelection], None]
+
+
 class VendDriver(abc.ABC):
     """A dispenser. ``vend`` blocks until the outcome is known; call it off the UI thread."""
 
@@ -63,6 +85,20 @@ class VendDriver(abc.ABC):
     @abc.abstractmethod
     def vend(self, request: VendRequest) -> VendResult:
         """Dispense one item. Never raises for a mechanical failure: that is a result."""
+
+    def probes(self, requests: Sequence[VendRequest], move_motors: bool) -> list[Probe]:
+        """Technician self-test of the hardware; ``move_motors`` False never turns a motor."""
+        return [Probe("driver", self.health().ready, self.health().reason)]
+
+    def vend_prompt(self, request: VendRequest) -> str:
+        """What the customer must do for ``vend`` to finish (MDB: press the item on the keypad)."""
+        return ""
+
+    def set_selection_listener(self, listener: SelectionListener | None) -> None:
+        """Be told when a customer picks an item on the machine first (MDB keypad)."""
+
+    def release_selection(self) -> None:
+        """The keypad-first sale will not be paid: let the machine go (MDB: deny the vend)."""
 
     def close(self) -> None:
         """Release pins or ports. Safe to call twice."""
