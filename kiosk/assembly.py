@@ -52,7 +52,7 @@ def build_driver(config: Config) -> VendDriver:
 
 
 def products(config: Config) -> tuple[Product, ...]:
-    return tuple(Product(s.id, s.name, s.price, s.image) for s in config.slots)
+    return tuple(Product(s.id, s.name, s.price, s.image, s.mdb_item) for s in config.slots)
 
 
 def build_runtime(config: Config, on_sale_finished: Callable[[dict[str, Any]], None], *,
@@ -63,7 +63,9 @@ def build_runtime(config: Config, on_sale_finished: Callable[[dict[str, Any]], N
                             choose_asset=config.payment.choose_asset
                             and gateway.offers_asset_choice,
                             payment_window_s=config.payment.timeout_s,
-                            auto_refund=gateway.can_refund)
+                            auto_refund=gateway.can_refund,
+                            keypad_patience_s=config.vend.mdb.patience_s
+                            if config.vend.driver == "mdb" else None)
     flow = Flow(settings, new_tx_id=lambda: str(uuid.uuid4()))
     stock = {s.id: s.stock for s in config.slots}
     # Until the journal has been read, nothing is for sale: stock may have changed since.

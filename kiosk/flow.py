@@ -22,6 +22,7 @@ from decimal import Decimal
 from types import EllipsisType, MappingProxyType
 
 from kiosk.claims import claim_code
+from kiosk.money import to_minor
 from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState, PaymentStatus
 
 
@@ -53,6 +54,7 @@ class Outcome(enum.Enum):
     VEND_UNKNOWN = "vend_unknown"
 
 
+KEYPAD_MARGIN_S = 10.0   # a keypad-first payment ends this long before the machine gives up
 PAYMENT_SCREENS = frozenset({Screen.AWAITING_PAYMENT, Screen.CONFIRMING, Screen.UNDERPAID})
 CANCELLABLE_SCREENS = frozenset({Screen.CREATING_PAYMENT, Screen.AWAITING_PAYMENT,
                                  Screen.UNDERPAID})
@@ -78,6 +80,7 @@ class Product:
     name: str
     price: Decimal
     image: str = ""
+    mdb_item: int | None = None        # the machine's own item number (MDB keypad)
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class FlowSettings:
     confirm_grace_s: float = 120.0     # a confirming payment may run this far past the window
     create_timeout_s: float = 45.0     # the runtime always answers; this is a backstop
     auto_refund: bool = False          # the gateway refunds by API: show its reference
+    keypad_patience_s: float | None = None  # MDB: how long the machine holds a keypad pick
 
 
 # ---------------------------------------------------------------- state
@@ -109,6 +113,8 @@ class Sale:
     vend_outcome: str = ""
     claim_code: str = ""
     message: str = ""                         # why it failed, for the technician line
+    keypad: bool = False                      # picked on the machine's keypad (MDB) first
+    prompt: str = ""                          # what the customer must do while vending
 
     @property
     def tx_id(self) -> str | None:
@@ -217,6 +223,22 @@ class VendFinished:
 
 
 @dataclass(frozen=True)
+class KeypadSelected:
+    """The customer picked an item on the machine's keypad before paying (MDB)."""
+
+    item: int
+    price_minor: int
+
+
+@dataclass(frozen=True)
+class VendPrompted:
+    """The vend waits for the customer (MDB: press the item on the keypad)."""
+
+    tx_id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class HardwareChanged:
     fault: str                        # empty: ready again
 
@@ -229,7 +251,7 @@ class StockChanged:
 
 Event = (Tick | StartTapped | ItemChosen | CoinChosen | CancelPressed | DonePressed
          | AssetsLoaded | AssetsFailed | PaymentCreated | PaymentCreateFailed | PaymentUpdate
-         | VendFinished | HardwareChanged | StockChanged)
+         | VendFinished | HardwareChanged | StockChanged | KeypadSelected | VendPrompted)
 
 
 # ---------------------------------------------------------------- effects
@@ -282,6 +304,11 @@ class RecordPaidLate:
 
 
 @dataclass(frozen=True)
+class ReleaseSelection:
+    """A keypad-first sale will not be paid: let the machine go (MDB deny)."""
+
+
+@dataclass(frozen=True)
 class SaleFinished:
     order: Order
     outcome: Outcome
@@ -290,7 +317,7 @@ class SaleFinished:
 
 
 Effect = (LoadAssets | CreatePayment | AbandonPayment | Vend | IssueClaim | RecordPaidLate
-          | SaleFinished)
+          | SaleFinished | ReleaseSelection)
 
 
 @dataclass(frozen=True)
@@ -317,6 +344,8 @@ class Flow:
             return self._hardware_changed(state, event, now)
         if isinstance(event, PaymentUpdate) and not self._is_current_payment(state, event):
             return _stray_payment_update(state, event)
+        if isinstance(event, KeypadSelected):
+            return self._keypad_selected(state, event, now)
         if isinstance(event, (StartTapped, ItemChosen, CoinChosen, CancelPressed, DonePressed)):
             state = replace(state, last_input=now)
         handler = _HANDLERS.get(state.screen)
@@ -355,7 +384,8 @@ class Flow:
             if event.asset is None or event.asset in sale.assets:
                 return self._start_payment(state, sale, event.asset, now)
         if isinstance(event, CancelPressed):
-            return _go(state, Screen.CHOOSE_ITEM, now, sale=None)
+            release: tuple[Effect, ...] = (ReleaseSelection(),) if sale.keypad else ()
+            return _go(state, Screen.CHOOSE_ITEM, now, None, *release)
         return self._idle_check(state, event, now)
 
     def _creating(self, state: KioskState, event: Event, now: float) -> Transition:
@@ -417,6 +447,8 @@ class Flow:
     def _vending(self, state: KioskState, event: Event, now: float) -> Transition:
         sale = state.sale
         assert sale is not None and sale.order is not None
+        if isinstance(event, VendPrompted) and event.tx_id == sale.tx_id:
+            return Transition(replace(state, sale=replace(sale, prompt=event.text)))
         if not (isinstance(event, VendFinished) and event.tx_id == sale.tx_id):
             return Transition(state)  # a second "paid", a cancel tap: the vend goes on
         stock = dict(state.stock)
@@ -457,9 +489,13 @@ class Flow:
                        now: float) -> Transition:
         product = state.product(sale.slot_id)
         assert product is not None
+        window: float = self.settings.payment_window_s
+        if sale.keypad and self.settings.keypad_patience_s is not None:
+            # The machine stops waiting for a keypad pick: the payment must end before it.
+            window = min(window, self.settings.keypad_patience_s - KEYPAD_MARGIN_S)
         order = Order(tx_id=self._new_tx_id(), slot_id=product.slot_id, item_name=product.name,
                       amount=product.price, currency=self.settings.currency, asset=asset,
-                      expires_at=int(now) + self.settings.payment_window_s)
+                      expires_at=int(now + window))
         return _go(state, Screen.CREATING_PAYMENT, now, replace(sale, order=order),
                    CreatePayment(order))
 
@@ -472,8 +508,32 @@ class Flow:
         outcome = {"cancelled": Outcome.CANCELLED, "expired": Outcome.EXPIRED}.get(
             kind, Outcome.PAYMENT_FAILED)
         link = sale.request.link if sale.request else ""
+        release: tuple[Effect, ...] = (ReleaseSelection(),) if sale.keypad else ()
         return _go(state, screen, now, sale, AbandonPayment(sale.order, kind, reason),
-                   SaleFinished(sale.order, outcome, link))
+                   SaleFinished(sale.order, outcome, link), *release)
+
+    def _keypad_selected(self, state: KioskState, event: KeypadSelected,
+                         now: float) -> Transition:
+        """A pick on the machine starts the sale for that slot, if the kiosk is free for it."""
+        product = self._product_for_selection(state, event)
+        if state.screen not in (Screen.ATTRACT, Screen.CHOOSE_ITEM) or product is None \
+                or not state.available(product.slot_id):
+            return Transition(state, (ReleaseSelection(),))
+        state = replace(state, last_input=now)
+        sale = Sale(slot_id=product.slot_id, keypad=True)
+        if self.settings.choose_asset:
+            return _go(state, Screen.CHOOSE_COIN, now, sale,
+                       LoadAssets(product.slot_id, product.price, self.settings.currency))
+        return self._start_payment(state, sale, None, now)
+
+    def _product_for_selection(self, state: KioskState, event: KeypadSelected) -> Product | None:
+        by_item = [p for p in state.products if p.mdb_item == event.item]
+        if by_item:
+            return by_item[0]
+        # An item the config does not map: the machine's price picks the slot, if unambiguous.
+        by_price = [p for p in state.products if p.mdb_item is None
+                    and to_minor(p.price, self.settings.currency) == event.price_minor]
+        return by_price[0] if len(by_price) == 1 else None
 
     def _claim_reference(self, sale: Sale) -> str:
         """What the customer keeps: the gateway's own reference when it refunds by itself."""
@@ -484,7 +544,11 @@ class Flow:
 
     def _to_attract(self, state: KioskState, now: float) -> Transition:
         screen = Screen.OUT_OF_SERVICE if state.hardware_fault else Screen.ATTRACT
-        return _go(state, screen, now, sale=None)
+        # A keypad pick abandoned before any payment was asked for must free the machine too.
+        unpaid_pick = (state.sale is not None and state.sale.keypad
+                       and state.screen in BROWSING_SCREENS)
+        effects: tuple[Effect, ...] = (ReleaseSelection(),) if unpaid_pick else ()
+        return _go(state, screen, now, None, *effects)
 
     def _idle_check(self, state: KioskState, event: Event, now: float) -> Transition:
         if isinstance(event, Tick) and now - state.last_input >= self.settings.idle_timeout_s:

@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from hardware.base import VendDriver, VendOutcome, VendRequest, VendResult
+from hardware.base import KeypadSelection, VendDriver, VendOutcome, VendRequest, VendResult
 from kiosk.errors import (
     GatewayError,
     GatewayProtocolError,
@@ -40,17 +40,20 @@ from kiosk.flow import (
     Flow,
     HardwareChanged,
     IssueClaim,
+    KeypadSelected,
     KioskState,
     LoadAssets,
     PaymentCreated,
     PaymentCreateFailed,
     PaymentUpdate,
     RecordPaidLate,
+    ReleaseSelection,
     SaleFinished,
     StockChanged,
     Tick,
     Vend,
     VendFinished,
+    VendPrompted,
 )
 from kiosk.journal import Journal
 from kiosk.money import format_amount, to_minor
@@ -105,6 +108,7 @@ class Runtime:
     def start(self) -> None:
         """Recover the journal and check the hardware, off the caller's thread."""
         self.watcher.start()
+        self._driver.set_selection_listener(self._keypad_selection)
         self._submit(self._misc_worker, self._startup)
 
     def close(self) -> None:
@@ -157,6 +161,8 @@ class Runtime:
             self._submit(self._sale_worker, self._issue_claim, effect)
         elif isinstance(effect, RecordPaidLate):
             self._submit(self._sale_worker, self._record_paid_late, effect)
+        elif isinstance(effect, ReleaseSelection):
+            self._submit(self._sale_worker, self._driver.release_selection)
 
     def settle(self, timeout_s: float, *, watches: bool) -> bool:
         """Keep pumping until no effect is in flight (and, with ``watches``, no payment is
@@ -198,6 +204,10 @@ class Runtime:
         self._submit(self._misc_worker, self._check_health)
 
     # -- worker side: every method below runs off the caller's thread
+
+    def _keypad_selection(self, selection: KeypadSelection) -> None:
+        """On the driver's reader thread: only hand it over."""
+        self.post(KeypadSelected(selection.item, selection.price_minor))
 
     def _startup(self) -> None:
         try:
@@ -327,6 +337,9 @@ class Runtime:
         wiring = self._wiring.get(order.slot_id, SlotWiring(None, None))
         request = VendRequest(order.slot_id, to_minor(order.amount, order.currency),
                               wiring.motor, wiring.mdb_item)
+        prompt = self._driver.vend_prompt(request)
+        if prompt:
+            self.post(VendPrompted(order.tx_id, prompt))
         try:
             result = self._driver.vend(request)
         except Exception as exc:  # a driver bug must still leave a journalled result

@@ -48,6 +48,9 @@ from kiosk.flow import (
     Screen,
     StartTapped,
     StockChanged,
+    KeypadSelected,
+    VendPrompted,
+    ReleaseSelection,
     Tick,
     Transition,
     Vend,
@@ -335,6 +338,8 @@ MATRIX_EVENTS: dict[str, MatrixEvent] = {
     "hw_fault": lambda s: HardwareChanged("jam sensor tripped"),
     "hw_clear": lambda s: HardwareChanged(""),
     "stock": lambda s: StockChanged({"A1": 9, "A2": 9, "B1": 9}, frozenset({"B1"})),
+    "keypad": lambda s: KeypadSelected(item=11, price_minor=250),   # priced like A1
+    "prompt": lambda s: VendPrompted(_tx(s), "Select 11 on the machine's keypad"),
 }
 LATE_S = 10_000.0
 
@@ -413,6 +418,11 @@ _BY_SCREEN: dict[Screen, dict[str, Expect]] = {
 # Money for a transaction that is not on screen is never dropped and never vended, anywhere.
 for _screen in Screen:
     _BY_SCREEN[_screen]["paid_other_tx"] = Expect(_screen, (RecordPaidLate,))
+    # A keypad pick starts a sale only on a free kiosk; anywhere else the machine is let go.
+    _BY_SCREEN[_screen]["keypad"] = Expect(_screen, (ReleaseSelection,))
+for _screen in (S.ATTRACT, S.CHOOSE_ITEM):
+    _BY_SCREEN[_screen]["keypad"] = Expect(S.CHOOSE_COIN, (LoadAssets,))
+_BY_SCREEN[S.VENDING]["prompt"] = Expect(S.VENDING, refresh=True)
 
 EXPECTED: dict[tuple[Screen, str], Expect] = {
     (screen, key): expect for screen, table in _BY_SCREEN.items() for key, expect in table.items()
@@ -1157,3 +1167,83 @@ def test_a_new_quote_replaces_the_qr_without_losing_the_order() -> None:
     k.send(PaymentUpdate("tx-1", PaymentStatus(PaymentState.UNDERPAID,
                                                remaining=Decimal("0.0001"))))
     assert k.sale.request == fresh  # an update without a new quote keeps the last one
+
+
+# ---------------------------------------------------------------- stories: keypad first (MDB)
+
+KEYED = (Product("A1", "Cola", Decimal("2.50"), mdb_item=11),
+         Product("A2", "Chips", Decimal("1.75"), mdb_item=12),
+         Product("B1", "Water", Decimal("2.50")))
+
+
+def keypad_flow(choose_asset: bool = False, patience: float | None = 60.0) -> Flow:
+    settings = FlowSettings(currency="USD", gateway="mixpay", choose_asset=choose_asset,
+                            payment_window_s=180, keypad_patience_s=patience)
+    return Flow(settings, lambda: "tx-k")
+
+
+def keyed_state() -> KioskState:
+    return initial_state(KEYED, {"A1": 2, "A2": 0, "B1": 2}, frozenset(), "", 1000.0)
+
+
+def test_a_keypad_pick_starts_the_sale_for_its_mapped_slot_within_the_patience() -> None:
+    t = keypad_flow().step(keyed_state(), KeypadSelected(item=11, price_minor=250), 1000.0)
+    assert t.state.screen is S.CREATING_PAYMENT
+    assert t.state.sale is not None and t.state.sale.keypad and t.state.sale.slot_id == "A1"
+    [create] = t.effects
+    assert isinstance(create, CreatePayment)
+    assert create.order.expires_at == 1000 + 60 - 10  # ends before the machine gives up
+
+
+def test_an_unmapped_item_is_matched_by_price_only_when_unambiguous() -> None:
+    flow = keypad_flow()
+    t = flow.step(keyed_state(), KeypadSelected(item=99, price_minor=250), 1000.0)
+    assert t.state.sale is not None and t.state.sale.slot_id == "B1"  # A1 is mapped to 11
+    twins = initial_state(KEYED[:1] + (Product("B1", "Water", Decimal("2.50")),
+                                       Product("B2", "Soda", Decimal("2.50"))),
+                          {"A1": 1, "B1": 1, "B2": 1}, frozenset(), "", 1000.0)
+    t = flow.step(twins, KeypadSelected(item=99, price_minor=250), 1000.0)
+    assert t.state.screen is S.ATTRACT and t.effects == (ReleaseSelection(),)
+
+
+def test_a_pick_of_a_sold_out_or_unknown_slot_is_released() -> None:
+    flow = keypad_flow()
+    for selection in (KeypadSelected(12, 175), KeypadSelected(77, 999)):
+        t = flow.step(keyed_state(), selection, 1000.0)
+        assert t.state.screen is S.ATTRACT and t.effects == (ReleaseSelection(),)
+
+
+@pytest.mark.parametrize("ending", ["cancel", "expire", "fail"])
+def test_a_keypad_sale_that_ends_unpaid_releases_the_machine(ending: str) -> None:
+    flow = keypad_flow()
+    state = flow.step(keyed_state(), KeypadSelected(11, 250), 1000.0).state
+    request = PaymentRequest("tx-k", "https://pay.example/tx-k", 1050)
+    state = flow.step(state, PaymentCreated("tx-k", request), 1001.0).state
+    event: Event = {"cancel": CancelPressed(), "expire": Tick(),
+                    "fail": PaymentUpdate("tx-k", PaymentStatus(PaymentState.FAILED))}[ending]
+    t = flow.step(state, event, 1001.0 if ending != "expire" else 1060.0)
+    assert ReleaseSelection() in t.effects
+    assert any(isinstance(e, AbandonPayment) for e in t.effects)
+
+
+def test_leaving_the_coin_screen_of_a_keypad_pick_releases_it() -> None:
+    flow = keypad_flow(choose_asset=True)
+    state = flow.step(keyed_state(), KeypadSelected(11, 250), 1000.0).state
+    assert state.screen is S.CHOOSE_COIN
+    back = flow.step(state, CancelPressed(), 1001.0)
+    assert back.effects == (ReleaseSelection(),) and back.state.screen is S.CHOOSE_ITEM
+    idle = flow.step(state, Tick(), 1000.0 + 1000)
+    assert idle.effects == (ReleaseSelection(),) and idle.state.screen is S.ATTRACT
+
+
+def test_a_paid_keypad_sale_vends_and_shows_the_machine_prompt() -> None:
+    flow = keypad_flow()
+    state = flow.step(keyed_state(), KeypadSelected(11, 250), 1000.0).state
+    state = flow.step(state, PaymentCreated("tx-k", PaymentRequest("tx-k", "l", 1050)),
+                      1001.0).state
+    t = flow.step(state, PaymentUpdate("tx-k", PaymentStatus(PaymentState.PAID)), 1002.0)
+    assert t.state.screen is S.VENDING and ReleaseSelection() not in t.effects
+    shown = flow.step(t.state, VendPrompted("tx-k", "Take your item"), 1003.0).state
+    assert shown.sale is not None and shown.sale.prompt == "Take your item"
+    stale = flow.step(shown, VendPrompted("tx-other", "nope"), 1003.0).state
+    assert stale.sale is not None and stale.sale.prompt == "Take your item"

@@ -240,6 +240,9 @@ def _vending(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
                 int(10 * c.u), w.SUCCESS, bold=True)
     assert sale.order is not None
     w.draw_text(c.surface, sale.order.item_name, c.rect(0.05, 0.5, 0.9, 0.15), int(7 * c.u))
+    if sale.prompt:  # MDB: the machine waits for the customer's keypad press
+        w.draw_text(c.surface, sale.prompt, c.rect(0.05, 0.68, 0.9, 0.2), int(9 * c.u),
+                    w.ACCENT, bold=True)
     return []
 
 
