@@ -88,7 +88,8 @@ class VendDriver(abc.ABC):
 
     def probes(self, requests: Sequence[VendRequest], move_motors: bool) -> list[Probe]:
         """Technician self-test of the hardware; ``move_motors`` False never turns a motor."""
-        return [Probe("driver", self.health().ready, self.health().reason)]
+        health = self.health()
+        return [Probe("driver", health.ready, health.reason or "ready")]
 
     def vend_prompt(self, request: VendRequest) -> str:
         """What the customer must do for ``vend`` to finish (MDB: press the item on the keypad)."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
-from hardware.base import DriverHealth, VendDriver, VendOutcome, VendRequest, VendResult
+from hardware.base import DriverHealth, Probe, VendDriver, VendOutcome, VendRequest, VendResult
 
 FAULTS: Mapping[str, VendOutcome | None] = {
     "jam": VendOutcome.JAM,
@@ -49,6 +49,20 @@ class SimulatedDriver(VendDriver):
 
     def health(self) -> DriverHealth:
         return self._ready
+
+    def probes(self, requests: Sequence[VendRequest], move_motors: bool) -> list[Probe]:
+        """The simulated machine's self-test: a motor turn per slot shows its fault knob."""
+        health = self._ready
+        found = [Probe("machine", health.ready, health.reason or "simulated machine ready")]
+        if not move_motors:
+            return found
+        for request in requests:
+            fault = self._faults.get(request.slot_id)
+            broken = fault in ("jam", "motor_fault")
+            found.append(Probe("motor", not broken,
+                               f"simulated {fault}" if broken else "turned home to home",
+                               request.slot_id))
+        return found
 
     def vend(self, request: VendRequest) -> VendResult:
         with self._lock:  # one motor at a time, as on the real machine

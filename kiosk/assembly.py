@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from hardware.base import VendDriver
+from hardware.base import VendDriver, VendRequest
 from hardware.simulated import SimulatedDriver
 from kiosk.config import Config
 from kiosk.errors import KioskError
@@ -49,6 +49,12 @@ def build_driver(config: Config) -> VendDriver:
         simulated = config.vend.simulated
         return SimulatedDriver(simulated.faults, turn_time_s=simulated.turn_time_s)
     raise NotAvailable(f"vend driver {config.vend.driver!r} is not available in this version")
+
+
+def vend_request(config: Config, slot_id: str, price_minor: int) -> VendRequest:
+    """What the vend driver needs to dispense from ``slot_id`` (its wiring from config)."""
+    slot = config.slot(slot_id)
+    return VendRequest(slot.id, price_minor, slot.motor, slot.mdb_item)
 
 
 def products(config: Config) -> tuple[Product, ...]:

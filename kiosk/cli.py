@@ -57,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
                            "QR code, so a phone on the same network can pay")
     demo.set_defaults(command=_demo)
 
+    selftest = commands.add_parser("selftest", help="technician self-test of this machine")
+    selftest.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    selftest.add_argument("--slot", metavar="ID", help="test only this slot's motor")
+    selftest.add_argument("--no-motors", action="store_true", help="never turn a motor")
+    selftest.add_argument("--no-network", action="store_true", help="skip the gateway check")
+    selftest.add_argument("--json", action="store_true")
+    selftest.set_defaults(command=_selftest)
+
     journal = commands.add_parser("journal", help="transactions from the journal")
     source = journal.add_mutually_exclusive_group()
     source.add_argument("--config", type=Path)
@@ -92,6 +100,16 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(DemoOptions(headless=args.headless, customers=args.customers,
                                 data_dir=args.data_dir, screenshots=args.screenshots,
                                 lan_address=args.lan_address, gateway=args.gateway))
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    from kiosk.selftest import SelftestOptions, report_json, report_table, run_selftest
+
+    checks = run_selftest(args.config, SelftestOptions(slot=args.slot,
+                                                       move_motors=not args.no_motors,
+                                                       network=not args.no_network))
+    print(json.dumps(report_json(checks), indent=2) if args.json else report_table(checks))
+    return 0 if all(check.passed for check in checks) else 1
 
 
 def _journal(args: argparse.Namespace) -> int:

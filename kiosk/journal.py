@@ -46,7 +46,7 @@ from kiosk.errors import JournalError
 from kiosk.money import MINOR_UNITS, decimal_places, format_amount
 from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: selftests table
 FILE_NAME = "journal.db"
 
 STATUSES: tuple[str, ...] = (
@@ -107,6 +107,12 @@ CREATE TABLE IF NOT EXISTS slots (
     stock INTEGER NOT NULL,
     disabled INTEGER NOT NULL DEFAULT 0,
     disabled_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS selftests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    passed INTEGER NOT NULL,
+    report TEXT NOT NULL
 );
 """
 
@@ -517,6 +523,22 @@ class Journal:
             elif enabled is False:
                 cur.execute("UPDATE slots SET disabled = 1, disabled_reason = 'operator'"
                             " WHERE id = ?", (slot_id,))
+
+    def record_selftest(self, passed: bool, checks: list[dict[str, Any]]) -> str:
+        """Journal a technician self-test run; returns its timestamp."""
+        at = self._stamp()
+        with self._tx() as cur:
+            cur.execute("INSERT INTO selftests (at, passed, report) VALUES (?, ?, ?)",
+                        (at, int(passed), _dumps({"checks": checks})))
+        return at
+
+    def selftests(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest self-test runs, newest first."""
+        with self._tx(write=False) as cur:
+            rows = cur.execute("SELECT at, passed, report FROM selftests ORDER BY seq DESC"
+                               " LIMIT ?", (limit,)).fetchall()
+        return [{"at": row["at"], "passed": bool(row["passed"]),
+                 **json.loads(row["report"])} for row in rows]
 
     def slot_states(self) -> dict[str, SlotState]:
         with self._tx(write=False) as cur:

@@ -20,6 +20,7 @@ import pytest
 
 from kiosk.errors import JournalError
 from kiosk.journal import (
+    SCHEMA_VERSION,
     Journal,
     RecoveryReport,
     SlotState,
@@ -92,7 +93,7 @@ def test_wal_full_sync_foreign_keys_and_schema_version(tmp_path: Path) -> None:
     other = sqlite3.connect(path)
     try:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persisted in file
-        assert other.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert other.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         tables = {row[0] for row in other.execute("SELECT name FROM sqlite_master")}
         assert {"transactions", "events", "slots", "events_tx_seq"} <= tables
         assert other.execute("SELECT type FROM pragma_table_info('transactions')"
@@ -706,3 +707,22 @@ def test_transactions_limit_returns_latest_oldest_first(journal: Journal) -> Non
     assert [t["id"] for t in journal.transactions(limit=2)] == ["tx-3", "tx-4"]
     assert [t["id"] for t in journal.transactions()] == [f"tx-{n}" for n in range(5)]
     assert journal.transactions(limit=0) == []
+
+
+def test_a_version_1_journal_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    old = sqlite3.connect(path)
+    old.executescript("CREATE TABLE transactions (id TEXT PRIMARY KEY, slot TEXT NOT NULL,"
+                      " item_name TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL,"
+                      " gateway TEXT NOT NULL, asset TEXT NULL, payment_id TEXT NULL,"
+                      " payment_link TEXT NULL, expires_at INTEGER NOT NULL, status TEXT NOT NULL,"
+                      " claim_code TEXT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+                      "PRAGMA user_version = 1;")
+    old.close()
+    with Journal(path) as journal:
+        at = journal.record_selftest(False, [{"name": "config", "passed": False}])
+        assert journal.selftests() == [{"at": at, "passed": False,
+                                        "checks": [{"name": "config", "passed": False}]}]
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == 2
+    check.close()

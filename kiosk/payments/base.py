@@ -111,6 +111,14 @@ class Gateway(abc.ABC):
     def status(self, order: Order, request: PaymentRequest) -> PaymentStatus:
         """Current status. PAID only after payee, amount, asset and reference match ``order``."""
 
+    def check_reachable(self, amount: Decimal, currency: str) -> str:
+        """Self-test: one cheap call that proves the gateway answers and knows us.
+
+        Returns what it learnt; raises ``GatewayError`` when it cannot.
+        """
+        assets = self.list_assets(amount, currency)
+        return f"{len(assets)} coin(s) offered for {amount} {currency}"
+
     def request_for(self, order: Order) -> PaymentRequest | None:
         """The polling handle of ``order`` when the create reply was lost (crash, timeout).
 

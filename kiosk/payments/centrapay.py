@@ -155,6 +155,12 @@ class CentrapayGateway(Gateway):
             raise GatewayProtocolError(f"{reply.where}: reply has no string 'id' and 'url'")
         return request
 
+    def check_reachable(self, amount: Decimal, currency: str) -> str:
+        """An authenticated read (a look-up by a reference no sale uses) proves key and path."""
+        reply = self._http.get(f"{API}/external-ref/kiosk-selftest", {})
+        self._ok(reply)
+        return "reachable; API key accepted"
+
     def request_for(self, order: Order) -> PaymentRequest | None:
         """The newest PR created for ``order`` (by ``externalRef``), or None if there is none.
 

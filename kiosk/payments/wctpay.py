@@ -203,6 +203,13 @@ class WctPayGateway(Gateway):
                 f"{reply.where}: payment_address or payment_amount is missing")
         return request
 
+    def check_reachable(self, amount: Decimal, currency: str) -> str:
+        """WCT's "verify credentials" call (``validate``, hash = MD5 of the API secret)."""
+        secret_hash = hashlib.md5(self._credentials.secret.encode()).hexdigest()
+        reply = self._post("validate", {"key": self._credentials.key, "hash": secret_hash})
+        self._payment(reply)  # raises GatewayRejected on "nok", GatewayProtocolError on junk
+        return f"credentials accepted; {len(self.list_assets(amount, currency))} coin(s) set up"
+
     def request_for(self, order: Order) -> PaymentRequest:
         """getupdate works by our reference, so a lost create reply loses nothing.
 

@@ -226,7 +226,8 @@ class WctPaySimulator:
         self._lock = threading.Lock()
         self._window = RateWindow(requests_per_minute)
         self._payments: dict[str, _Payment] = {}            # by reference, oldest first
-        self._api = {"/payment-pos/post": self._create, "/payment-pos/getupdate": self._update}
+        self._api = {"/payment-pos/post": self._create, "/payment-pos/getupdate": self._update,
+                     "/validate": self._validate}
         self._wallet = {"/wallet/pay": self._pay, "/wallet/cancel": self._cancel}
 
     def codes(self) -> tuple[str, ...]:
@@ -336,6 +337,14 @@ class WctPaySimulator:
             return {"status": "ok", "message": message,
                     "payment": {**update, "status": STATUS_WORDS[status]}}
         return {"status": "ok", "message": message, **update}
+
+    def _validate(self, fields: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """Verify Credentials: ``hash`` is the MD5 of the terminal's API secret alone."""
+        key, given = _required(fields, "key"), _required(fields, "hash")
+        want = hashlib.md5(self._secret.encode()).hexdigest()
+        if not (hmac.compare_digest(key, self._key) and hmac.compare_digest(given.lower(), want)):
+            raise ApiError("Invalid credentials", 401, validated=False)
+        return {"status": "ok", "validated": True, "message": "Credentials are valid"}
 
     def _authenticate(self, fields: Mapping[str, Any], signed: str) -> None:
         key, given = _required(fields, "key"), _required(fields, "hash")

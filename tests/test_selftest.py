@@ -1,0 +1,199 @@
+"""`kiosk selftest`: every check, its JSON report, the exit status and the journalled run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kiosk.journal import Journal
+from kiosk.payments.sandbox import Sandbox
+from kiosk.selftest import Environment, SelftestOptions, report_json, report_table, run_selftest
+
+KIOSK = [sys.executable, "-m", "kiosk"]
+TOUCH_PANEL = """I: Bus=0018 Vendor=0000 Product=0000 Version=0000
+N: Name="raspberrypi-ts"
+H: Handlers=mouse0 event0
+B: ABS=2608000 3
+
+I: Bus=0003 Vendor=046d Product=c52b Version=0111
+N: Name="Logitech USB Keyboard"
+H: Handlers=sysrq kbd event1
+"""
+KEYBOARD_ONLY = TOUCH_PANEL.split("\n\n")[1]
+
+CONFIG = """
+[machine]
+data_dir = "{data_dir}"
+
+[payment]
+gateway = "{gateway}"
+assets = ["BTC"]
+
+[payment.mixpay]
+payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
+settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
+api_base = "{base}/mixpay/v1"
+checkout_base = "{base}/mixpay"
+
+[payment.centrapay]
+api_base = "{base}/centrapay"
+config_id = "sandbox-config"
+api_key = "{api_key}"
+
+[payment.wctpay]
+api_base = "{base}/wctpay"
+key = "sandbox-key"
+api_secret = "sandbox-secret"
+
+[vend]
+driver = "simulated"
+
+[vend.simulated]
+faults = {{ A2 = "jam" }}
+
+[[slot]]
+id = "A1"
+name = "Water"
+price = "2.50"
+stock = 3
+
+[[slot]]
+id = "A2"
+name = "Cola"
+price = "2.00"
+stock = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(requests_per_minute=10_000) as running:
+        yield running
+
+
+def write_config(tmp_path: Path, sandbox: Sandbox, gateway: str = "mixpay",
+                 api_key: str = "sandbox-key") -> Path:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(CONFIG.format(data_dir=tmp_path / "data", gateway=gateway, base=sandbox.url,
+                                  api_key=api_key))
+    return path
+
+
+def environment(tmp_path: Path, devices: str = TOUCH_PANEL, ntp: str | None = "yes",
+                now: float = 1_800_000_000.0) -> Environment:
+    (tmp_path / "devices").write_text(devices)
+    return Environment(input_devices=tmp_path / "devices", ntp_status=lambda: ntp,
+                       now=lambda: now)
+
+
+@pytest.fixture(autouse=True)
+def dummy_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+
+
+def by_name(checks: list) -> dict:  # type: ignore[type-arg]
+    return {(c.name, c.slot): c for c in checks}
+
+
+def test_a_healthy_machine_passes_every_check(tmp_path: Path, sandbox: Sandbox) -> None:
+    checks = run_selftest(write_config(tmp_path, sandbox), SelftestOptions(slot="A1"),
+                          environment(tmp_path))
+    assert all(c.passed for c in checks), report_table(checks)
+    names = [c.name for c in checks]
+    assert names[:5] == ["config", "display", "touch", "data_dir", "clock"]
+    found = by_name(checks)
+    assert "dummy" in found[("display", None)].reason
+    assert "raspberrypi-ts" in found[("touch", None)].reason
+    assert found[("motor", "A1")].passed and ("motor", "A2") not in found  # --slot A1
+    assert "coin" in found[("network", None)].reason
+
+
+def test_failures_are_named_with_their_slot_and_reason(tmp_path: Path, sandbox: Sandbox) -> None:
+    checks = run_selftest(write_config(tmp_path, sandbox), SelftestOptions(),
+                          environment(tmp_path, KEYBOARD_ONLY, ntp="no"))
+    found = by_name(checks)
+    assert not found[("touch", None)].passed
+    assert not found[("clock", None)].passed and "NTP" in found[("clock", None)].reason
+    assert found[("motor", "A1")].passed
+    assert not found[("motor", "A2")].passed and "jam" in found[("motor", "A2")].reason
+    report = report_json(checks)
+    assert report["passed"] is False
+    assert {"name": "motor", "slot": "A2", "passed": False,
+            "reason": "simulated jam"} in report["checks"]
+
+
+def test_no_motors_and_no_network_skip_what_they_say(tmp_path: Path, sandbox: Sandbox) -> None:
+    checks = run_selftest(write_config(tmp_path, sandbox),
+                          SelftestOptions(move_motors=False, network=False),
+                          environment(tmp_path))
+    found = by_name(checks)
+    assert not any(c.name == "motor" and c.slot for c in checks)
+    assert "skipped" in found[("motors", None)].reason
+    assert "skipped" in found[("network", None)].reason
+
+
+def test_a_clock_in_1970_fails(tmp_path: Path, sandbox: Sandbox) -> None:
+    checks = run_selftest(write_config(tmp_path, sandbox), SelftestOptions(network=False),
+                          environment(tmp_path, now=86_400.0))
+    assert "1970-01-02" in by_name(checks)[("clock", None)].reason
+
+
+@pytest.mark.parametrize("gateway", ["mixpay", "wctpay", "centrapay"])
+def test_each_gateway_is_reached_with_its_credentials(tmp_path: Path, sandbox: Sandbox,
+                                                      gateway: str) -> None:
+    good = run_selftest(write_config(tmp_path, sandbox, gateway), SelftestOptions(),
+                        environment(tmp_path))
+    assert by_name(good)[("network", None)].passed, report_table(good)
+    if gateway == "centrapay":
+        bad = run_selftest(write_config(tmp_path, sandbox, gateway, api_key="wrong-key"),
+                           SelftestOptions(), environment(tmp_path))
+        network = by_name(bad)[("network", None)]
+        assert not network.passed and "wrong-key" not in network.reason
+
+
+def test_an_invalid_config_fails_the_checks_that_need_it(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text("[machine]\ncolour = 1\n")
+    checks = run_selftest(path, SelftestOptions(), environment(tmp_path))
+    assert not checks[0].passed and "colour" in checks[0].reason
+    assert all(not c.passed for c in checks)
+
+
+def test_every_run_is_journalled(tmp_path: Path, sandbox: Sandbox) -> None:
+    path = write_config(tmp_path, sandbox)
+    run_selftest(path, SelftestOptions(network=False), environment(tmp_path, KEYBOARD_ONLY))
+    run_selftest(path, SelftestOptions(network=False), environment(tmp_path))
+    with Journal.open_in(tmp_path / "data") as journal:
+        runs = journal.selftests()
+    assert [run["passed"] for run in runs] == [False, False]  # A2's jam fails both
+    assert any(c["name"] == "touch" and not c["passed"] for c in runs[1]["checks"])
+
+
+def test_the_command_prints_json_and_exits_1_on_failure(tmp_path: Path, sandbox: Sandbox) -> None:
+    path = write_config(tmp_path, sandbox)
+    result = subprocess.run([*KIOSK, "selftest", "--config", str(path), "--json", "--slot", "A2",
+                             "--no-network"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
+    report = json.loads(result.stdout)
+    assert result.returncode == 1 and report["passed"] is False
+    assert any(c["name"] == "motor" and c["slot"] == "A2" and not c["passed"]
+               for c in report["checks"])
+    table = subprocess.run([*KIOSK, "selftest", "--config", str(path), "--no-motors",
+                            "--no-network"], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "SDL_VIDEODRIVER": "dummy"}).stdout
+    assert "PASS  config" in table and "checks passed" in table
+
+
+def test_a_multitouch_panel_is_found_by_its_axes_on_32_and_64_bit_kernels(tmp_path: Path) -> None:
+    from kiosk.selftest import _touch
+
+    for bitmap in ("2608000 3", "260800000000003"):
+        devices = f'N: Name="Goodix Capacitive TouchScreen"\nB: ABS={bitmap}\n'
+        assert _touch(environment(tmp_path, devices.replace("Touch", "Panel"))).passed
+    assert not _touch(environment(tmp_path, 'N: Name="mouse"\nB: ABS=3\n')).passed
