@@ -18,3 +18,30 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+def simulated_machine_toml(a2_fault: str) -> str:
+    """The ``[vend]`` tables and two slots of a test config: A1 works, A2 has ``a2_fault``.
+
+    Returned with doubled braces, ready for ``str.format`` like the rest of a config template.
+    """
+    return f"""
+[vend]
+driver = "simulated"
+
+[vend.simulated]
+faults = {{{{ A2 = "{a2_fault}" }}}}
+turn_time_s = 0
+
+[[slot]]
+id = "A1"
+name = "Water"
+price = "2.50"
+stock = 3
+
+[[slot]]
+id = "A2"
+name = "Cola"
+price = "2.00"
+stock = 3
+"""

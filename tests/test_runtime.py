@@ -13,6 +13,7 @@ import pytest
 
 from hardware.base import DriverHealth
 from hardware.simulated import SimulatedDriver
+from fakes import simulated_machine_toml
 from kiosk.assembly import build_gateway, build_runtime
 from kiosk.claims import claim_code
 from kiosk.config import Config, load_config
@@ -47,25 +48,7 @@ settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
 api_base = "{api_base}"
 checkout_base = "{checkout_base}"
 
-[vend]
-driver = "simulated"
-
-[vend.simulated]
-faults = {{ A2 = "jam" }}
-turn_time_s = 0
-
-[[slot]]
-id = "A1"
-name = "Water"
-price = "2.50"
-stock = 3
-
-[[slot]]
-id = "A2"
-name = "Cola"
-price = "2.00"
-stock = 3
-"""
+""" + simulated_machine_toml("jam")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hardware.simulated import SimulatedDriver
+from fakes import simulated_machine_toml
 from kiosk.config import Config, load_config
 from kiosk.flow import CancelPressed, Screen
 from kiosk.journal import Journal
@@ -31,25 +32,7 @@ api_base = "{api_base}"
 config_id = "sandbox-config"
 api_key = "sandbox-key"
 
-[vend]
-driver = "simulated"
-
-[vend.simulated]
-faults = {{ A2 = "no_drop" }}
-turn_time_s = 0
-
-[[slot]]
-id = "A1"
-name = "Water"
-price = "2.50"
-stock = 3
-
-[[slot]]
-id = "A2"
-name = "Cola"
-price = "2.00"
-stock = 3
-"""
+""" + simulated_machine_toml("no_drop")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes import simulated_machine_toml
 from kiosk.journal import Journal
 from kiosk.payments.sandbox import Sandbox
 from kiosk.selftest import Environment, SelftestOptions, report_json, report_table, run_selftest
@@ -51,24 +52,7 @@ api_base = "{base}/wctpay"
 key = "sandbox-key"
 api_secret = "sandbox-secret"
 
-[vend]
-driver = "simulated"
-
-[vend.simulated]
-faults = {{ A2 = "jam" }}
-
-[[slot]]
-id = "A1"
-name = "Water"
-price = "2.50"
-stock = 3
-
-[[slot]]
-id = "A2"
-name = "Cola"
-price = "2.00"
-stock = 3
-"""
+""" + simulated_machine_toml("jam")
 
 
 @pytest.fixture(scope="module")
