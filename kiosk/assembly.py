@@ -13,6 +13,7 @@ from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.flow import Flow, FlowSettings, Product, initial_state
 from kiosk.journal import Journal
+from kiosk.money import minor_exponent
 from kiosk.payments.base import Gateway
 from kiosk.payments.centrapay import CentrapayGateway
 from kiosk.payments.mixpay import MixPayGateway
@@ -45,10 +46,26 @@ def build_gateway(config: Config) -> Gateway:
 
 
 def build_driver(config: Config) -> VendDriver:
-    if config.vend.driver == "simulated":
-        simulated = config.vend.simulated
-        return SimulatedDriver(simulated.faults, turn_time_s=simulated.turn_time_s)
-    raise NotAvailable(f"vend driver {config.vend.driver!r} is not available in this version")
+    vend = config.vend
+    if vend.driver == "gpio":
+        from hardware.gpio import GpioDriver  # gpiozero picks its pin factory on first use
+
+        gpio = vend.gpio
+        assert gpio.home_pin is not None and gpio.drop_pin is not None  # config checked it
+        return GpioDriver(wiring=gpio.wiring, motor_pins=gpio.motor_pins,
+                          row_pins=gpio.row_pins, column_pins=gpio.column_pins,
+                          home_pin=gpio.home_pin, drop_pin=gpio.drop_pin,
+                          active_high=gpio.active_high, turn_timeout_s=gpio.turn_timeout_s,
+                          drop_timeout_s=gpio.drop_timeout_s)
+    if vend.driver == "mdb":
+        from hardware.mdb import MdbDriver
+
+        mdb = vend.mdb
+        return MdbDriver(port=mdb.port, baudrate=mdb.baudrate, address=mdb.address,
+                         patience_s=mdb.patience_s, deny_command=mdb.deny_command,
+                         setconf=mdb.setconf, vend_failure_prefixes=mdb.failure_prefixes,
+                         decimal_places=minor_exponent(config.machine.currency))
+    return SimulatedDriver(vend.simulated.faults, turn_time_s=vend.simulated.turn_time_s)
 
 
 def vend_request(config: Config, slot_id: str, price_minor: int) -> VendRequest:

@@ -49,7 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, metavar="N",
                       help="play N staged customers and check each outcome")
     demo.add_argument("--gateway", default="mixpay", choices=["mixpay", "wctpay", "centrapay"])
-    demo.add_argument("--driver", default="simulated", choices=["simulated"])
+    demo.add_argument("--driver", default="simulated",
+                      choices=["simulated", "gpio-mock", "mdb-sim"],
+                      help="gpio-mock and mdb-sim run the real GPIO and MDB drivers against "
+                           "simulated machines")
     demo.add_argument("--data-dir", type=Path)
     demo.add_argument("--screenshots", type=Path, metavar="DIR")
     demo.add_argument("--lan-address", metavar="IP",
@@ -99,7 +102,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     return run_demo(DemoOptions(headless=args.headless, customers=args.customers,
                                 data_dir=args.data_dir, screenshots=args.screenshots,
-                                lan_address=args.lan_address, gateway=args.gateway))
+                                lan_address=args.lan_address, gateway=args.gateway,
+                                driver=args.driver))
 
 
 def _selftest(args: argparse.Namespace) -> int:

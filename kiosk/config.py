@@ -113,6 +113,8 @@ class MdbConfig:
     address: int = 0x10
     patience_s: int = 60
     deny_command: str = "C,STOP"
+    setconf: tuple[str, ...] = ()                               # extension: C,SETCONF lines
+    failure_prefixes: tuple[str, ...] = ("c,ERR", "c,VEND,FAIL")  # extension: vend failures
 
 
 @dataclass(frozen=True)
@@ -684,7 +686,12 @@ def _mdb(r: _Reader) -> MdbConfig:
         patience_s=r.int_("patience_s", 60, lo=5, hi=600),
         deny_command=r.str_("deny_command", "C,STOP", pattern=_NON_EMPTY,
                             shape='a bridge command such as "C,STOP"'),
+        setconf=r.str_list("setconf"),
+        failure_prefixes=r.str_list("failure_prefixes") or ("c,ERR", "c,VEND,FAIL"),
     )
+    bad = [line for line in config.setconf if not line.startswith("C,SETCONF,")]
+    if bad:
+        r.error("setconf", f'every line must be a "C,SETCONF,..." command, found "{bad[0]}"')
     if r.ok("address") and config.address not in MDB_ADDRESSES:
         r.error("address", f"expected 0x10 (cashless #1) or 0x60 (cashless #2), "
                            f"found {config.address:#x}")
@@ -805,7 +812,7 @@ def _slot(r: _Reader, index: int, ids: dict[str, int], items: dict[int, str],
     stock = r.int_("stock", 0, lo=0)
     image = r.str_("image")
     motor = _motor(r, gpio if driver == "gpio" else None)
-    mdb_item = _mdb_item(r, items, slot_id, driver == "mdb")
+    mdb_item = _mdb_item(r, items, slot_id)
     return SlotConfig(slot_id, name, price, stock, image, motor, mdb_item)
 
 
@@ -880,11 +887,9 @@ def _check_motor_wiring(r: _Reader, numbers: tuple[int, ...], gpio: GpioConfig) 
                                  f"{len(pins)} pins")
 
 
-def _mdb_item(r: _Reader, items: dict[int, str], slot_id: str, required: bool) -> int | None:
+def _mdb_item(r: _Reader, items: dict[int, str], slot_id: str) -> int | None:
+    # Optional even with the MDB driver: an unmapped slot is matched by its price.
     item = r.opt_int("mdb_item", lo=0, hi=65535)
-    if required:
-        r.require("mdb_item", item, "vend.driver = \"mdb\" needs the machine's item number "
-                                    "for this slot")
     if item is not None and item in items:
         r.error("mdb_item", f'item {item} is already used by slot "{items[item]}"')
     elif item is not None:

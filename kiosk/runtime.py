@@ -63,6 +63,7 @@ from kiosk.watcher import PaymentWatcher
 log = logging.getLogger(__name__)
 
 HEALTH_CHECK_INTERVAL_S = 30.0
+FAULT_RECHECK_INTERVAL_S = 2.0    # out of service: notice quickly when the machine is back
 REFUND_ATTEMPTS = 4
 REFUND_BACKOFF_S = 2.0
 STARTING_UP = "starting up"
@@ -99,7 +100,7 @@ class Runtime:
                                       on_unknown=self._status_unknown)
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
-        self._next_health_check = clock() + HEALTH_CHECK_INTERVAL_S  # start-up checks first
+        self._next_health_check = clock() + FAULT_RECHECK_INTERVAL_S  # start-up checks first
         self._health_pending = False
         self._startup_fault = STARTING_UP
 
@@ -199,7 +200,9 @@ class Runtime:
     def _maybe_check_health(self, now: float) -> None:
         if now < self._next_health_check or self._health_pending:
             return
-        self._next_health_check = now + HEALTH_CHECK_INTERVAL_S
+        faulty = bool(self.state.hardware_fault)
+        self._next_health_check = now + (FAULT_RECHECK_INTERVAL_S if faulty
+                                         else HEALTH_CHECK_INTERVAL_S)
         self._health_pending = True
         self._submit(self._misc_worker, self._check_health)
 

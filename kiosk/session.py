@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hardware.base import VendDriver
 from kiosk.assembly import build_runtime
 from kiosk.autopilot import Autopilot
 from kiosk.config import Config
@@ -22,7 +23,7 @@ SETTLE_S = 15.0
 def run_kiosk(config: Config, *, headless: bool, customers: int | None = None,
               screenshots: Path | None = None, autopilot: Autopilot | None = None,
               on_sale: Callable[[dict[str, Any]], None] | None = None,
-              max_run_s: float | None = None,
+              max_run_s: float | None = None, driver: VendDriver | None = None,
               before_close: Callable[[Runtime], None] | None = None) -> bool:
     """Run until quit, or until the autopilot's customers are done. False if it gave up."""
     if autopilot is None and customers is not None:
@@ -35,7 +36,7 @@ def run_kiosk(config: Config, *, headless: bool, customers: int | None = None,
         if on_sale is not None:
             on_sale(line)
 
-    runtime = build_runtime(config, sale_finished)
+    runtime = build_runtime(config, sale_finished, driver=driver)
     display = config.display
     options = DisplayOptions(width=display.width, height=display.height,
                              fullscreen=display.fullscreen, headless=headless)

@@ -720,11 +720,17 @@ def test_gpio_pins_are_not_required_for_other_drivers(tmp_path: Path) -> None:
     assert config.vend.gpio.motor_pins == () and config.slots[0].motor is None
 
 
-def test_mdb_driver_needs_mdb_item(tmp_path: Path) -> None:
-    issue = one_issue(make(tmp_path, vend=MDB))
-    assert (issue.table, issue.key) == ("slot[0]", "mdb_item")
-    assert "required key is missing: vend.driver = \"mdb\" needs the machine's item number" \
-        in issue.message
+def test_mdb_items_are_optional_and_bridge_lines_configurable(tmp_path: Path) -> None:
+    config = load_config(make(tmp_path, vend=MDB))
+    assert config.slots[0].mdb_item is None  # matched by price on the keypad
+    assert config.vend.mdb.failure_prefixes == ("c,ERR", "c,VEND,FAIL")
+    vend = MDB + 'setconf = ["C,SETCONF,mdb-currency-code=0x1978"]\nfailure_prefixes = ["x,ERR"]\n'
+    configured = load_config(make(tmp_path, vend=vend.replace("[vend]\ndriver", "[vend]\ndriver")
+                                  .replace('driver = "mdb"\n', 'driver = "mdb"\n[vend.mdb]\n')))
+    assert configured.vend.mdb.setconf == ("C,SETCONF,mdb-currency-code=0x1978",)
+    assert configured.vend.mdb.failure_prefixes == ("x,ERR",)
+    issue = one_issue(make(tmp_path, vend=MDB + '[vend.mdb]\nsetconf = ["C,1"]\n'))
+    assert (issue.table, issue.key) == ("vend.mdb", "setconf") and '"C,1"' in issue.message
 
 
 def test_mdb_items_are_unique(tmp_path: Path) -> None:

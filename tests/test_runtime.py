@@ -68,8 +68,10 @@ def config(tmp_path: Path, sandbox: Sandbox) -> Config:
 class Harness:
     """A runtime driven by flow events instead of taps, with its finished sales collected."""
 
-    def __init__(self, config: Config, driver: SimulatedDriver) -> None:
+    def __init__(self, config: Config, driver: SimulatedDriver | None) -> None:
+        """``driver`` None: the one the config names (the real MDB driver, say)."""
         self.lines: list[dict[str, Any]] = []
+        self.config = config
         self.driver = driver
         self.runtime: Runtime = build_runtime(config, self.lines.append, driver=driver)
         self.runtime.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from kiosk.assembly import products
 from kiosk.autopilot import Autopilot, CustomerPlan, slot_for_customer
 from kiosk.config import Config, load_config
 from kiosk.demo.configs import write_demo_config
+from kiosk.demo.machines import DemoMachine, demo_machine
 from kiosk.demo.phone import SimulatedPhone
 from kiosk.flow import Outcome, initial_state
 from kiosk.payments.base import Order, PaymentRequest
@@ -52,6 +54,7 @@ class DemoOptions:
     screenshots: Path | None = None
     lan_address: str | None = None
     gateway: str = "mixpay"
+    driver: str = "simulated"
 
 
 @dataclass(frozen=True)
@@ -62,11 +65,14 @@ class StagedCustomer:
     expected: Outcome
 
 
-def plan_customers(count: int, config: Config) -> list[StagedCustomer]:
-    """What each staged customer will do and must get, replaying the autopilot's slot rule."""
+def plan_customers(count: int, config: Config,
+                   failing: Mapping[str, bool]) -> list[StagedCustomer]:
+    """What each staged customer will do and must get, replaying the autopilot's slot rule.
+
+    ``failing`` maps each slot whose vends fail to whether that failure disables the slot.
+    """
     state = initial_state(products(config), {s.id: s.stock for s in config.slots},
                           frozenset(), "", 0.0)
-    faults = config.vend.simulated.faults
     staged = []
     for index in range(count):
         scenario = SCENARIOS[index] if index < len(SCENARIOS) else "pay"
@@ -75,9 +81,9 @@ def plan_customers(count: int, config: Config) -> list[StagedCustomer]:
         slot = slot_for_customer(index, state)
         assert slot is not None, "the demo catalogue ran out of stock"
         expected = EXPECTED[scenario]
-        if expected is Outcome.VENDED and slot in faults and faults[slot] != "slow":
+        if expected is Outcome.VENDED and slot in failing:
             expected = Outcome.VEND_FAILED
-            if faults[slot] in ("jam", "motor_fault"):
+            if failing[slot]:
                 state = replace(state, disabled=state.disabled | {slot})
         elif expected is Outcome.VENDED:
             state = replace(state, stock={**state.stock, slot: state.stock[slot] - 1})
@@ -98,17 +104,21 @@ def run_demo(options: DemoOptions) -> int:
                  requests_per_minute=rate) as sandbox:
         if options.lan_address:
             sandbox.public_base = f"http://{options.lan_address}:{urlsplit(sandbox.url).port}"
-        config = load_config(write_demo_config(data_dir, options.gateway, sandbox, window_s))
-        print(f"kiosk demo: {options.gateway} sandbox at {sandbox.base(options.gateway)}; "
-              f"pay there: {_where_to_pay(options.gateway, sandbox)}", file=sys.stderr)
-        if not staged_run:
-            ok = run_kiosk(config, headless=options.headless, screenshots=options.screenshots)
-            return 0 if ok else 1
-        phone = SimulatedPhone(options.gateway, sandbox.base(options.gateway))
-        try:
-            return _staged(config, options, phone)
-        finally:
-            phone.close()
+        with demo_machine(options.driver) as machine:
+            config = load_config(write_demo_config(data_dir, options.gateway, options.driver,
+                                                   sandbox, window_s, machine.mdb_port))
+            print(f"kiosk demo: {options.gateway} sandbox at {sandbox.base(options.gateway)}; "
+                  f"pay there: {_where_to_pay(options.gateway, sandbox)}", file=sys.stderr)
+            if not staged_run:
+                ok = run_kiosk(config, headless=options.headless,
+                               screenshots=options.screenshots,
+                               driver=machine.driver_for(config))
+                return 0 if ok else 1
+            phone = SimulatedPhone(options.gateway, sandbox.base(options.gateway))
+            try:
+                return _staged(config, options, phone, machine)
+            finally:
+                phone.close()
 
 
 def _where_to_pay(gateway: str, sandbox: Sandbox) -> str:
@@ -117,9 +127,10 @@ def _where_to_pay(gateway: str, sandbox: Sandbox) -> str:
     return "open the link in the QR code"
 
 
-def _staged(config: Config, options: DemoOptions, phone: SimulatedPhone) -> int:
+def _staged(config: Config, options: DemoOptions, phone: SimulatedPhone,
+            machine: DemoMachine) -> int:
     assert options.customers is not None
-    staged = plan_customers(options.customers, config)
+    staged = plan_customers(options.customers, config, machine.failing)
     outcomes: list[dict[str, Any]] = []
 
     def plan(index: int) -> CustomerPlan:
@@ -143,7 +154,7 @@ def _staged(config: Config, options: DemoOptions, phone: SimulatedPhone) -> int:
     budget = 30.0 + len(staged) * (STAGED_WINDOW_S + 10)
     finished = run_kiosk(config, headless=options.headless, screenshots=options.screenshots,
                          autopilot=autopilot, on_sale=outcomes.append, max_run_s=budget,
-                         before_close=settle)
+                         before_close=settle, driver=machine.driver_for(config))
     return _report(staged, outcomes, finished)
 
 

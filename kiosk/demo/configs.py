@@ -59,38 +59,66 @@ SECRETS = {
     "centrapay": '[payment.centrapay]\napi_key = "sandbox-key"\n',
 }
 
-CATALOGUE = """
+SLOTS = (("A1", "Sparkling water", "2.50", "water.png"),
+         ("A2", "Cola", "2.00", "cola.png"),
+         ("A3", "Sea salt crisps", "1.75", "crisps.png"),
+         ("A4", "Dark chocolate bar", "1.50", "chocolate.png"),
+         ("B1", "Cold brew coffee", "3.20", "coffee.png"),
+         ("B2", "Orange juice", "2.80", "juice.png"))
+FAULTY_SLOT = "A4"   # the demo's broken slot: every driver fails its vend
+MDB_ITEM_BASE = 11   # slot n (1-based) is item 10 + n on the simulated machine's keypad
+
+# How each demo driver is configured; "{port}" is the simulated MDB bridge's pty.
+VEND = {
+    "simulated": """
 [vend]
 driver = "simulated"
 
 [vend.simulated]
-faults = { A4 = "jam" }
+faults = {{ A4 = "jam" }}
 turn_time_s = 0.5
-""" + "".join(f"""
-[[slot]]
-id = "{slot}"
-name = "{name}"
-price = "{price}"
-stock = 8
-image = "{image}"
-""" for slot, name, price, image in (
-    ("A1", "Sparkling water", "2.50", "water.png"),
-    ("A2", "Cola", "2.00", "cola.png"),
-    ("A3", "Sea salt crisps", "1.75", "crisps.png"),
-    ("A4", "Dark chocolate bar", "1.50", "chocolate.png"),
-    ("B1", "Cold brew coffee", "3.20", "coffee.png"),
-    ("B2", "Orange juice", "2.80", "juice.png"),
-))
+""",
+    "gpio-mock": """
+[vend]
+driver = "gpio"
+
+[vend.gpio]
+wiring = "direct"
+motor_pins = [5, 6, 13, 19, 26, 12]
+home_pin = 20
+drop_pin = 21
+turn_timeout_s = 1.5
+drop_timeout_s = 0.5
+""",
+    "mdb-sim": """
+[vend]
+driver = "mdb"
+
+[vend.mdb]
+port = "{port}"
+patience_s = 60
+""",
+}
 
 
-def write_demo_config(data_dir: Path, gateway: str, sandbox: Sandbox, window_s: int) -> Path:
+def _slots(driver: str) -> str:
+    wiring = {"gpio-mock": "motor = {n}\n", "mdb-sim": "mdb_item = {item}\n"}.get(driver, "")
+    return "".join(
+        f'\n[[slot]]\nid = "{slot}"\nname = "{name}"\nprice = "{price}"\nstock = 8\n'
+        f'image = "{image}"\n' + wiring.format(n=n, item=MDB_ITEM_BASE + n - 1)
+        for n, (slot, name, price, image) in enumerate(SLOTS, 1))
+
+
+def write_demo_config(data_dir: Path, gateway: str, driver: str, sandbox: Sandbox,
+                      window_s: int, mdb_port: str = "") -> Path:
     """Write ``kiosk.toml`` (and ``secrets.toml``) into ``data_dir``; return the config path."""
     text = MACHINE.format(gateway=gateway, currency=CURRENCY[gateway], data_dir=data_dir,
                           window_s=window_s, assets=ASSETS[gateway])
     text += PAYMENT[gateway].format(api_base=sandbox.base(gateway),
                                     public_base=sandbox.base(gateway, public=True))
+    text += VEND[driver].format(port=mdb_port) + _slots(driver)
     path = data_dir / "kiosk.toml"
-    path.write_text(text + CATALOGUE, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     secrets = data_dir / "secrets.toml"
     secrets.write_text(SECRETS[gateway], encoding="utf-8")
     os.chmod(secrets, 0o600)

@@ -1,0 +1,110 @@
+"""Keypad-first selling end to end: the real MDB driver over a pty against the simulated bridge
+and machine, the real runtime and journal, the MixPay sandbox over loopback HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hardware.mdb_sim import SimulatedMdbMachine
+from kiosk.config import load_config
+from kiosk.flow import CancelPressed, Screen
+from kiosk.payments.sandbox import Sandbox
+from test_runtime import Harness, pay
+
+CONFIG = """
+[machine]
+data_dir = "{data_dir}"
+
+[payment]
+timeout_s = 60
+choose_asset = false
+poll_interval_s = 0.2
+
+[payment.mixpay]
+payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
+settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
+api_base = "{api_base}"
+checkout_base = "{checkout_base}"
+
+[vend]
+driver = "mdb"
+
+[vend.mdb]
+port = "{port}"
+patience_s = 60
+
+[[slot]]
+id = "A1"
+name = "Water"
+price = "2.50"
+stock = 3
+mdb_item = 11
+
+[[slot]]
+id = "A2"
+name = "Cola"
+price = "2.00"
+stock = 3
+"""
+
+
+@pytest.fixture
+def machine() -> Iterator[SimulatedMdbMachine]:
+    with SimulatedMdbMachine({11: 250, 12: 200}) as simulation:
+        yield simulation
+
+
+@pytest.fixture
+def harness(tmp_path: Path, machine: SimulatedMdbMachine) -> Iterator[Harness]:
+    with Sandbox(confirm_s=0.2, requests_per_minute=10_000) as sandbox:
+        path = tmp_path / "kiosk.toml"
+        path.write_text(CONFIG.format(data_dir=tmp_path / "data", port=machine.port,
+                                      api_base=sandbox.mixpay_api_base,
+                                      checkout_base=sandbox.checkout_base))
+        running = Harness(load_config(path), driver=None)
+        yield running
+        running.close()
+
+
+def test_a_keypad_pick_is_paid_on_the_screen_and_then_approved(
+        harness: Harness, machine: SimulatedMdbMachine) -> None:
+    harness.wait_screen(Screen.ATTRACT, timeout_s=15)
+    machine.press(11)
+    harness.wait_screen(Screen.AWAITING_PAYMENT)
+    sale = harness.runtime.state.sale
+    assert sale is not None and sale.keypad and sale.slot_id == "A1" and sale.request
+    pay(sale.request.link)
+    harness.wait_screen(Screen.THANK_YOU, timeout_s=20)
+    assert machine.host_lines().count("C,VEND,2.50") == 1
+    assert harness.lines[0]["outcome"] == "vended" and harness.lines[0]["slot"] == "A1"
+
+
+def test_an_unmapped_item_is_sold_by_its_price(harness: Harness,
+                                               machine: SimulatedMdbMachine) -> None:
+    harness.wait_screen(Screen.ATTRACT, timeout_s=15)
+    machine.press(12)  # A2 has no mdb_item: its price 2.00 matches
+    harness.wait_screen(Screen.AWAITING_PAYMENT)
+    sale = harness.runtime.state.sale
+    assert sale is not None and sale.slot_id == "A2" and sale.request
+    pay(sale.request.link)
+    harness.wait_screen(Screen.THANK_YOU, timeout_s=20)
+    assert "C,VEND,2.00" in machine.host_lines()
+
+
+def test_a_cancelled_keypad_sale_denies_the_vend(harness: Harness,
+                                                machine: SimulatedMdbMachine) -> None:
+    harness.wait_screen(Screen.ATTRACT, timeout_s=15)
+    machine.press(11)
+    harness.wait_screen(Screen.AWAITING_PAYMENT)
+    harness.runtime.post(CancelPressed())
+    harness.wait_screen(Screen.CANCELLED)
+    deadline = time.monotonic() + 5
+    while "C,STOP" not in machine.host_lines() and time.monotonic() < deadline:
+        harness.runtime.pump()
+        time.sleep(0.05)
+    assert "C,STOP" in machine.host_lines()
+    assert not any(line.startswith("C,VEND,") for line in machine.host_lines())
