@@ -181,3 +181,63 @@ def test_a_multitouch_panel_is_found_by_its_axes_on_32_and_64_bit_kernels(tmp_pa
         devices = f'N: Name="Goodix Capacitive TouchScreen"\nB: ABS={bitmap}\n'
         assert _touch(environment(tmp_path, devices.replace("Touch", "Panel"))).passed
     assert not _touch(environment(tmp_path, 'N: Name="mouse"\nB: ABS=3\n')).passed
+
+
+MDB_VEND = """
+[vend]
+driver = "mdb"
+
+[vend.mdb]
+port = "{port}"
+
+[[slot]]
+id = "A1"
+name = "Water"
+price = "2.50"
+mdb_item = 11
+"""
+
+
+def test_the_mdb_bridge_check_speaks_to_a_real_bridge_over_a_pty(tmp_path: Path) -> None:
+    from hardware.mdb_sim import SimulatedMdbMachine
+
+    with SimulatedMdbMachine({11: 250}) as machine:
+        path = tmp_path / "kiosk.toml"
+        head = CONFIG.split("[vend]")[0].format(data_dir=tmp_path / "data", gateway="mixpay",
+                                                base="http://127.0.0.1:9", api_key="k")
+        path.write_text(head + MDB_VEND.format(port=machine.port))
+        checks = run_selftest(path, SelftestOptions(network=False), environment(tmp_path))
+    bridge = by_name(checks)[("mdb_bridge", None)]
+    assert bridge.passed and "SIMMDB" in bridge.reason, report_table(checks)
+    assert "V" in machine.host_lines()
+
+
+def test_the_mdb_bridge_check_fails_when_nothing_answers(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    head = CONFIG.split("[vend]")[0].format(data_dir=tmp_path / "data", gateway="mixpay",
+                                            base="http://127.0.0.1:9", api_key="k")
+    path.write_text(head + MDB_VEND.format(port=tmp_path / "no-such-tty"))
+    checks = run_selftest(path, SelftestOptions(network=False), environment(tmp_path))
+    bridge = by_name(checks)[("mdb_bridge", None)]
+    assert not bridge.passed and bridge.reason
+
+
+def test_gpio_motor_checks_turn_each_slot_through_the_real_driver(tmp_path: Path,
+                                                                   sandbox: Sandbox) -> None:
+    from hardware.mock_machine import mock_gpio_driver
+
+    driver, machine = mock_gpio_driver(faults={"2": "jam_returning"}, turn_timeout_s=0.6)
+    try:
+        config = write_config(tmp_path, sandbox)
+        text = config.read_text().replace('[[slot]]\nid = "A1"', '[[slot]]\nmotor = 1\nid = "A1"')
+        config.write_text(text.replace('[[slot]]\nid = "A2"', '[[slot]]\nmotor = 2\nid = "A2"'))
+        checks = run_selftest(config, SelftestOptions(network=False), environment(tmp_path),
+                              driver=driver)
+        found = by_name(checks)
+        assert found[("drop_beam", None)].passed
+        assert found[("motor", "A1")].passed and "home to home" in found[("motor", "A1")].reason
+        assert not found[("motor", "A2")].passed
+        assert "home not regained" in found[("motor", "A2")].reason
+        assert machine.turns("1") == 1
+    finally:
+        machine.close()
