@@ -14,6 +14,7 @@ from kiosk.config import Config, load_config
 from kiosk.errors import ConfigError, KioskError
 
 DEFAULT_CONFIG = Path("/etc/vending-kiosk/kiosk.toml")
+BOOT_FILE = Path("/boot/firmware/vending-kiosk.toml")
 OPEN_CLAIM_STATUSES = frozenset({"refund_due", "paid_late", "vend_unknown"})
 EXIT_CONFIG = 2
 
@@ -68,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     selftest.add_argument("--json", action="store_true")
     selftest.set_defaults(command=_selftest)
 
+    boot = commands.add_parser("import-boot-config",
+                               help="install the operator's file from the SD card (at boot)")
+    boot.add_argument("--boot-file", type=Path, default=BOOT_FILE)
+    boot.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    boot.set_defaults(command=_import_boot_config)
+
     journal = commands.add_parser("journal", help="transactions from the journal")
     source = journal.add_mutually_exclusive_group()
     source.add_argument("--config", type=Path)
@@ -114,6 +121,25 @@ def _selftest(args: argparse.Namespace) -> int:
                                                        network=not args.no_network))
     print(json.dumps(report_json(checks), indent=2) if args.json else report_table(checks))
     return 0 if all(check.passed for check in checks) else 1
+
+
+def _import_boot_config(args: argparse.Namespace) -> int:
+    from kiosk.firstboot import import_boot_config
+
+    errors_dir = _last_good_data_dir(args.config)
+    result = import_boot_config(args.boot_file, args.config, errors_dir)
+    print(result.message)
+    for issue in result.issues:
+        print(issue)
+    return EXIT_CONFIG if result.issues else 0
+
+
+def _last_good_data_dir(config_path: Path) -> Path | None:
+    """Where the kiosk that will start reads rejected-import errors from, if known."""
+    try:
+        return load_config(config_path).machine.data_dir
+    except ConfigError:
+        return None
 
 
 def _journal(args: argparse.Namespace) -> int:

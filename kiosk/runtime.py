@@ -55,6 +55,7 @@ from kiosk.flow import (
     VendFinished,
     VendPrompted,
 )
+from kiosk.firstboot import recorded_errors
 from kiosk.journal import Journal
 from kiosk.money import format_amount, to_minor
 from kiosk.payments.base import Gateway, Order, PaymentRequest, PaymentState, PaymentStatus
@@ -232,7 +233,9 @@ class Runtime:
             if request is not None:
                 self.watcher.watch(order, request, late=True)
         self._post_stock()
-        self._startup_fault = ""
+        # The operator's new file was refused: never sell on the old config without saying so.
+        rejected = recorded_errors(self._journal.path.parent)
+        self._startup_fault = " ".join(rejected.splitlines()[:2])
 
     def _check_health(self) -> None:
         try:

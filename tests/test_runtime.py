@@ -256,3 +256,22 @@ def test_a_failed_recovery_keeps_the_kiosk_out_of_service(config: Config,
         assert "disk I/O error" in harness.runtime.state.hardware_fault
     finally:
         harness.close()
+
+
+def test_a_rejected_operator_file_keeps_the_kiosk_out_of_service_with_the_reason(
+        config: Config) -> None:
+    from kiosk.firstboot import ERRORS_FILE_NAME
+
+    config.machine.data_dir.mkdir(parents=True)
+    (config.machine.data_dir / ERRORS_FILE_NAME).write_text(
+        "operator file rejected (1 error(s)):\n/boot/firmware/vending-kiosk.toml: [slot[0]] "
+        "price: not a number\n")
+    harness = Harness(config, SimulatedDriver(turn_time_s=0))
+    try:
+        harness.wait_for(lambda: "rejected" in harness.runtime.state.hardware_fault)
+        time.sleep(2.5)  # a health re-check must not clear it
+        harness.runtime.pump()
+        assert harness.runtime.state.screen is Screen.OUT_OF_SERVICE
+        assert "price" in harness.runtime.state.hardware_fault
+    finally:
+        harness.close()

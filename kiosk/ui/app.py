@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from PIL import Image
 from kiosk.autopilot import Autopilot
 from kiosk.flow import Screen
 from kiosk.runtime import Runtime
+from kiosk.sdnotify import Notifier
 from kiosk.ui.input import Tap, TapAdapter
 from kiosk.ui.screens import View, render
 from kiosk.ui.widgets import Button
@@ -54,25 +56,32 @@ class KioskApp:
         self._buttons: list[Button] = []
         self._shots = 0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screenshots")
+        self._notifier = Notifier()
+        self._stop_requested = False
 
     def run(self) -> bool:
         """Run until quit or until the autopilot is done; False if ``max_run_s`` ran out."""
         surface = self._open_display()
         adapter = TapAdapter(surface.get_size())
+        # systemd stops the service with SIGTERM: leave the loop so the journal closes cleanly.
+        signal.signal(signal.SIGTERM, self._request_stop)
         started = self._clock()
         last_screen: Screen | None = None
         last_second = -1
         try:
             while True:
                 now = self._clock()
-                if not self._handle_input(adapter, now):
+                if self._stop_requested or not self._handle_input(adapter, now):
+                    self._notifier.stopping()
                     return True
+                self._notifier.ping(now)
                 changed = self._runtime.pump(now)
                 state = self._runtime.state
                 second = int(now * (10 if state.screen in ANIMATED else 1))
                 if changed or second != last_second or last_screen is None:
                     self._buttons = render(surface, state, self._view, now)
                     pygame.display.flip()
+                    self._notifier.ready()  # the first frame is on screen
                     last_second = second
                     if state.screen is not last_screen:
                         self._screenshot(surface, state.screen)
@@ -86,7 +95,11 @@ class KioskApp:
                 time.sleep(max(0.0, FRAME_S - (self._clock() - now)))
         finally:
             self._writer.shutdown(wait=True)
+            self._notifier.close()
             pygame.display.quit()
+
+    def _request_stop(self, signum: int, frame: object) -> None:
+        self._stop_requested = True
 
     def _open_display(self) -> pygame.Surface:
         if self._display.headless:

@@ -1,0 +1,97 @@
+"""sd_notify from a real headless kiosk: READY once, WATCHDOG repeatedly, STOPPING on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kiosk.sdnotify import Notifier
+
+CONFIG = """
+[machine]
+data_dir = "{data_dir}"
+
+[payment.mixpay]
+payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
+settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
+api_base = "http://127.0.0.1:9/v1"
+
+[vend]
+driver = "simulated"
+
+[[slot]]
+id = "A1"
+name = "Water"
+price = "2.50"
+stock = 1
+"""
+
+
+def test_a_headless_kiosk_reports_ready_once_and_pets_the_watchdog(tmp_path: Path) -> None:
+    config = tmp_path / "kiosk.toml"
+    config.write_text(CONFIG.format(data_dir=tmp_path / "data"))
+    address = str(tmp_path / "notify.sock")
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(address)
+    receiver.settimeout(0.2)
+    env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000",
+           "SDL_VIDEODRIVER": "dummy"}
+    kiosk = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(config),
+                              "--headless"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    messages: list[str] = []
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and messages.count("WATCHDOG=1") < 8:
+            try:
+                messages.append(receiver.recv(256).decode())
+            except TimeoutError:
+                pass
+        kiosk.send_signal(signal.SIGTERM)
+        assert kiosk.wait(timeout=20) == 0
+        while True:
+            try:
+                messages.append(receiver.recv(256).decode())
+            except TimeoutError:
+                break
+    finally:
+        kiosk.kill()
+        receiver.close()
+    assert messages.count("READY=1") == 1
+    assert messages.count("WATCHDOG=1") >= 8
+    assert messages[-1] == "STOPPING=1"
+
+
+def test_without_systemd_there_is_no_socket_and_calls_are_harmless() -> None:
+    notifier = Notifier({"WATCHDOG_USEC": "1000"})
+    assert not notifier.enabled
+    notifier.ready()
+    notifier.ping(100.0)
+    notifier.close()
+    abstract = Notifier({"NOTIFY_SOCKET": "@kiosk-test"})
+    assert abstract.enabled
+    abstract.close()
+
+
+def test_the_watchdog_is_petted_at_half_its_interval(tmp_path: Path) -> None:
+    address = str(tmp_path / "n.sock")
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(address)
+    receiver.setblocking(False)
+    notifier = Notifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "10000000"})
+    for now in (0.0, 1.0, 4.9, 5.0, 9.9, 10.0):
+        notifier.ping(now)
+    sent = []
+    while True:
+        try:
+            sent.append(receiver.recv(64).decode())
+        except BlockingIOError:
+            break
+    notifier.close()
+    receiver.close()
+    assert sent == ["WATCHDOG=1"] * 3  # at 0, 5 and 10 s
