@@ -9,6 +9,6 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     echo "setting up $venv (first run takes a minute)..." >&2
     python3 -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
-    "$venv/bin/python" -m pip install --quiet -e "$repo[test]" >&2
+    "$venv/bin/python" -m pip install --quiet -e "${repo}[test]" >&2
     echo "$want" > "$stamp"
 fi
