@@ -94,6 +94,7 @@ class FlowSettings:
     claim_screen_s: float = 60.0       # a claim code stays long enough to be photographed
     confirm_grace_s: float = 120.0     # a confirming payment may run this far past the window
     create_timeout_s: float = 45.0     # the runtime always answers; this is a backstop
+    vend_backstop_s: float = 300.0     # drivers time out sooner; a paid customer never waits more
     auto_refund: bool = False          # the gateway refunds by API: show its reference
     keypad_patience_s: float | None = None  # MDB: how long the machine holds a keypad pick
 
@@ -449,6 +450,10 @@ class Flow:
         assert sale is not None and sale.order is not None
         if isinstance(event, VendPrompted) and event.tx_id == sale.tx_id:
             return Transition(replace(state, sale=replace(sale, prompt=event.text)))
+        if isinstance(event, Tick) and now - state.screen_since > self.settings.vend_backstop_s:
+            # No word from the machine: the item may or may not have dropped. A claim, not a
+            # second vend; a late result for this sale is ignored.
+            event = VendFinished(sale.order.tx_id, "unknown", detail="no result from the machine")
         if not (isinstance(event, VendFinished) and event.tx_id == sale.tx_id):
             return Transition(state)  # a second "paid", a cancel tap: the vend goes on
         stock = dict(state.stock)

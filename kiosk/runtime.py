@@ -93,6 +93,7 @@ class Runtime:
         self._on_sale_finished = on_sale_finished
         self._clock = clock
         self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self.wakeup = threading.Event()  # set by post(): the UI loop waits on it
         self._sale_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sale")
         self._misc_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="misc")
         # Refunds retry over seconds; they must not hold up the next customer's sale.
@@ -125,8 +126,9 @@ class Runtime:
     # -- the caller's side
 
     def post(self, event: Event) -> None:
-        """Queue an event; safe from any thread."""
+        """Queue an event and wake the UI loop; safe from any thread."""
         self._events.put(event)
+        self.wakeup.set()
 
     def pump(self, now: float | None = None) -> bool:
         """Feed queued events (and a clock tick) to the flow; True if the state changed."""
@@ -351,11 +353,19 @@ class Runtime:
         except Exception as exc:  # a driver bug must still leave a journalled result
             log.exception("vend driver failed on %s", order.tx_id)
             result = VendResult(VendOutcome.UNKNOWN, f"driver error: {type(exc).__name__}")
-        self._journal.vend_result(order.tx_id, result.outcome.value, {"detail": result.detail},
-                                  disable_slot=result.disables_slot)
+        try:
+            self._journal.vend_result(order.tx_id, result.outcome.value,
+                                      {"detail": result.detail},
+                                      disable_slot=result.disables_slot)
+        except JournalError as exc:  # recovery marks it vend_unknown; the customer moves on
+            log.error("vend result of %s not journalled: %s", order.tx_id, exc)
+        # Whatever the journal did, the customer must never be left on the vending screen.
         self.post(VendFinished(order.tx_id, result.outcome.value, result.disables_slot,
                                result.detail))
-        self._post_stock()
+        try:
+            self._post_stock()
+        except JournalError as exc:
+            log.error("stock not re-read after %s: %s", order.tx_id, exc)
 
     def _issue_claim(self, effect: IssueClaim) -> None:
         order = effect.order

@@ -39,9 +39,11 @@ def run_kiosk(config: Config, *, headless: bool, customers: int | None = None,
     runtime = build_runtime(config, sale_finished, driver=driver)
     display = config.display
     options = DisplayOptions(width=display.width, height=display.height,
-                             fullscreen=display.fullscreen, headless=headless)
+                             fullscreen=display.fullscreen, headless=headless,
+                             rotation=display.rotation)
     view = View(currency=config.machine.currency, images_dir=images_dir(config),
-                machine_id=config.machine.id, auto_refund=runtime.flow.settings.auto_refund)
+                machine_id=config.machine.id, auto_refund=runtime.flow.settings.auto_refund,
+                locale=config.machine.locale)
     app = KioskApp(runtime, view, options, screenshots_dir=screenshots, autopilot=autopilot,
                    max_run_s=max_run_s)
     runtime.start()

@@ -406,7 +406,10 @@ _BY_SCREEN: dict[Screen, dict[str, Expect]] = {
                 "vend_jam": Expect(S.VEND_FAILED, (IssueClaim, SaleFinished),
                                    Outcome.VEND_FAILED, claim=True),
                 "vend_unknown": Expect(S.VEND_FAILED, (IssueClaim, SaleFinished),
-                                       Outcome.VEND_UNKNOWN, claim=True)},
+                                       Outcome.VEND_UNKNOWN, claim=True),
+                # no word from the machine for vend_backstop_s: unknown, with a claim code
+                "tick_late": Expect(S.VEND_FAILED, (IssueClaim, SaleFinished),
+                                    Outcome.VEND_UNKNOWN, claim=True)},
     S.THANK_YOU: dict(_LEAVE_RESULT),
     S.VEND_FAILED: dict(_LEAVE_RESULT),
     S.PAYMENT_FAILED: {**_LEAVE_RESULT, "upd_paid": Expect(S.PAYMENT_FAILED, (RecordPaidLate,))},
@@ -1084,10 +1087,16 @@ def test_done_leaves_a_result_screen_at_once(screen: Screen) -> None:
     assert (t.state.screen, t.state.sale, t.effects) == (S.ATTRACT, None, ())
 
 
-def test_vending_has_no_local_timeout() -> None:
+def test_vending_waits_for_the_machine_then_gives_a_claim_code() -> None:
     k = state_at(S.VENDING)
-    t = k.send(Tick(), after=LATE_S)
-    assert (t.state.screen, t.effects) == (S.VENDING, ())
+    assert k.send(Tick(), after=299.0).state.screen is S.VENDING
+    t = k.send(Tick(), after=2.0)
+    assert t.state.screen is S.VEND_FAILED
+    claim, finished = t.effects
+    assert isinstance(claim, IssueClaim) and claim.claim_code == claim_code("tx-1")
+    assert isinstance(finished, SaleFinished) and finished.outcome is Outcome.VEND_UNKNOWN
+    late = k.send(VendFinished("tx-1", "vended"))
+    assert (late.state.screen, late.effects) == (S.VEND_FAILED, ())
 
 
 # ---------------------------------------------------------------- stories: hardware

@@ -1,7 +1,8 @@
-"""The tap adapter on real SDL events (dummy video driver)."""
+"""The tap adapter on real SDL events (dummy video driver), upright and rotated."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ import pygame
 import pytest
 
 from kiosk.ui.input import TapAdapter
+from kiosk.ui.orientation import Orientation
 
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 
@@ -65,3 +67,64 @@ def test_finger_coordinates_follow_a_resize() -> None:
     adapter.resize((1280, 720))
     tap = adapter.feed(finger(0.5, 0.5), 0.0)
     assert tap is not None and (tap.x, tap.y) == (640, 360)
+
+
+# ---------------------------------------------------------------- rotation
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_every_logical_pixel_maps_to_the_native_pixel_the_blit_puts_it_on(rotation: int) -> None:
+    native_size = (7, 4)
+    orientation = Orientation(native_size, rotation)
+    width, height = orientation.logical_size
+    for x, y in itertools.product(range(width), range(height)):
+        logical = pygame.Surface((width, height))
+        logical.set_at((x, y), (255, 255, 255))
+        native = pygame.Surface(native_size)
+        orientation.present(logical, native)
+        lit = [(nx, ny) for nx, ny in itertools.product(range(7), range(4))
+               if native.get_at((nx, ny))[:3] == (255, 255, 255)]
+        assert lit == [orientation.to_native((x, y))]
+        nx, ny = lit[0]
+        assert orientation.to_logical(nx + 0.5, ny + 0.5) == (x, y)
+
+
+@pytest.mark.parametrize("rotation, corner", [(0, "topleft"), (90, "topright"),
+                                              (180, "bottomright"), (270, "bottomleft")])
+def test_rotation_is_clockwise_like_cmdline_rotate(rotation: int, corner: str) -> None:
+    """The upright picture's top-left corner, turned clockwise on an 800x480 panel."""
+    orientation = Orientation((800, 480), rotation)
+    assert orientation.logical_size == ((480, 800) if rotation in (90, 270) else (800, 480))
+    native = pygame.Surface((800, 480))
+    logical = orientation.logical_surface(native)
+    logical.fill((0, 0, 0))
+    logical.fill((255, 0, 0), pygame.Rect(0, 0, 10, 10))
+    orientation.present(logical, native)
+    mask = pygame.mask.from_threshold(native, (255, 0, 0), (1, 1, 1, 255))
+    [shown] = mask.get_bounding_rects()
+    assert getattr(shown, corner) == getattr(native.get_rect(), corner)
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_touches_and_clicks_come_out_in_logical_coordinates(rotation: int) -> None:
+    adapter = TapAdapter((800, 480), rotation=rotation)
+    orientation = adapter.orientation
+    for point in [(0, 0), (10, 700), (479, 799), (240, 400)] if rotation != 180 else \
+            [(0, 0), (700, 10), (799, 479), (400, 240)]:
+        nx, ny = orientation.to_native(point)
+        tap = adapter.feed(finger((nx + 0.5) / 800, (ny + 0.5) / 480), 0.0)
+        assert tap is not None and (tap.x, tap.y) == point
+        adapter = TapAdapter((800, 480), rotation=rotation)
+        click = adapter.feed(mouse((nx, ny)), 0.0)  # the autopilot's way in
+        assert click is not None and (click.x, click.y) == point
+
+
+def test_a_finger_slightly_outside_the_window_stays_on_the_screen() -> None:
+    adapter = TapAdapter((800, 480), rotation=90)
+    tap = adapter.feed(finger(1.02, -0.01), 0.0)
+    assert tap is not None and 0 <= tap.x < 480 and 0 <= tap.y < 800
+
+
+def test_a_rotation_that_is_not_a_quarter_turn_is_refused() -> None:
+    with pytest.raises(ValueError, match="rotation"):
+        TapAdapter((800, 480), rotation=45)

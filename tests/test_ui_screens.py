@@ -1,12 +1,13 @@
-"""Every screen drawn headless at several sizes: targets on screen and large enough, and the QR
-code on the payment screen read back by a real decoder."""
+"""Every screen drawn headless at every panel size, rotation and language: targets on screen and
+large enough, every text's ink inside its box, the payment QR read back off the panel (the native,
+rotated picture) by a real decoder, and a tap where a button shows on the panel lands on it."""
 
 from __future__ import annotations
 
 import itertools
 import os
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from PIL import Image
 
 from kiosk.flow import (
     AssetsLoaded,
+    CancelPressed,
     CoinChosen,
     Event,
     Flow,
@@ -29,23 +31,56 @@ from kiosk.flow import (
     Product,
     Screen,
     StartTapped,
+    Tick,
     VendFinished,
+    VendPrompted,
     initial_state,
 )
+from kiosk.i18n import default_catalogue
 from kiosk.payments.base import Asset, PaymentRequest, PaymentState, PaymentStatus
 from kiosk.resources import assets_dir
+from kiosk.ui import widgets as w
+from kiosk.ui.input import TapAdapter
+from kiosk.ui.orientation import Orientation
 from kiosk.ui.screens import View, render
+from kiosk.ui.widgets import Button, TextInk, record_text
 
 os.environ["SDL_VIDEODRIVER"] = "dummy"
-SIZES = [(800, 480), (1024, 600), (1280, 720)]
-MIN_TARGET_PX = 48  # about 9 mm on a 7-inch 800x480 panel
+SIZES = [(800, 480), (1024, 600), (1280, 720), (720, 1280)]
+ROTATIONS = (0, 90, 180, 270)
+# every size upright, and every rotation of the original 7-inch panel and of Touch Display 2
+LAYOUTS = [(size, 0) for size in SIZES] + [
+    (size, rotation) for size in ((800, 480), (720, 1280)) for rotation in ROTATIONS[1:]]
+LANGUAGES = default_catalogue().languages
+MIN_TARGET_PX = 48  # about 9 mm on a 7-inch 800x480 panel; scaled with the short side
+NOW = 1001.0
 BTC = Asset("BTC", "Bitcoin", "Bitcoin", "c6d0c728-2624-429b-8e0d-d9d19b6592fa")
+XRP = Asset("XRP", "XRP", "XRP Ledger", "23dfb5a5-5d7b-48b6-905f-3970e3176e27")
 LINK = "https://mixpay.me/code/8e69e534-d0c4-3e04-8b61-37a73cd9e7d7"
-PRODUCTS = (Product("A1", "Sparkling water", Decimal("2.50"), "water.png"),
+PRODUCTS = (Product("A1", "Sparkling water", Decimal("2.50"), "water.png", mdb_item=12),
             Product("A2", "An improbably long product name that must wrap", Decimal("12.00"),
                     "cola.png"),
             Product("A3", "Crisps", Decimal("1.75"), "crisps.png"))
-VIEW = View(currency="USD", images_dir=assets_dir() / "products")
+LONG_NAMES = (
+    Product("L1", "Extra-large organic dark chocolate with sea salt and caramel", Decimal("3.20"),
+            "chocolate.png"),
+    Product("L2", "Schokoladenüberzogenerdnussbutterkaramellriegel", Decimal("2.10"),
+            "chocolate.png"),
+    Product("L3", "Agua mineral natural con gas, botella reciclada de 500 ml", Decimal("1.90"),
+            "water.png"),
+    Product("L4", "Cold brew coffee with oat milk, vanilla and a pinch of cinnamon",
+            Decimal("4.50"), "coffee.png"),
+    Product("L5", "Orange, carrot and ginger juice, freshly squeezed this morning",
+            Decimal("3.80"), "juice.png"),
+    Product("L6", "Kartoffelchips mit Meersalz und Rosmarin aus der Region", Decimal("2.40"),
+            "crisps.png"),
+)
+VIEW = View(currency="USD", images_dir=assets_dir() / "products", machine_id="vm-0042")
+
+
+def layout_id(layout: tuple[tuple[int, int], int]) -> str:
+    (width, height), rotation = layout
+    return f"{width}x{height}" + (f"-r{rotation}" if rotation else "")
 
 
 @pytest.fixture(autouse=True)
@@ -56,17 +91,21 @@ def sdl() -> Iterator[None]:
     pygame.display.quit()
 
 
-def play(*events: Event) -> KioskState:
+def play(*events: Event | tuple[Event, float], products: tuple[Product, ...] = PRODUCTS,
+         stock: dict[str, int] | None = None) -> KioskState:
+    """The state after ``events`` (each at ``NOW``, or at the time paired with it)."""
     ids = (f"tx-{n}" for n in itertools.count(1))
     flow = Flow(FlowSettings(currency="USD", gateway="mixpay", payment_window_s=120),
                 lambda: next(ids))
-    state = initial_state(PRODUCTS, {"A1": 3, "A2": 1, "A3": 0}, frozenset(), "", 1000.0)
-    for event in events:
-        state = flow.step(state, event, 1001.0).state
+    stock = stock if stock is not None else {"A1": 3, "A2": 1, "A3": 0}
+    state = initial_state(products, stock, frozenset(), "", NOW - 1)
+    for item in events:
+        event, at = item if isinstance(item, tuple) else (item, NOW)
+        state = flow.step(state, event, at).state
     return state
 
 
-TO_QR = (StartTapped(), ItemChosen("A1"), AssetsLoaded("A1", (BTC,)), CoinChosen(BTC),
+TO_QR = (StartTapped(), ItemChosen("A1"), AssetsLoaded("A1", (BTC, XRP)), CoinChosen(BTC),
          PaymentCreated("tx-1", PaymentRequest("tx-1", LINK, 1120)))
 
 
@@ -74,6 +113,7 @@ def status(state: PaymentState, **kwargs: object) -> PaymentUpdate:
     return PaymentUpdate("tx-1", PaymentStatus(state, **kwargs))  # type: ignore[arg-type]
 
 
+UNDERPAID = status(PaymentState.UNDERPAID, remaining=Decimal("0.0001"), paid_symbol="BTC")
 STATES = {
     Screen.ATTRACT: (),
     Screen.CHOOSE_ITEM: (StartTapped(),),
@@ -81,8 +121,7 @@ STATES = {
     Screen.CREATING_PAYMENT: TO_QR[:4],
     Screen.AWAITING_PAYMENT: TO_QR,
     Screen.CONFIRMING: (*TO_QR, status(PaymentState.CONFIRMING)),
-    Screen.UNDERPAID: (*TO_QR, status(PaymentState.UNDERPAID, remaining=Decimal("0.0001"),
-                                      paid_symbol="BTC")),
+    Screen.UNDERPAID: (*TO_QR, UNDERPAID),
     Screen.VENDING: (*TO_QR, status(PaymentState.PAID)),
     Screen.THANK_YOU: (*TO_QR, status(PaymentState.PAID), VendFinished("tx-1", "vended")),
     Screen.VEND_FAILED: (*TO_QR, status(PaymentState.PAID), VendFinished("tx-1", "jam", True)),
@@ -91,55 +130,280 @@ STATES = {
     Screen.CANCELLED: (*TO_QR, status(PaymentState.CANCELLED)),
     Screen.OUT_OF_SERVICE: (HardwareChanged("bridge not answering"),),
 }
+MEMO_QR = (*TO_QR[:3], CoinChosen(XRP),
+           PaymentCreated("tx-1", PaymentRequest("tx-1", LINK, 1120, Decimal("4.1234"), "XRP",
+                                                 memo="3141592653")))
+# the other faces of some screens: a claim code, a memo, a keypad prompt, an auto refund
+VARIANTS: dict[str, tuple[Screen, tuple[Event | tuple[Event, float], ...], View]] = {
+    "coins_loading": (Screen.CHOOSE_COIN, TO_QR[:2], VIEW),
+    "memo": (Screen.AWAITING_PAYMENT, MEMO_QR, VIEW),
+    "under_review": (Screen.CONFIRMING, (*TO_QR, status(PaymentState.UNDER_REVIEW)), VIEW),
+    "keypad_prompt": (Screen.VENDING, (*TO_QR, status(PaymentState.PAID),
+                                       VendPrompted("tx-1", "Select 12 on the machine's keypad")),
+                      VIEW),
+    "auto_refund": (Screen.VEND_FAILED, STATES[Screen.VEND_FAILED],
+                    replace(VIEW, auto_refund=True)),
+    "expired_part_paid": (Screen.EXPIRED, (*TO_QR, UNDERPAID, (Tick(), 1200.0)), VIEW),
+    "cancelled_part_paid": (Screen.CANCELLED, (*TO_QR, UNDERPAID, CancelPressed()), VIEW),
+    "unconfirmed_claim": (Screen.PAYMENT_FAILED, (*TO_QR, status(PaymentState.CONFIRMING),
+                                                  (Tick(), 1400.0)), VIEW),
+}
+
+
+@dataclass
+class Frame:
+    """One frame as the app draws it: screens on the logical surface, turned onto the panel."""
+
+    orientation: Orientation
+    native: pygame.Surface
+    logical: pygame.Surface
+    buttons: list[Button]
+    texts: list[TextInk]
+
+    @property
+    def threshold(self) -> float:
+        return MIN_TARGET_PX * min(self.logical.get_size()) / 480
+
+    def native_image(self) -> Image.Image:
+        return Image.frombytes("RGB", self.native.get_size(),
+                               pygame.image.tobytes(self.native, "RGB"))
+
+    def drawn(self, text: str) -> list[TextInk]:
+        return [t for t in self.texts if t.text == text]
+
+
+def draw(state: KioskState, size: tuple[int, int], rotation: int = 0,
+         language: str | None = "en",
+         view: View = VIEW) -> Frame:
+    orientation = Orientation(size, rotation)
+    native = pygame.Surface(size)
+    logical = orientation.logical_surface(native)
+    with record_text() as texts:
+        buttons = render(logical, state, view, NOW, language)
+    orientation.present(logical, native)
+    return Frame(orientation, native, logical, buttons, texts)
+
+
+def check_layout(frame: Frame) -> None:
+    """Targets inside the screen, big enough, not on top of each other; every text inside its
+    box."""
+    bounds = frame.logical.get_rect()
+    for button in frame.buttons:
+        assert bounds.contains(button.rect), (button.name, button.rect)
+        assert min(button.rect.size) >= frame.threshold, (button.name, button.rect.size)
+    targets = [b for b in frame.buttons if b.name != "start"]  # start: "touch anywhere"
+    for first, second in itertools.combinations(targets, 2):
+        assert not first.rect.colliderect(second.rect), (first.name, second.name)
+    for drawn in frame.texts:
+        assert drawn.box.contains(drawn.ink), (drawn.text, drawn.box, drawn.ink)
+        assert bounds.contains(drawn.box), (drawn.text, drawn.box)
+        assert drawn.size >= w.MIN_TEXT_PX, (drawn.text, drawn.size)  # a box too small
+    for first, second in itertools.combinations(frame.texts, 2):  # no text over another
+        assert not first.ink.colliderect(second.ink), (first.text, second.text)
 
 
 def test_every_screen_is_covered() -> None:
     assert set(STATES) == set(Screen)
     for screen, events in STATES.items():
         assert play(*events).screen is screen
+    for name, (screen, events, _) in VARIANTS.items():
+        assert play(*events).screen is screen, name
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("screen", list(Screen), ids=lambda s: s.value)
-def test_targets_are_on_screen_and_big_enough(screen: Screen, size: tuple[int, int]) -> None:
-    surface = pygame.Surface(size)
-    buttons = render(surface, play(*STATES[screen]), VIEW, 1001.0)
-    bounds = surface.get_rect()
-    for button in buttons:
-        assert bounds.contains(button.rect), (button.name, button.rect)
-        assert min(button.rect.size) >= MIN_TARGET_PX, (button.name, button.rect.size)
-    names = {b.name for b in buttons}
-    if screen in (Screen.AWAITING_PAYMENT, Screen.UNDERPAID, Screen.CREATING_PAYMENT):
-        assert "cancel" in names
-    if screen is Screen.CHOOSE_ITEM:
-        assert {"item:A1", "item:A2"} <= names and "item:A3" not in names  # A3 is sold out
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=layout_id)
+def test_targets_are_on_screen_and_big_enough_and_text_stays_in_its_box(
+        layout: tuple[tuple[int, int], int], language: str) -> None:
+    size, rotation = layout
+    for screen in Screen:
+        frame = draw(play(*STATES[screen]), size, rotation, language)
+        check_layout(frame)
+        names = {b.name for b in frame.buttons}
+        if screen in (Screen.AWAITING_PAYMENT, Screen.UNDERPAID, Screen.CREATING_PAYMENT):
+            assert "cancel" in names
+        if screen is Screen.CHOOSE_ITEM:
+            assert {"item:A1", "item:A2"} <= names and "item:A3" not in names  # A3 sold out
+        if screen is Screen.ATTRACT:
+            assert names == {"language", "start"}
+            assert frame.buttons[0].name == "language"  # wins over "touch anywhere"
+    for name, (screen, events, view) in VARIANTS.items():
+        check_layout(draw(play(*events), size, rotation, language, view))
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_the_qr_on_screen_decodes_to_the_payment_link(size: tuple[int, int],
-                                                      tmp_path: Path) -> None:
-    surface = pygame.Surface(size)
-    render(surface, play(*TO_QR), VIEW, 1001.0)
-    image = Image.frombytes("RGB", size, pygame.image.tobytes(surface, "RGB"))
-    found = zxingcpp.read_barcodes(image)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=layout_id)
+def test_the_qr_on_the_panel_decodes_to_the_payment_link(
+        layout: tuple[tuple[int, int], int]) -> None:
+    size, rotation = layout
+    for events in (TO_QR, MEMO_QR, (*TO_QR, UNDERPAID)):
+        frame = draw(play(*events), size, rotation)
+        found = zxingcpp.read_barcodes(frame.native_image())  # what a phone sees
+        assert [code.text for code in found] == [LINK]
+        assert found[0].format == zxingcpp.BarcodeFormat.QRCode
+        qr = found[0].position
+        xs = [p.x for p in (qr.top_left, qr.top_right, qr.bottom_left, qr.bottom_right)]
+        ys = [p.y for p in (qr.top_left, qr.top_right, qr.bottom_left, qr.bottom_right)]
+        side = min(max(xs) - min(xs), max(ys) - min(ys))
+        assert side >= 0.45 * min(size) * 0.8  # the code itself, quiet zone excluded
+
+
+@pytest.mark.parametrize("size", [(720, 1280), (480, 800), (600, 1024)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+def test_in_portrait_the_qr_is_on_top_and_the_words_below(size: tuple[int, int]) -> None:
+    frame = draw(play(*TO_QR), size)
+    found = zxingcpp.read_barcodes(frame.native_image())
     assert [code.text for code in found] == [LINK]
-    assert found[0].format == zxingcpp.BarcodeFormat.QRCode
     qr = found[0].position
-    side = max(qr.top_right.x - qr.top_left.x, qr.bottom_left.y - qr.top_left.y)
-    assert side >= 0.45 * min(size) * 0.8  # the code itself, quiet zone excluded
+    qr_bottom = max(qr.bottom_left.y, qr.bottom_right.y)
+    assert min(qr.top_left.y, qr.top_right.y) < size[1] * 0.1
+    assert min(qr.top_right.x - qr.top_left.x, qr.bottom_left.y - qr.top_left.y) \
+        >= 0.45 * size[0] * 0.8
+    assert frame.texts and all(t.ink.top > qr_bottom for t in frame.texts)
 
 
 def test_the_confirming_screen_offers_no_cancel() -> None:
-    surface = pygame.Surface((800, 480))
-    buttons = render(surface, play(*STATES[Screen.CONFIRMING]), VIEW, 1001.0)
-    assert "cancel" not in {b.name for b in buttons}
+    frame = draw(play(*STATES[Screen.CONFIRMING]), (800, 480))
+    assert "cancel" not in {b.name for b in frame.buttons}
 
 
-def test_a_failed_vend_shows_the_claim_code_as_a_readable_qr() -> None:
+@pytest.mark.parametrize("layout", [((800, 480), 0), ((720, 1280), 0), ((800, 480), 90)],
+                         ids=layout_id)
+def test_a_failed_vend_shows_the_claim_code_as_a_readable_qr(
+        layout: tuple[tuple[int, int], int]) -> None:
     state = play(*STATES[Screen.VEND_FAILED])
     assert state.sale is not None
-    surface = pygame.Surface((800, 480))
-    render(surface, state, replace(VIEW, machine_id="vm-0042"), 1001.0)
-    image = Image.frombytes("RGB", (800, 480), pygame.image.tobytes(surface, "RGB"))
-    assert [c.text for c in zxingcpp.read_barcodes(image)] == \
+    frame = draw(state, *layout)
+    assert [c.text for c in zxingcpp.read_barcodes(frame.native_image())] == \
         [f"CLAIM {state.sale.claim_code} vm-0042"]
+    assert frame.drawn(state.sale.claim_code)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=layout_id)
+def test_a_tap_where_a_button_shows_on_the_panel_lands_on_it(
+        layout: tuple[tuple[int, int], int]) -> None:
+    """Find each button on the *native* picture (painted in a marker colour, then rotated by the
+    real blit) and touch the middle of it with a synthetic finger through the real adapter."""
+    size, rotation = layout
+    marker = (255, 0, 255)
+    for screen in (Screen.ATTRACT, Screen.CHOOSE_ITEM, Screen.CHOOSE_COIN, Screen.UNDERPAID,
+                   Screen.VEND_FAILED):
+        frame = draw(play(*STATES[screen]), size, rotation)
+        for button in frame.buttons:
+            painted = frame.logical.copy()
+            painted.fill(marker, button.rect)
+            native = pygame.Surface(size)
+            frame.orientation.present(painted, native)
+            mask = pygame.mask.from_threshold(native, marker, (1, 1, 1, 255))
+            shown = mask.get_bounding_rects()
+            assert len(shown) == 1, (screen, button.name)
+            x, y = shown[0].center
+            adapter = TapAdapter(size, rotation=rotation)
+            touch = pygame.event.Event(pygame.FINGERDOWN, x=(x + 0.5) / size[0],
+                                       y=(y + 0.5) / size[1], touch_id=1, finger_id=0,
+                                       dx=0.0, dy=0.0, pressure=1.0)
+            tap = adapter.feed(touch, 10.0)
+            assert tap is not None
+            hit = next(b for b in frame.buttons if b.rect.collidepoint(tap.x, tap.y))
+            assert hit.name == button.name, (screen, rotation, button.name, hit.name)
+
+
+@pytest.mark.parametrize("layout", [((800, 480), 0), ((720, 1280), 0), ((800, 480), 90),
+                                    ((1024, 600), 270)], ids=layout_id)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_long_product_names_wrap_or_shrink_and_never_overflow(
+        layout: tuple[tuple[int, int], int], language: str) -> None:
+    assert all(len(p.name) >= 40 for p in LONG_NAMES)
+    stock = {p.slot_id: 1 for p in LONG_NAMES} | {"L6": 0}
+    flows = {
+        Screen.CHOOSE_ITEM: (StartTapped(),),
+        Screen.CHOOSE_COIN: (StartTapped(), ItemChosen("L2"), AssetsLoaded("L2", (BTC,))),
+        Screen.AWAITING_PAYMENT: (StartTapped(), ItemChosen("L1"), AssetsLoaded("L1", (BTC,)),
+                                  CoinChosen(BTC),
+                                  PaymentCreated("tx-1", PaymentRequest("tx-1", LINK, 1120))),
+        Screen.VENDING: (StartTapped(), ItemChosen("L4"), AssetsLoaded("L4", (BTC,)),
+                         CoinChosen(None),
+                         PaymentCreated("tx-1", PaymentRequest("tx-1", LINK, 1120)),
+                         status(PaymentState.PAID)),
+    }
+    for screen, events in flows.items():
+        state = play(*events, products=LONG_NAMES, stock=stock)
+        assert state.screen is screen
+        frame = draw(state, *layout, language=language)
+        check_layout(frame)
+        assert any(p.name in t.text for p in LONG_NAMES for t in frame.texts), screen
+    cards = draw(play(StartTapped(), products=LONG_NAMES, stock=stock), *layout,
+                 language=language)
+    assert {t.text for t in cards.texts} >= {p.name for p in LONG_NAMES}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=layout_id)
+def test_a_few_products_without_pictures_still_make_sensible_cards(
+        layout: tuple[tuple[int, int], int]) -> None:
+    for count in (1, 2, 5, 12):
+        products = tuple(Product(f"S{n}", f"Snack number {n}", Decimal("1.00"))
+                         for n in range(count))
+        state = play(StartTapped(), products=products, stock={p.slot_id: 1 for p in products})
+        frame = draw(state, *layout)
+        check_layout(frame)
+        cards = [b.rect for b in frame.buttons if b.name.startswith("item:")]
+        assert len(cards) == count
+        assert all(card.height <= 0.6 * min(frame.logical.get_size()) + 1 for card in cards)
+
+
+def test_text_that_cannot_fit_is_cut_with_an_ellipsis_never_drawn_outside() -> None:
+    surface = pygame.Surface((300, 200))
+    box = pygame.Rect(10, 10, 120, 30)
+    with record_text() as texts:
+        ink = w.draw_text(surface, "Donaudampfschifffahrtsgesellschaftskapitän " * 6, box, 40,
+                          max_lines=2)
+        tiny = w.draw_text(surface, "Thank you", pygame.Rect(10, 100, 200, 6), 30)
+    assert box.contains(ink) and pygame.Rect(10, 100, 200, 6).contains(tiny)
+    assert all(t.box.contains(t.ink) for t in texts)
+
+
+def test_the_screens_speak_the_language_they_are_given() -> None:
+    catalogue = default_catalogue()
+    for language in LANGUAGES:
+        texts = catalogue.with_language(language)
+        attract = draw(play(), (800, 480), language=language)
+        assert attract.drawn(texts.text("attract.title"))
+        assert attract.drawn(texts.text("attract.start"))
+        assert attract.drawn(texts.text("language.name"))
+        paying = draw(play(*STATES[Screen.AWAITING_PAYMENT]), (800, 480), language=language)
+        assert paying.drawn(texts.text("pay.scan"))
+        assert paying.drawn(texts.text("pay.time_left", time="2:00"))
+        sorry = draw(play(*STATES[Screen.OUT_OF_SERVICE]), (800, 480), language=language)
+        assert sorry.drawn("Status: bridge not answering")  # the technician's line: English
+    german = catalogue.with_language("de")
+    keypad = draw(play(*VARIANTS["keypad_prompt"][1]), (800, 480), language="de")
+    assert keypad.drawn(german.text("vending.keypad", item=12))
+    claim = draw(play(*VARIANTS["expired_part_paid"][1]), (800, 480), language="de")
+    assert claim.drawn(german.text("expired.with_claim"))
+
+
+def test_the_view_locale_is_the_default_language() -> None:
+    frame = draw(play(), (800, 480), language=None, view=replace(VIEW, locale="de-AT"))
+    assert frame.drawn(default_catalogue().with_language("de").text("attract.title"))
+
+
+def test_fonts_come_from_the_shipped_assets() -> None:
+    for bold, name in w.FONT_FILES.items():
+        assert (assets_dir() / "fonts" / name).is_file()
+        assert w._font_bytes(bold) is not None
+    licence = (assets_dir() / "fonts" / "LICENSE-DejaVu.txt").read_text()
+    assert "Bitstream Vera" in licence and "DejaVu" in licence
+    assert "fonts/LICENSE-DejaVu.txt" in (assets_dir() / "LICENSES.md").read_text()
+
+
+def test_the_font_falls_back_to_pygames_own_when_the_file_is_missing(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KIOSK_ASSETS", str(tmp_path))
+    w._font_bytes.cache_clear()
+    w.font.cache_clear()
+    try:
+        face = w.font(20, True)
+        assert face.size("Zurück")[0] > 0
+    finally:
+        monkeypatch.delenv("KIOSK_ASSETS")
+        w._font_bytes.cache_clear()
+        w.font.cache_clear()
+    assert w._font_bytes(False) is not None

@@ -3,6 +3,10 @@
 It turns taps into flow events, pumps the runtime, redraws when something visible changed and
 sleeps in between. Everything slow (network, disk, hardware) is the runtime's worker threads'
 job; even screenshots are encoded and written by a worker.
+
+Screens draw on a logical (upright) surface that is turned onto the panel once per changed
+frame: ``display.rotation`` is clockwise, like ``rotate=`` in cmdline.txt
+(``kiosk.ui.orientation``).
 """
 
 from __future__ import annotations
@@ -20,16 +24,21 @@ import pygame
 from PIL import Image
 
 from kiosk.autopilot import Autopilot
-from kiosk.flow import Screen
+from kiosk.flow import KioskState, Screen
 from kiosk.runtime import Runtime
 from kiosk.sdnotify import Notifier
+from kiosk.ui import widgets as w
 from kiosk.ui.input import Tap, TapAdapter
-from kiosk.ui.screens import View, render
+from kiosk.ui.orientation import Orientation
+from kiosk.ui.screens import LANGUAGE_ACTION, View, render
 from kiosk.ui.widgets import Button
 
 log = logging.getLogger(__name__)
 
-FRAME_S = 1 / 30          # input sampling and animation pace
+ACTIVE_FRAME_S = 1 / 30   # input sampling while someone is using the screen
+IDLE_POLL_S = 0.1         # input sampling when nobody has touched it for a while
+ACTIVE_FOR_S = 3.0        # how long after a tap or a screen change counts as "in use"
+ANIMATION_FPS = 4         # the attract screen's gentle pulse: cheap on a Pi Zero 2 W
 ANIMATED = frozenset({Screen.ATTRACT})
 DEFAULT_WINDOW = (1024, 600)
 
@@ -40,9 +49,17 @@ class DisplayOptions:
     height: int = 0
     fullscreen: bool = True
     headless: bool = False
+    rotation: int = 0          # degrees clockwise the picture is turned on the panel
 
 
 class KioskApp:
+    """The loop: ``open`` the display, then ``frame`` about 30 times a second until it says stop.
+
+    Besides the flow's state it keeps the little state that is the screen's own business: which
+    language the customer picked (back to ``machine.locale`` once the kiosk returns to attract
+    after a sale or inactivity) and the panel's rotation.
+    """
+
     def __init__(self, runtime: Runtime, view: View, display: DisplayOptions, *,
                  screenshots_dir: Path | None = None, autopilot: Autopilot | None = None,
                  max_run_s: float | None = None, clock: Callable[[], float] = time.time) -> None:
@@ -57,46 +74,98 @@ class KioskApp:
         self._shots = 0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screenshots")
         self._notifier = Notifier()
+        self._last_activity = 0.0
         self._stop_requested = False
+        self.default_language = view.catalogue.resolve(view.locale)
+        self.language = self.default_language
+        self._language_at = 0.0            # when the customer last changed the language
+        self._dirty = True                 # something only the UI knows changed: redraw
+        self._last_screen: Screen | None = None   # on the last frame drawn
+        self._seen_screen: Screen | None = None   # on the last frame, drawn or not
+        self._last_second = -1
+        self._native: pygame.Surface | None = None
+        self._logical: pygame.Surface | None = None
+        self._orientation = Orientation(DEFAULT_WINDOW, display.rotation)
+        self._adapter = TapAdapter(DEFAULT_WINDOW, rotation=display.rotation)
+
+    @property
+    def buttons(self) -> list[Button]:
+        """The touch targets of the frame on screen, in logical coordinates."""
+        return list(self._buttons)
+
+    @property
+    def orientation(self) -> Orientation:
+        return self._orientation
 
     def run(self) -> bool:
         """Run until quit or until the autopilot is done; False if ``max_run_s`` ran out."""
-        surface = self._open_display()
-        adapter = TapAdapter(surface.get_size())
+        self.open()
         # systemd stops the service with SIGTERM: leave the loop so the journal closes cleanly.
         signal.signal(signal.SIGTERM, self._request_stop)
         started = self._clock()
-        last_screen: Screen | None = None
-        last_second = -1
         try:
             while True:
                 now = self._clock()
-                if self._stop_requested or not self._handle_input(adapter, now):
+                if self._stop_requested or not self.frame(now):
                     self._notifier.stopping()
-                    return True
-                self._notifier.ping(now)
-                changed = self._runtime.pump(now)
-                state = self._runtime.state
-                second = int(now * (10 if state.screen in ANIMATED else 1))
-                if changed or second != last_second or last_screen is None:
-                    self._buttons = render(surface, state, self._view, now)
-                    pygame.display.flip()
-                    self._notifier.ready()  # the first frame is on screen
-                    last_second = second
-                    if state.screen is not last_screen:
-                        self._screenshot(surface, state.screen)
-                        last_screen = state.screen
-                if self._autopilot is not None and self._drive_autopilot(now):
                     return True
                 if self._max_run_s is not None and now - started > self._max_run_s:
                     log.error("gave up after %.0f s on screen %s", self._max_run_s,
                               self._runtime.state.screen.value)
                     return False
-                time.sleep(max(0.0, FRAME_S - (self._clock() - now)))
+                # Sleep until the next thing to do; a worker's result wakes the loop at once.
+                # (pygame.event.wait(timeout) would busy-poll every millisecond on KMSDRM.)
+                wakeup = self._runtime.wakeup
+                wakeup.wait(max(0.0, self._next_delay(now) - (self._clock() - now)))
+                wakeup.clear()
         finally:
-            self._writer.shutdown(wait=True)
-            self._notifier.close()
-            pygame.display.quit()
+            self.close()
+
+    def open(self) -> None:
+        """Open the display (native panel orientation) and the logical surface screens draw on."""
+        w.preload_fonts()
+        native = self._open_display()
+        self._native = native
+        self._orientation = Orientation(native.get_size(), self._display.rotation)
+        self._logical = self._orientation.logical_surface(native)
+        self._adapter = TapAdapter(native.get_size(), rotation=self._display.rotation)
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._notifier.close()
+        pygame.display.quit()
+
+    def frame(self, now: float) -> bool:
+        """Input, the flow, a redraw if anything visible changed; False: stop (quit, or the
+        autopilot is done)."""
+        assert self._native is not None and self._logical is not None, "open() first"
+        if not self._handle_input(now):
+            return False
+        self._notifier.ping(now)
+        changed = self._runtime.pump(now)
+        state = self._runtime.state
+        self._follow_language(state, now)
+        second = int(now * (ANIMATION_FPS if state.screen in ANIMATED else 1))
+        if changed or self._dirty or second != self._last_second or self._last_screen is None:
+            self._buttons = render(self._logical, state, self._view, now, self.language)
+            self._orientation.present(self._logical, self._native)
+            pygame.display.flip()
+            self._notifier.ready()  # the first frame is on screen
+            self._last_second = second
+            self._dirty = False
+            if state.screen is not self._last_screen:
+                self._screenshot(self._logical, state.screen)
+                self._last_screen = state.screen
+                self._last_activity = now
+        return not (self._autopilot is not None and self._drive_autopilot(now))
+
+    def _next_delay(self, now: float) -> float:
+        """Seconds until the loop must look again: input, animation or the countdown."""
+        if now - self._last_activity < ACTIVE_FOR_S:
+            return ACTIVE_FRAME_S
+        if self._runtime.state.screen in ANIMATED:
+            return min(IDLE_POLL_S, 1 / ANIMATION_FPS)
+        return min(IDLE_POLL_S, 1.0 - now % 1.0)  # countdowns tick on whole seconds
 
     def _request_stop(self, signum: int, frame: object) -> None:
         self._stop_requested = True
@@ -116,38 +185,75 @@ class KioskApp:
         pygame.display.set_caption("vending-kiosk")
         return pygame.display.set_mode(size, flags)
 
-    def _handle_input(self, adapter: TapAdapter, now: float) -> bool:
+    def _handle_input(self, now: float) -> bool:
         for event in pygame.event.get():
             if event.type == pygame.QUIT:
                 return False
             if (event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE
                     and not self._display.fullscreen):
                 return False
-            tap = adapter.feed(event, now)
+            tap = self._adapter.feed(event, now)
             if tap is not None:
-                self._tap(tap)
+                self._tap(tap, now)
         return True
 
-    def _tap(self, tap: Tap) -> None:
+    def _tap(self, tap: Tap, now: float) -> None:
+        self._last_activity = now
         for button in self._buttons:
             if button.rect.collidepoint(tap.x, tap.y):
-                self._runtime.post(button.event)
+                if button.action is not None:
+                    self._ui_action(button.action, now)
+                elif button.event is not None:
+                    self._runtime.post(button.event)
                 return
 
+    def _ui_action(self, action: str, now: float) -> None:
+        """Buttons that change only the screen, never the sale."""
+        if action == LANGUAGE_ACTION:
+            self._set_language(self._view.catalogue.with_language(self.language).next_language())
+            self._language_at = now
+        else:
+            log.warning("no UI action %r", action)
+
+    def _set_language(self, language: str) -> None:
+        if language != self.language:
+            self.language = language
+            self._dirty = True
+
+    def _follow_language(self, state: KioskState, now: float) -> None:
+        """Back to ``machine.locale`` for the next customer: when the kiosk returns to attract
+        (after a sale, a cancel, inactivity, a fault), unless this customer just tapped Back on
+        the item list; and when a language was picked on attract but nobody started."""
+        previous, self._seen_screen = self._seen_screen, state.screen
+        if state.screen is not Screen.ATTRACT:
+            return
+        if previous is not None and previous is not Screen.ATTRACT:
+            backed_out = (previous is Screen.CHOOSE_ITEM
+                          and state.last_input == state.screen_since)
+            if not backed_out:
+                self._set_language(self.default_language)
+        idle_s = self._runtime.flow.settings.idle_timeout_s
+        if now - max(self._language_at, state.screen_since) >= idle_s:
+            self._set_language(self.default_language)
+
     def _drive_autopilot(self, now: float) -> bool:
-        """Tap what the autopilot chooses, through SDL like a finger would; True when done."""
+        """Tap what the autopilot chooses, through SDL like a finger would; True when done.
+
+        The click is posted where the button is on the panel (native coordinates), so it goes
+        through the tap adapter's rotation mapping exactly like a real touch."""
         assert self._autopilot is not None
         state = self._runtime.state
         if self._autopilot.done and state.screen in (Screen.ATTRACT, Screen.OUT_OF_SERVICE):
             return True
         button = self._autopilot.choose(state, self._buttons, now)
         if button is not None:
-            x, y = button.rect.center
+            x, y = self._orientation.to_native(button.rect.center)
             for kind in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEBUTTONUP):
                 pygame.event.post(pygame.event.Event(kind, pos=(x, y), button=1, touch=False))
         return False
 
     def _screenshot(self, surface: pygame.Surface, screen: Screen) -> None:
+        """The upright (logical) picture: what the customer reads, whatever the rotation."""
         if self._screenshots_dir is None:
             return
         self._shots += 1

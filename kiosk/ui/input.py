@@ -3,6 +3,10 @@
 SDL reports a touch twice: as a FINGERDOWN (normalized coordinates) and as a synthetic mouse
 click flagged ``touch``. Only the finger counts; a real mouse counts for desktops. Taps that land
 on the same spot within ``debounce_s`` count once (a shaky finger, a double-firing panel).
+
+Positions arrive in the panel's native coordinates; taps come out in the logical (upright)
+coordinates the screens draw in, through ``Orientation`` (see ``kiosk.ui.orientation``). This is
+the only place that mapping is applied to input.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pygame
+
+from kiosk.ui.orientation import Orientation
 
 
 @dataclass(frozen=True)
@@ -21,23 +27,27 @@ class Tap:
 
 class TapAdapter:
     def __init__(self, size: tuple[int, int], debounce_s: float = 0.3,
-                 debounce_px: int = 24) -> None:
-        self._size = size
+                 debounce_px: int = 24, *, rotation: int = 0) -> None:
+        """``size``: the display surface (native panel pixels); ``rotation``: clockwise degrees
+        the picture is turned on the panel."""
+        self.orientation = Orientation(size, rotation)
         self._debounce_s = debounce_s
         self._debounce_px = debounce_px
         self._last: Tap | None = None
 
     def resize(self, size: tuple[int, int]) -> None:
-        self._size = size
+        self.orientation = Orientation(size, self.orientation.rotation)
 
     def feed(self, event: pygame.event.Event, now: float) -> Tap | None:
-        """The tap this event makes, or None (not a press, synthetic, or a bounce)."""
+        """The tap this event makes, in logical coordinates, or None (not a press, synthetic,
+        or a bounce)."""
         if event.type == pygame.FINGERDOWN:
-            width, height = self._size
-            tap = Tap(int(event.x * width), int(event.y * height), now)
+            tap = Tap(*self.orientation.finger_to_logical(event.x, event.y), now)
         elif (event.type == pygame.MOUSEBUTTONDOWN and event.button == 1
               and not getattr(event, "touch", False)):
-            tap = Tap(int(event.pos[0]), int(event.pos[1]), now)
+            # pixel centre, so a click maps to exactly the logical pixel shown under it
+            x, y = event.pos
+            tap = Tap(*self.orientation.to_logical(x + 0.5, y + 0.5), now)
         else:
             return None
         if self._is_bounce(tap):

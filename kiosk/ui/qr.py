@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import pygame
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
@@ -17,8 +19,12 @@ def qr_matrix(data: str) -> list[list[bool]]:
     return [list(row) for row in code.get_matrix()]
 
 
+@lru_cache(maxsize=8)
 def qr_surface(data: str, max_side: int) -> pygame.Surface:
-    """A square surface no larger than ``max_side`` holding the code and its quiet zone."""
+    """A square surface no larger than ``max_side`` holding the code and its quiet zone.
+
+    Made once per code and size (the payment screen redraws every second for its countdown);
+    callers only blit it, never draw on it."""
     matrix = qr_matrix(data)
     modules = len(matrix) + 2 * QUIET_ZONE_MODULES
     scale = max(1, max_side // modules)

@@ -1,13 +1,19 @@
 """One drawing function per screen. Each draws the state and returns its touch targets.
 
-Layout is in relative units (``u`` = 1% of the short side), so it holds from 800x480 up.
+Layout is in relative units: fractions of the canvas, and ``u`` = 1% of its short side for sizes
+that must not stretch with the long side (type, margins, button heights). It holds from 800x480
+up, landscape or portrait (``height > width``: a portrait panel, or a landscape one mounted on
+its side with ``display.rotation``). The canvas is always the *logical* (upright) surface.
+
+Every customer-facing word comes from the catalogue (``kiosk.i18n``) in the language the app
+passes in; only the technician's status line on the out-of-service screen stays English.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pygame
@@ -24,9 +30,13 @@ from kiosk.flow import (
     Screen,
     StartTapped,
 )
+from kiosk.i18n import Catalogue, default_catalogue
 from kiosk.money import format_amount
 from kiosk.ui import widgets as w
 from kiosk.ui.qr import qr_surface
+
+LANGUAGE_ACTION = "language"      # the UI action of the language button (handled by the app)
+QR_MIN_SHORT_SIDE = 0.45          # the payment QR is at least this share of the short side
 
 
 @dataclass(frozen=True)
@@ -35,15 +45,18 @@ class View:
 
     currency: str
     images_dir: Path
-    title: str = "Crypto vending"
+    title: str = ""                   # overrides the catalogue's attract title when set
     machine_id: str = ""
     auto_refund: bool = False         # the gateway refunds by itself (Centrapay)
+    locale: str = "en"                # machine.locale: the language a customer is first shown
+    catalogue: Catalogue = field(default_factory=default_catalogue, repr=False)
 
 
 @dataclass
 class Canvas:
     surface: pygame.Surface
     view: View
+    texts: Catalogue
 
     @property
     def width(self) -> int:
@@ -54,8 +67,18 @@ class Canvas:
         return self.surface.get_height()
 
     @property
+    def portrait(self) -> bool:
+        return self.height > self.width
+
+    @property
     def u(self) -> float:
         return min(self.width, self.height) / 100
+
+    def px(self, units: float) -> int:
+        return int(units * self.u)
+
+    def t(self, key: str, **values: object) -> str:
+        return self.texts.text(key, **values)
 
     def rect(self, x: float, y: float, width: float, height: float) -> pygame.Rect:
         """A rectangle in fractions of the canvas."""
@@ -66,236 +89,379 @@ class Canvas:
         return f"{format_amount(product.price, self.view.currency)} {self.view.currency}"
 
     def header(self, text: str) -> None:
-        w.draw_text(self.surface, text, self.rect(0.04, 0.02, 0.92, 0.14), int(9 * self.u),
-                    bold=True)
+        w.draw_text(self.surface, text, self.header_rect(), self.px(7), bold=True, max_lines=2)
+
+    def header_rect(self) -> pygame.Rect:
+        return pygame.Rect(int(0.04 * self.width), self.px(2), int(0.92 * self.width),
+                           self.px(13))
+
+    def bottom_rect(self, *, right: bool = False) -> pygame.Rect:
+        """The bottom-corner button: 13u tall, under a third of the width (under 50u)."""
+        width = min(int(0.42 * self.width), self.px(50))
+        height = self.px(13)
+        margin = self.px(3)
+        left = self.width - margin - width if right else margin
+        return pygame.Rect(left, self.height - margin - height, width, height)
+
+    def content_bottom(self) -> int:
+        """Where the space above the bottom buttons ends."""
+        return self.bottom_rect().top - self.px(2)
 
     def bottom_button(self, name: str, label: str, event: Event, *, right: bool = False,
                       color: tuple[int, int, int] = w.ACCENT) -> w.Button:
-        rect = self.rect(0.66 if right else 0.04, 0.84, 0.30, 0.13)
-        w.draw_button(self.surface, rect, label, color=color)
+        rect = self.bottom_rect(right=right)
+        w.draw_button(self.surface, rect, label, color=color, size=self.px(6))
         return w.Button(name, rect, event)
 
 
 _Renderer = Callable[["Canvas", KioskState, float], list[w.Button]]
 
 
-def render(surface: pygame.Surface, state: KioskState, view: View,
-           now: float) -> list[w.Button]:
+def render(surface: pygame.Surface, state: KioskState, view: View, now: float,
+           language: str | None = None) -> list[w.Button]:
+    """Draw ``state`` in ``language`` (default: ``view.locale``); the screen's touch targets,
+    in ``surface`` coordinates, first match wins."""
     surface.fill(w.BACKGROUND)
-    canvas = Canvas(surface, view)
+    texts = view.catalogue.with_language(language or view.locale)
+    canvas = Canvas(surface, view, texts)
     return _RENDERERS[state.screen](canvas, state, now)
 
 
+def grid(area: pygame.Rect, count: int, gap: int, aspect: float,
+         max_height: int | None = None) -> list[pygame.Rect]:
+    """``count`` cells in ``area``, row by row from the top; the columns are the ones giving the
+    largest cell of roughly ``aspect`` (width / height), so a portrait area gets fewer, a wide one
+    more. Cells fill the area, except that none is taller than ``max_height``."""
+    best: tuple[tuple[int, int], int, int, int] | None = None
+    for columns in range(1, max(1, count) + 1):
+        rows = math.ceil(count / columns)
+        cell_w = (area.width - gap * (columns - 1)) // columns
+        cell_h = (area.height - gap * (rows - 1)) // rows
+        if max_height is not None:
+            cell_h = min(cell_h, max_height)
+        if cell_w <= 0 or cell_h <= 0:
+            continue
+        score = (int(min(cell_w / aspect, cell_h)), -(columns * rows - count))
+        if best is None or score > best[0]:
+            best = (score, columns, cell_w, cell_h)
+    if best is None:
+        return []
+    _, columns, cell_w, cell_h = best
+    return [pygame.Rect(area.left + (i % columns) * (cell_w + gap),
+                        area.top + (i // columns) * (cell_h + gap), cell_w, cell_h)
+            for i in range(count)]
+
+
+# ---------------------------------------------------------------- attract
+
+
 def _attract(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
-    w.draw_text(c.surface, c.view.title, c.rect(0.05, 0.12, 0.9, 0.2), int(14 * c.u),
-                w.ACCENT, bold=True)
-    w.draw_text(c.surface, "Snacks and drinks, paid with your crypto wallet",
-                c.rect(0.05, 0.34, 0.9, 0.14), int(7 * c.u), w.MUTED)
+    title = c.view.title or c.t("attract.title")
+    w.draw_text(c.surface, title, c.rect(0.05, 0.08, 0.9, 0.22), c.px(11), w.ACCENT,
+                bold=True, max_lines=2)
+    w.draw_text(c.surface, c.t("attract.subtitle"), c.rect(0.07, 0.32, 0.86, 0.16), c.px(5))
     pulse = 0.5 + 0.5 * math.sin(now * 2)  # a gentle breathing cue that invites a touch
     colour = tuple(int(a + (b - a) * pulse) for a, b in zip(w.ACCENT, w.TEXT, strict=True))
-    button = c.rect(0.25, 0.58, 0.5, 0.2)
-    w.draw_button(c.surface, button, "Touch to start", color=colour)  # type: ignore[arg-type]
-    return [w.Button("start", c.surface.get_rect(), StartTapped())]
+    start = pygame.Rect(0, 0, min(int(0.8 * c.width), c.px(70)), c.px(20))
+    start.center = (c.width // 2, int(c.height * 0.62))
+    w.draw_button(c.surface, start, c.t("attract.start"), color=colour,  # type: ignore[arg-type]
+                  size=c.px(7))
+    # The language button comes first: it wins over "touch anywhere to start".
+    return [_language_button(c), w.Button("start", c.surface.get_rect(), StartTapped())]
+
+
+def _language_button(c: Canvas) -> w.Button:
+    """Bottom right: a globe and the current language's own name; each tap, the next one."""
+    margin = c.px(3)
+    rect = pygame.Rect(0, 0, min(c.px(40), c.width // 2 - margin), c.px(12))
+    rect.bottomright = (c.width - margin, c.height - margin)
+    pygame.draw.rect(c.surface, w.PANEL, rect, border_radius=rect.height // 4)
+    pygame.draw.rect(c.surface, w.MUTED, rect, max(1, c.px(0.4)),
+                     border_radius=rect.height // 4)
+    radius = int(rect.height * 0.28)
+    globe = (rect.left + rect.height // 2, rect.centery)
+    w.draw_globe(c.surface, globe, radius, w.TEXT)
+    label = pygame.Rect(rect.left + rect.height, rect.top + rect.height // 8,
+                        rect.width - rect.height - rect.height // 4, rect.height * 3 // 4)
+    w.draw_text(c.surface, c.t("language.name"), label, c.px(5), w.TEXT, bold=True,
+                max_lines=1)
+    return w.Button("language", rect, action=LANGUAGE_ACTION)
+
+
+# ---------------------------------------------------------------- browsing
 
 
 def _choose_item(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
-    c.header("Choose your item")
+    c.header(c.t("choose_item.title"))
     products = state.products
-    columns = min(4, max(2, math.ceil(math.sqrt(len(products) * c.width / c.height))))
-    rows = math.ceil(len(products) / columns)
-    grid = c.rect(0.03, 0.17, 0.94, 0.65)
-    gap = int(2 * c.u)
-    cell_w = (grid.width - gap * (columns - 1)) // columns
-    cell_h = (grid.height - gap * (rows - 1)) // max(1, rows)
-    buttons = [c.bottom_button("cancel", "Back", CancelPressed(), color=w.MUTED)]
-    for index, product in enumerate(products):
-        cell = pygame.Rect(grid.left + (index % columns) * (cell_w + gap),
-                           grid.top + (index // columns) * (cell_h + gap), cell_w, cell_h)
+    top = c.header_rect().bottom + c.px(2)
+    area = pygame.Rect(int(0.03 * c.width), top, int(0.94 * c.width), c.content_bottom() - top)
+    buttons = [c.bottom_button("cancel", c.t("button.back"), CancelPressed(), color=w.MUTED)]
+    cells = grid(area, len(products), c.px(2), 0.9, max_height=c.px(60))
+    for cell, product in zip(cells, products, strict=True):
         available = state.available(product.slot_id)
-        _product_card(c, cell, product, available, state.stock.get(product.slot_id, 0))
+        _product_card(c, cell, product, available)
         if available:
             buttons.append(w.Button(f"item:{product.slot_id}", cell,
                                     ItemChosen(product.slot_id)))
     return buttons
 
 
-def _product_card(c: Canvas, cell: pygame.Rect, product: Product, available: bool,
-                  stock: int) -> None:
+def _product_card(c: Canvas, cell: pygame.Rect, product: Product, available: bool) -> None:
     pygame.draw.rect(c.surface, w.PANEL if available else w.DISABLED, cell,
                      border_radius=int(2 * c.u))
-    text_h = int(cell.height * 0.42)
-    picture_side = max(8, min(cell.width, cell.height - text_h) - int(2 * c.u))
-    image = w.load_image(c.view.images_dir / product.image, picture_side) \
-        if product.image else None
+    pad = max(2, c.px(1))
+    wide = cell.width >= 1.8 * cell.height   # a wide, short cell: picture left, words right
+    if wide:
+        side = max(8, min(cell.height - 2 * pad, int(cell.width * 0.4)))
+    else:
+        text_h = min(int(cell.height * 0.55), c.px(17))  # two lines of name, one of price
+        side = max(8, min(cell.width - 2 * pad, cell.height - text_h - pad))
+    image = w.load_image(c.view.images_dir / product.image, side) if product.image else None
+    if image is None:  # no picture: the words take the card
+        words = cell.inflate(-2 * pad, -2 * pad)
+        name_box = pygame.Rect(words.left, words.top, words.width, int(words.height * 0.62))
+    elif wide:
+        picture = pygame.Rect(cell.left + pad, cell.top + pad, side, side)
+        words = pygame.Rect(picture.right + pad, cell.top + pad,
+                            cell.right - picture.right - 2 * pad, cell.height - 2 * pad)
+        name_box = pygame.Rect(words.left, words.top, words.width, int(words.height * 0.6))
+    else:
+        picture = pygame.Rect(0, 0, side, side)
+        picture.midtop = (cell.centerx, cell.top + pad)
+        words = pygame.Rect(cell.left + pad, cell.bottom - text_h, cell.width - 2 * pad,
+                            text_h - pad)
+        name_box = pygame.Rect(words.left, words.top, words.width, int(words.height * 0.62))
     if image is not None:
         if not available:
             image = image.copy()
             image.set_alpha(90)
-        c.surface.blit(image, image.get_rect(midtop=(cell.centerx, cell.top + int(c.u))))
-    name_box = pygame.Rect(cell.left + int(c.u), cell.bottom - text_h, cell.width - int(2 * c.u),
-                           text_h // 2)
+        c.surface.blit(image, image.get_rect(center=picture.center))
     colour = w.TEXT if available else w.MUTED
-    w.draw_text(c.surface, product.name, name_box, int(5.5 * c.u), colour, max_lines=2)
-    price_box = name_box.move(0, text_h // 2)
-    label = c.price(product) if available else "Sold out"
-    w.draw_text(c.surface, label, price_box, int(6 * c.u), w.ACCENT if available else w.MUTED,
-                bold=True, max_lines=1)
+    big = 1.5 if image is None else 1.0
+    w.draw_text(c.surface, product.name, name_box, c.px(4 * big), colour, max_lines=2)
+    price_box = pygame.Rect(words.left, name_box.bottom, words.width,
+                            words.bottom - name_box.bottom)
+    label = c.price(product) if available else c.t("choose_item.sold_out")
+    w.draw_text(c.surface, label, price_box, c.px(5 * big),
+                w.ACCENT if available else w.MUTED, bold=True, max_lines=1)
 
 
 def _choose_coin(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
     sale = _sale(state)
     product = state.product(sale.slot_id)
     assert product is not None
-    c.header(f"{product.name}: {c.price(product)}")
-    w.draw_text(c.surface, "Pay with", c.rect(0.05, 0.17, 0.9, 0.08), int(6 * c.u), w.MUTED)
-    buttons = [c.bottom_button("cancel", "Back", CancelPressed(), color=w.MUTED)]
+    c.header(c.t("choose_coin.title", item=product.name, price=c.price(product)))
+    top = c.header_rect().bottom + c.px(1)
+    w.draw_text(c.surface, c.t("choose_coin.pay_with"),
+                pygame.Rect(int(0.05 * c.width), top, int(0.9 * c.width), c.px(8)), c.px(5),
+                w.MUTED)
+    buttons = [c.bottom_button("cancel", c.t("button.back"), CancelPressed(), color=w.MUTED)]
     if sale.assets is None:
-        w.draw_text(c.surface, "Loading coins…", c.rect(0.05, 0.35, 0.9, 0.2), int(7 * c.u))
+        w.draw_text(c.surface, c.t("choose_coin.loading"), c.rect(0.05, 0.35, 0.9, 0.2),
+                    c.px(6))
         return buttons
-    choices = [(f"coin:{a.symbol}", f"{a.symbol}\n{a.network}", CoinChosen(a))
-               for a in sale.assets]
-    choices.append(("coin:wallet", "Any coin\nchoose in wallet", CoinChosen(None)))
-    columns = min(4, len(choices))
-    rows = math.ceil(len(choices) / columns)
-    area = c.rect(0.04, 0.27, 0.92, 0.54)
-    gap = int(2 * c.u)
-    cell_w = (area.width - gap * (columns - 1)) // columns
-    cell_h = min(int(22 * c.u), (area.height - gap * (rows - 1)) // rows)
-    for index, (name, label, event) in enumerate(choices):
-        rect = pygame.Rect(area.left + (index % columns) * (cell_w + gap),
-                           area.top + (index // columns) * (cell_h + gap), cell_w, cell_h)
+    choices: list[tuple[str, str, Event]] = [
+        (f"coin:{a.symbol}", f"{a.symbol}\n{a.network}", CoinChosen(a)) for a in sale.assets]
+    choices.append(("coin:wallet", c.t("choose_coin.wallet"), CoinChosen(None)))
+    area_top = top + c.px(10)
+    area = pygame.Rect(int(0.04 * c.width), area_top, int(0.92 * c.width),
+                       c.content_bottom() - area_top)
+    cells = grid(area, len(choices), c.px(3), 2.4, max_height=c.px(24))
+    for rect, (name, label, event) in zip(cells, choices, strict=True):
+        assert isinstance(event, CoinChosen)
         colour = w.MUTED if event.asset is None else w.ACCENT
-        w.draw_button(c.surface, rect, label, color=colour)
+        w.draw_button(c.surface, rect, label, color=colour, size=c.px(5.5))
         buttons.append(w.Button(name, rect, event))
     return buttons
 
 
+# ---------------------------------------------------------------- paying
+
+
 def _creating(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
-    w.draw_text(c.surface, "Preparing your payment…", c.rect(0.05, 0.3, 0.9, 0.2),
-                int(9 * c.u))
-    return [c.bottom_button("cancel", "Cancel", CancelPressed(), color=w.DANGER)]
+    w.draw_text(c.surface, c.t("creating.body"), c.rect(0.05, 0.3, 0.9, 0.2), c.px(7))
+    return [c.bottom_button("cancel", c.t("button.cancel"), CancelPressed(), color=w.DANGER)]
 
 
 def _paying(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
+    """The largest QR that fits (left in landscape, on top in portrait), the words beside it."""
     sale = _sale(state)
     assert sale.order is not None and sale.request is not None
     order, request = sale.order, sale.request
-    margin = int(3 * c.u)
-    qr_side = min(c.height - 2 * margin, int(c.width * 0.55))
-    code = qr_surface(request.link, qr_side)
-    c.surface.blit(code, code.get_rect(midleft=(margin, c.height // 2)))
-    left = code.get_width() + 2 * margin
-    column = pygame.Rect(left, margin, c.width - left - margin, c.height - 2 * margin)
+    margin = c.px(3)
+    if c.portrait:
+        qr_side = min(c.width - 2 * margin, int(c.height * 0.5))
+        code = qr_surface(request.link, qr_side)
+        place = code.get_rect(midtop=(c.width // 2, margin))
+        top = place.bottom + margin
+        column = pygame.Rect(margin, top, c.width - 2 * margin, c.height - top - margin)
+    else:
+        qr_side = min(c.height - 2 * margin, int(c.width * 0.55))
+        code = qr_surface(request.link, qr_side)
+        place = code.get_rect(midleft=(margin, c.height // 2))
+        left = place.right + margin
+        column = pygame.Rect(left, margin, c.width - left - margin, c.height - 2 * margin)
+    c.surface.blit(code, place)
 
     def line(y: float, height: float) -> pygame.Rect:
         return pygame.Rect(column.left, column.top + int(y * column.height), column.width,
                            int(height * column.height))
 
-    w.draw_text(c.surface, order.item_name, line(0.0, 0.12), int(7 * c.u), bold=True)
+    w.draw_text(c.surface, order.item_name, line(0.0, 0.12), c.px(5.5), bold=True,
+                max_lines=2)
     amount = f"{format_amount(order.amount, order.currency)} {order.currency}"
-    w.draw_text(c.surface, amount, line(0.12, 0.12), int(9 * c.u), w.ACCENT, bold=True)
-    w.draw_text(c.surface, _coin_line(sale), line(0.25, 0.09), int(5.5 * c.u), w.MUTED)
+    w.draw_text(c.surface, amount, line(0.12, 0.12), c.px(7), w.ACCENT, bold=True,
+                max_lines=1)
+    coin_box, status_box = line(0.25, 0.09), line(0.35, 0.21)
     if request.memo:  # XRP tags, memos: without it the coins are lost, so it stands out
-        w.draw_text(c.surface, f"Tag / memo: {request.memo}", line(0.33, 0.06), int(5 * c.u),
+        coin_box, memo_box, status_box = line(0.24, 0.07), line(0.31, 0.07), line(0.38, 0.18)
+        w.draw_text(c.surface, c.t("pay.memo", memo=request.memo), memo_box, c.px(4.5),
                     w.ACCENT, bold=True, max_lines=1)
-    status, colour = _status_line(state.screen, sale)
-    w.draw_text(c.surface, status, line(0.36, 0.2), int(6 * c.u), colour)
+    w.draw_text(c.surface, _coin_line(c, sale), coin_box, c.px(4.5), w.MUTED, max_lines=2)
+    status, colour = _status_line(c, state.screen, sale)
+    w.draw_text(c.surface, status, status_box, c.px(5), colour)
     seconds = max(0, math.ceil(order.expires_at - now))
-    w.draw_text(c.surface, f"Time left {seconds // 60}:{seconds % 60:02d}", line(0.58, 0.1),
-                int(6.5 * c.u), w.TEXT if seconds > 15 else w.DANGER, bold=True)
+    w.draw_text(c.surface, c.t("pay.time_left", time=f"{seconds // 60}:{seconds % 60:02d}"),
+                line(0.58, 0.1), c.px(5.5), w.TEXT if seconds > 15 else w.DANGER, bold=True,
+                max_lines=1)
     if state.screen is Screen.CONFIRMING:
         return []  # money is on its way: cancelling now would only strand it
     rect = line(0.78, 0.2)
-    rect.width = min(rect.width, int(45 * c.u))
+    rect.height = min(rect.height, c.px(18))
+    rect.bottom = column.bottom
+    rect.width = min(rect.width, c.px(45))
     rect.centerx = column.centerx
-    w.draw_button(c.surface, rect, "Cancel", color=w.DANGER)
+    w.draw_button(c.surface, rect, c.t("button.cancel"), color=w.DANGER, size=c.px(6))
     return [w.Button("cancel", rect, CancelPressed())]
 
 
-def _coin_line(sale: Sale) -> str:
+def _coin_line(c: Canvas, sale: Sale) -> str:
     request = sale.request
     if request and request.crypto_amount is not None and request.crypto_symbol:
-        return f"Pay {request.crypto_amount} {request.crypto_symbol}"
+        return c.t("pay.amount_in_coin", amount=request.crypto_amount,
+                   symbol=request.crypto_symbol)
     if sale.order and sale.order.asset:
         asset = sale.order.asset
-        return f"Pay with {asset.symbol} ({asset.network})"
-    return "Pay with any coin your wallet offers"
+        return c.t("pay.with_coin", symbol=asset.symbol, network=asset.network)
+    return c.t("pay.any_coin")
 
 
-def _status_line(screen: Screen, sale: Sale) -> tuple[str, tuple[int, int, int]]:
+def _status_line(c: Canvas, screen: Screen, sale: Sale) -> tuple[str, tuple[int, int, int]]:
     status = sale.status
     if screen is Screen.UNDERPAID and status is not None:
-        remaining = f" {status.remaining} {status.paid_symbol or ''}" if status.remaining else ""
-        return f"Part received. Please send the rest{remaining}", w.ACCENT
+        if status.remaining:
+            return c.t("pay.underpaid_amount", amount=status.remaining,
+                       symbol=status.paid_symbol or ""), w.ACCENT
+        return c.t("pay.underpaid"), w.ACCENT
     if screen is Screen.CONFIRMING:
         if status is not None and status.state.value == "under_review":
-            return "Payment under review. Please wait…", w.ACCENT
-        return "Payment received, confirming…", w.SUCCESS
-    return "Scan the code with your phone wallet", w.TEXT
+            return c.t("pay.under_review"), w.ACCENT
+        return c.t("pay.confirming"), w.SUCCESS
+    return c.t("pay.scan"), w.TEXT
 
 
 def _vending(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
     sale = _sale(state)
-    w.draw_text(c.surface, "Paid. Dispensing your item…", c.rect(0.05, 0.25, 0.9, 0.2),
-                int(10 * c.u), w.SUCCESS, bold=True)
+    w.draw_text(c.surface, c.t("vending.title"), c.rect(0.05, 0.22, 0.9, 0.24), c.px(8),
+                w.SUCCESS, bold=True)
     assert sale.order is not None
-    w.draw_text(c.surface, sale.order.item_name, c.rect(0.05, 0.5, 0.9, 0.15), int(7 * c.u))
+    w.draw_text(c.surface, sale.order.item_name, c.rect(0.05, 0.48, 0.9, 0.15), c.px(5.5),
+                max_lines=2)
     if sale.prompt:  # MDB: the machine waits for the customer's keypad press
-        w.draw_text(c.surface, sale.prompt, c.rect(0.05, 0.68, 0.9, 0.2), int(9 * c.u),
-                    w.ACCENT, bold=True)
+        w.draw_text(c.surface, _prompt(c, state, sale), c.rect(0.05, 0.66, 0.9, 0.22),
+                    c.px(7), w.ACCENT, bold=True)
     return []
 
 
-def _message_screen(title: str, body: str, colour: tuple[int, int, int],
-                    body_with_claim: str = "") -> _Renderer:
+def _prompt(c: Canvas, state: KioskState, sale: Sale) -> str:
+    """The vend driver's prompt in the customer's language. The only driver that prompts (MDB)
+    asks for the slot's keypad number, which the screen knows; any other prompt is shown as the
+    driver wrote it."""
+    product = state.product(sale.slot_id)
+    if product is not None and product.mdb_item is not None \
+            and str(product.mdb_item) in sale.prompt:
+        return c.t("vending.keypad", item=product.mdb_item)
+    return sale.prompt
+
+
+# ---------------------------------------------------------------- results
+
+
+def _result(c: Canvas, title: str, body: str, colour: tuple[int, int, int],
+            claim: tuple[str, str, str] | None) -> list[w.Button]:
+    """Title, body, and with ``claim`` (code, label, hint) the code as text and as a QR."""
+    if claim is None:
+        w.draw_text(c.surface, title, c.rect(0.05, 0.1, 0.9, 0.22), c.px(8), colour,
+                    bold=True, max_lines=2)
+        w.draw_text(c.surface, body, c.rect(0.06, 0.34, 0.88, 0.22), c.px(5))
+    elif c.portrait:
+        w.draw_text(c.surface, title, c.rect(0.05, 0.03, 0.9, 0.1), c.px(8), colour,
+                    bold=True, max_lines=2)
+        w.draw_text(c.surface, body, c.rect(0.06, 0.14, 0.88, 0.11), c.px(5))
+        _claim_block(c, *claim)
+    else:
+        w.draw_text(c.surface, title, c.rect(0.05, 0.06, 0.9, 0.18), c.px(8), colour,
+                    bold=True, max_lines=2)
+        w.draw_text(c.surface, body, c.rect(0.06, 0.26, 0.88, 0.16), c.px(5))
+        _claim_block(c, *claim)
+    return [c.bottom_button("done", c.t("button.done"), DonePressed(), right=True)]
+
+
+def _claim_block(c: Canvas, code: str, label: str, hint: str) -> None:
+    """The code in large type, and as a QR the operator's phone can read off a photo."""
+    payload = f"CLAIM {code} {c.view.machine_id}".strip()
+    if c.portrait:  # words full width, the QR centred under them
+        w.draw_text(c.surface, label, c.rect(0.05, 0.26, 0.9, 0.04), c.px(4.5), w.MUTED,
+                    max_lines=1)
+        w.draw_text(c.surface, code, c.rect(0.05, 0.30, 0.9, 0.07), c.px(10), w.ACCENT,
+                    bold=True, max_lines=1)
+        w.draw_text(c.surface, hint, c.rect(0.05, 0.37, 0.9, 0.07), c.px(4), w.MUTED)
+        image = qr_surface(payload, min(int(c.height * 0.33), int(c.width * 0.7)))
+        c.surface.blit(image, image.get_rect(midtop=(c.width // 2, int(c.height * 0.45))))
+        return
+    qr_side = int(c.height * 0.36)
+    text_w = 0.9 - qr_side / c.width
+    w.draw_text(c.surface, label, c.rect(0.05, 0.45, text_w, 0.08), c.px(4.5), w.MUTED,
+                max_lines=1)
+    w.draw_text(c.surface, code, c.rect(0.05, 0.53, text_w, 0.16), c.px(10), w.ACCENT,
+                bold=True, max_lines=1)
+    w.draw_text(c.surface, hint, c.rect(0.05, 0.70, text_w, 0.12), c.px(4), w.MUTED)
+    image = qr_surface(payload, qr_side)
+    c.surface.blit(image, image.get_rect(topright=(int(c.width * 0.96), int(c.height * 0.44))))
+
+
+def _message_screen(prefix: str, colour: tuple[int, int, int], *,
+                    claim_body: bool = True) -> _Renderer:
+    """A result screen from the catalogue's ``<prefix>.title`` / ``.body`` (and
+    ``.with_claim`` when a refund code is shown)."""
     def draw(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
-        sale = state.sale
-        code = sale.claim_code if sale is not None else ""
-        w.draw_text(c.surface, title, c.rect(0.05, 0.08, 0.9, 0.18), int(11 * c.u), colour,
-                    bold=True)
-        w.draw_text(c.surface, body_with_claim if code and body_with_claim else body,
-                    c.rect(0.06, 0.28, 0.88, 0.18), int(6 * c.u))
-        if code:
-            _claim_block(c, code, "Your refund code", "Photograph it and contact the operator.")
-        return [c.bottom_button("done", "Done", DonePressed(), right=True)]
+        code = state.sale.claim_code if state.sale is not None else ""
+        claim = (code, c.t("claim.code_label"), c.t("claim.code_hint")) if code else None
+        body = c.t(f"{prefix}.with_claim" if code and claim_body else f"{prefix}.body")
+        return _result(c, c.t(f"{prefix}.title"), body, colour, claim)
     return draw
 
 
 def _vend_failed(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
     sale = _sale(state)
-    w.draw_text(c.surface, "Sorry, your item did not drop", c.rect(0.05, 0.08, 0.9, 0.18),
-                int(11 * c.u), w.DANGER, bold=True)
     if c.view.auto_refund:
-        body, label = "Your payment is being refunded to you automatically.", "Refund reference"
-        hint = "Keep this reference in case you need to ask about the refund."
+        body = c.t("vend_failed.auto_refund")
+        claim = (sale.claim_code, c.t("claim.reference_label"), c.t("claim.reference_hint"))
     else:
-        body, label = "You paid, so you will get your money back.", "Your refund code"
-        hint = "Photograph it and contact the operator."
-    w.draw_text(c.surface, body, c.rect(0.06, 0.28, 0.88, 0.18), int(6 * c.u))
-    _claim_block(c, sale.claim_code, label, hint)
-    return [c.bottom_button("done", "Done", DonePressed(), right=True)]
-
-
-def _claim_block(c: Canvas, code: str, label: str, hint: str) -> None:
-    """The code in large type, and as a QR the operator's phone can read off a photo."""
-    qr_side = int(c.height * 0.36)
-    text_w = 0.9 - qr_side / c.width
-    w.draw_text(c.surface, label, c.rect(0.05, 0.47, text_w, 0.08), int(5.5 * c.u), w.MUTED)
-    w.draw_text(c.surface, code, c.rect(0.05, 0.55, text_w, 0.16), int(14 * c.u), w.ACCENT,
-                bold=True, max_lines=1)
-    w.draw_text(c.surface, hint, c.rect(0.05, 0.72, text_w, 0.1), int(4.5 * c.u), w.MUTED)
-    payload = f"CLAIM {code} {c.view.machine_id}".strip()
-    image = qr_surface(payload, qr_side)
-    c.surface.blit(image, image.get_rect(topright=(int(c.width * 0.96), int(c.height * 0.44))))
+        body = c.t("vend_failed.refund")
+        claim = (sale.claim_code, c.t("claim.code_label"), c.t("claim.code_hint"))
+    return _result(c, c.t("vend_failed.title"), body, w.DANGER, claim)
 
 
 def _out_of_service(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
-    w.draw_text(c.surface, "Sorry, this machine is resting", c.rect(0.05, 0.25, 0.9, 0.2),
-                int(10 * c.u), w.ACCENT, bold=True)
-    w.draw_text(c.surface, "Please come back a little later.", c.rect(0.05, 0.46, 0.9, 0.12),
-                int(6.5 * c.u))
+    w.draw_text(c.surface, c.t("out_of_service.title"), c.rect(0.05, 0.22, 0.9, 0.24),
+                c.px(8), w.ACCENT, bold=True)
+    w.draw_text(c.surface, c.t("out_of_service.body"), c.rect(0.05, 0.48, 0.9, 0.12),
+                c.px(5))
+    # For the technician, deliberately not translated.
     w.draw_text(c.surface, f"Status: {state.hardware_fault}", c.rect(0.05, 0.88, 0.9, 0.08),
-                int(4 * c.u), w.MUTED, max_lines=1)
+                c.px(3.2), w.MUTED, max_lines=1)
     return []
 
 
@@ -313,14 +479,10 @@ _RENDERERS: dict[Screen, _Renderer] = {
     Screen.CONFIRMING: _paying,
     Screen.UNDERPAID: _paying,
     Screen.VENDING: _vending,
-    Screen.THANK_YOU: _message_screen("Thank you!", "Please take your item below.", w.SUCCESS),
+    Screen.THANK_YOU: _message_screen("thank_you", w.SUCCESS, claim_body=False),
     Screen.VEND_FAILED: _vend_failed,
-    Screen.PAYMENT_FAILED: _message_screen(
-        "Payment not completed", "No item was dispensed and the payment did not go through.",
-        w.DANGER, body_with_claim="Your payment is still unconfirmed. If it arrives, "
-        "the operator refunds it with this code."),
-    Screen.EXPIRED: _message_screen("Time is up", "The payment window closed. "
-                                    "You were not charged.", w.ACCENT),
-    Screen.CANCELLED: _message_screen("Cancelled", "You were not charged.", w.ACCENT),
+    Screen.PAYMENT_FAILED: _message_screen("payment_failed", w.DANGER),
+    Screen.EXPIRED: _message_screen("expired", w.ACCENT),
+    Screen.CANCELLED: _message_screen("cancelled", w.ACCENT),
     Screen.OUT_OF_SERVICE: _out_of_service,
 }
