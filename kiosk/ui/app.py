@@ -36,7 +36,7 @@ from kiosk.ui.widgets import Button
 log = logging.getLogger(__name__)
 
 ACTIVE_FRAME_S = 1 / 30   # input sampling while someone is using the screen
-IDLE_POLL_S = 0.1         # input sampling when nobody has touched it for a while
+IDLE_POLL_S = 0.2         # input sampling when nobody has touched it for a while
 ACTIVE_FOR_S = 3.0        # how long after a tap or a screen change counts as "in use"
 ANIMATION_FPS = 4         # the attract screen's gentle pulse: cheap on a Pi Zero 2 W
 ANIMATED = frozenset({Screen.ATTRACT})
