@@ -99,4 +99,5 @@ def build_runtime(config: Config, on_sale_finished: Callable[[dict[str, Any]], N
                    journal=Journal.open_in(config.machine.data_dir), wiring=wiring,
                    initial_stock=stock,
                    poll_interval_s=config.payment.poll_interval_s or gateway.poll_interval_s,
-                   on_sale_finished=on_sale_finished, clock=clock)
+                   on_sale_finished=on_sale_finished, clock=clock,
+                   operator_pin_hash=config.operator.pin_hash)

@@ -88,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("path", type=Path)
     check.set_defaults(command=_check_config)
 
+    set_pin = commands.add_parser("set-pin", help="set the operator menu's PIN (secrets.toml)")
+    set_pin.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    set_pin.add_argument("--pin-from-stdin", action="store_true",
+                         help="read the PIN as one line from stdin (for scripts), no prompt")
+    set_pin.set_defaults(command=_set_pin)
+
     sandbox = commands.add_parser("sandbox", help="run the gateway sandbox alone")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
@@ -187,3 +193,26 @@ def _print_config_errors(error: ConfigError) -> None:
         print(issue)
     count = len(error.issues)
     print(f"{count} error{'s' if count != 1 else ''} in the configuration")
+
+
+def _set_pin(args: argparse.Namespace) -> int:
+    """Hash the PIN and write ``[operator] pin_hash`` into the secrets file beside the config,
+    in place (the service may write that file, not create files beside it)."""
+    import getpass
+
+    from kiosk.operator_pin import MAX_DIGITS, MIN_DIGITS, hash_pin, valid_pin, write_pin_hash
+
+    if args.pin_from_stdin:
+        pin = sys.stdin.readline().strip()
+    else:
+        pin = getpass.getpass("New operator PIN: ")
+        if getpass.getpass("Again: ") != pin:
+            print("the two PINs differ; nothing changed", file=sys.stderr)
+            return 1
+    if not valid_pin(pin):
+        print(f"a PIN is {MIN_DIGITS} to {MAX_DIGITS} digits; nothing changed", file=sys.stderr)
+        return 1
+    secrets_path = args.config.parent / "secrets.toml"
+    write_pin_hash(secrets_path, hash_pin(pin))
+    print(f"operator PIN set in {secrets_path}; restart the kiosk to use it", file=sys.stderr)
+    return 0

@@ -46,7 +46,7 @@ from kiosk.errors import JournalError
 from kiosk.money import MINOR_UNITS, decimal_places, format_amount
 from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState
 
-SCHEMA_VERSION = 2   # 2: selftests table
+SCHEMA_VERSION = 3   # 2: selftests table; 3: operator_events table
 FILE_NAME = "journal.db"
 
 STATUSES: tuple[str, ...] = (
@@ -114,7 +114,19 @@ CREATE TABLE IF NOT EXISTS selftests (
     passed INTEGER NOT NULL,
     report TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS operator_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 """
+
+# Operator events that count towards (or reset) the PIN lockout.
+PIN_FAILED = "pin_failed"
+PIN_LOCKED = "pin_locked"
+PIN_OK = "pin_ok"
+
 
 @dataclass(frozen=True)
 class SlotState:
@@ -513,16 +525,21 @@ class Journal:
                  enabled: bool | None = None) -> None:
         """Operator action: restock a slot and/or put it back in (or out of) sale."""
         with self._tx() as cur:
-            cur.execute("INSERT OR IGNORE INTO slots (id, stock, disabled, disabled_reason)"
-                        " VALUES (?, 0, 0, '')", (slot_id,))
-            if stock is not None:
-                cur.execute("UPDATE slots SET stock = ? WHERE id = ?", (max(0, stock), slot_id))
-            if enabled is True:
-                cur.execute("UPDATE slots SET disabled = 0, disabled_reason = '' WHERE id = ?",
-                            (slot_id,))
-            elif enabled is False:
-                cur.execute("UPDATE slots SET disabled = 1, disabled_reason = 'operator'"
-                            " WHERE id = ?", (slot_id,))
+            self._set_slot(cur, slot_id, stock, enabled)
+
+    @staticmethod
+    def _set_slot(cur: sqlite3.Cursor, slot_id: str, stock: int | None,
+                  enabled: bool | None) -> None:
+        cur.execute("INSERT OR IGNORE INTO slots (id, stock, disabled, disabled_reason)"
+                    " VALUES (?, 0, 0, '')", (slot_id,))
+        if stock is not None:
+            cur.execute("UPDATE slots SET stock = ? WHERE id = ?", (max(0, stock), slot_id))
+        if enabled is True:
+            cur.execute("UPDATE slots SET disabled = 0, disabled_reason = '' WHERE id = ?",
+                        (slot_id,))
+        elif enabled is False:
+            cur.execute("UPDATE slots SET disabled = 1, disabled_reason = 'operator'"
+                        " WHERE id = ?", (slot_id,))
 
     def record_selftest(self, passed: bool, checks: list[dict[str, Any]]) -> str:
         """Journal a technician self-test run; returns its timestamp."""
@@ -539,6 +556,50 @@ class Journal:
                                " LIMIT ?", (limit,)).fetchall()
         return [{"at": row["at"], "passed": bool(row["passed"]),
                  **json.loads(row["report"])} for row in rows]
+
+    # ------------------------------------------------------------------ operator
+
+    def operator_event(self, kind: str, detail: Mapping[str, Any]) -> str:
+        """Journal one operator action (restock, re-enable, test vend, PIN failure...)."""
+        at = self._stamp()
+        with self._tx() as cur:
+            cur.execute("INSERT INTO operator_events (at, kind, detail) VALUES (?, ?, ?)",
+                        (at, kind, _dumps(detail)))
+        return at
+
+    def operator_change(self, slot_id: str, kind: str, detail: Mapping[str, Any], *,
+                        stock: int | None = None, enabled: bool | None = None) -> None:
+        """An operator's slot change and its event, in one step."""
+        at = self._stamp()
+        with self._tx() as cur:
+            self._set_slot(cur, slot_id, stock, enabled)
+            cur.execute("INSERT INTO operator_events (at, kind, detail) VALUES (?, ?, ?)",
+                        (at, kind, _dumps({"slot": slot_id, **detail})))
+
+    def operator_events(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest operator events, oldest first: ``{at, kind, detail}``."""
+        with self._tx(write=False) as cur:
+            rows = cur.execute("SELECT at, kind, detail FROM (SELECT * FROM operator_events"
+                               " ORDER BY seq DESC LIMIT ?) ORDER BY seq", (limit,)).fetchall()
+        return [{"at": row["at"], "kind": row["kind"], "detail": json.loads(row["detail"])}
+                for row in rows]
+
+    def pin_lockout(self) -> tuple[int, float]:
+        """``(wrong PINs in a row, locked until)`` from the operator events: failures count
+        back to the last good PIN or lockout; ``locked until`` (epoch seconds, 0 if never) is
+        the latest lockout's, so a restart does not lift it."""
+        failures = 0
+        with self._tx(write=False) as cur:
+            rows = cur.execute("SELECT kind, detail FROM operator_events WHERE kind IN (?, ?, ?)"
+                               " ORDER BY seq DESC", (PIN_FAILED, PIN_LOCKED, PIN_OK))
+            for row in rows:
+                if row["kind"] == PIN_FAILED:
+                    failures += 1
+                    continue
+                if row["kind"] == PIN_LOCKED:
+                    return failures, float(json.loads(row["detail"]).get("until", 0))
+                break
+        return failures, 0.0
 
     def slot_states(self) -> dict[str, SlotState]:
         with self._tx(write=False) as cur:

@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +31,15 @@ from kiosk.errors import (
     JournalError,
     KioskError,
 )
+from kiosk import operator as op
 from kiosk.flow import (
     AbandonPayment,
+    CancelPressed,
+    CoinChosen,
+    DonePressed,
+    ItemChosen,
+    Screen,
+    StartTapped,
     AssetsFailed,
     AssetsLoaded,
     CreatePayment,
@@ -56,7 +64,8 @@ from kiosk.flow import (
     VendPrompted,
 )
 from kiosk.firstboot import recorded_errors
-from kiosk.journal import Journal
+from kiosk.journal import PIN_FAILED, PIN_LOCKED, PIN_OK, Journal
+from kiosk.operator_pin import verify_pin
 from kiosk.money import format_amount, to_minor
 from kiosk.payments.base import Gateway, Order, PaymentRequest, PaymentState, PaymentStatus
 from kiosk.watcher import PaymentWatcher
@@ -68,6 +77,9 @@ FAULT_RECHECK_INTERVAL_S = 2.0    # out of service: notice quickly when the mach
 REFUND_ATTEMPTS = 4
 REFUND_BACKOFF_S = 2.0
 STARTING_UP = "starting up"
+# Taps a customer makes: dropped while the operator menu is open.
+CUSTOMER_EVENTS = (StartTapped, ItemChosen, CoinChosen, CancelPressed, DonePressed)
+SALE_IDLE_SCREENS = frozenset({Screen.ATTRACT, Screen.OUT_OF_SERVICE})
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,7 @@ class Runtime:
     def __init__(self, flow: Flow, state: KioskState, *, gateway: Gateway, driver: VendDriver,
                  journal: Journal, wiring: dict[str, SlotWiring], initial_stock: dict[str, int],
                  poll_interval_s: float, on_sale_finished: Callable[[dict[str, Any]], None],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, operator_pin_hash: str = "") -> None:
         self.flow = flow
         self.state = state
         self._gateway = gateway
@@ -105,6 +117,9 @@ class Runtime:
         self._next_health_check = clock() + FAULT_RECHECK_INTERVAL_S  # start-up checks first
         self._health_pending = False
         self._startup_fault = STARTING_UP
+        self._pin_hash = operator_pin_hash
+        self.operator_menu = op.OperatorMenu()
+        self.operator = op.OperatorState(has_pin=bool(operator_pin_hash))
 
     # -- lifecycle
 
@@ -125,7 +140,7 @@ class Runtime:
 
     # -- the caller's side
 
-    def post(self, event: Event) -> None:
+    def post(self, event: Event | op.OpEvent) -> None:
         """Queue an event and wake the UI loop; safe from any thread."""
         self._events.put(event)
         self.wakeup.set()
@@ -133,7 +148,7 @@ class Runtime:
     def pump(self, now: float | None = None) -> bool:
         """Feed queued events (and a clock tick) to the flow; True if the state changed."""
         now = self._clock() if now is None else now
-        before = self.state
+        before, operator_before = self.state, self.operator
         self._maybe_check_health(now)
         while True:
             try:
@@ -142,9 +157,18 @@ class Runtime:
                 break
             self._step(event, now)
         self._step(Tick(), now)
-        return self.state is not before
+        return self.state is not before or self.operator is not operator_before
 
-    def _step(self, event: Event, now: float) -> None:
+    def _step(self, event: Event | op.OpEvent, now: float) -> None:
+        if isinstance(event, op.OpEvent) or (isinstance(event, Tick) and self.operator.open):
+            self._operator_step(event, now)
+            if not isinstance(event, Tick):
+                return
+        elif self.operator.open and isinstance(event, CUSTOMER_EVENTS):
+            return  # the operator has the screen: no customer starts a sale
+        elif self.operator.open and isinstance(event, KeypadSelected):
+            self._dispatch(ReleaseSelection())  # nor from the machine's keypad
+            return
         transition = self.flow.step(self.state, event, now)
         self.state = transition.state
         for effect in transition.effects:
@@ -167,6 +191,28 @@ class Runtime:
             self._submit(self._sale_worker, self._record_paid_late, effect)
         elif isinstance(effect, ReleaseSelection):
             self._submit(self._sale_worker, self._driver.release_selection)
+
+    def _operator_step(self, event: object, now: float) -> None:
+        # The gesture's press starts browsing on attract: nothing is chosen yet, so that counts
+        # as idle, and the item list is left for attract when the menu opens.
+        browsing = self.state.screen is Screen.CHOOSE_ITEM and self.state.sale is None
+        was_open = self.operator.open
+        transition = self.operator_menu.step(
+            self.operator, event, now,
+            sale_idle=self.state.screen in SALE_IDLE_SCREENS or browsing)
+        self.operator = transition.state
+        if self.operator.open and not was_open and browsing:
+            flow = self.flow.step(self.state, CancelPressed(), now)
+            self.state = flow.state
+            for flow_effect in flow.effects:
+                self._dispatch(flow_effect)
+        for effect in transition.effects:
+            if isinstance(effect, (op.ReadLock, op.LoadSlots, op.LoadSales, op.CheckStatus)):
+                self._submit(self._misc_worker, self._op_read, effect)
+            elif isinstance(effect, op.CheckPin):
+                self._submit(self._misc_worker, self._check_pin, effect.pin)
+            else:  # writes and the test vend: in order with the sale work, one motor at a time
+                self._submit(self._sale_worker, self._op_write, effect)
 
     def settle(self, timeout_s: float, *, watches: bool) -> bool:
         """Keep pumping until no effect is in flight (and, with ``watches``, no payment is
@@ -429,6 +475,117 @@ class Runtime:
             status = PaymentStatus(PaymentState.FAILED, raw_status=status.raw_status,
                                    reason="payment status unknown; voided")
         self.post(PaymentUpdate(order.tx_id, status))
+
+
+    # -- operator menu (worker side)
+
+    def _check_pin(self, pin: str) -> None:
+        """The slow hash, the count and the lock: all from and into the journal."""
+        failures, until = self._journal.pin_lockout()
+        now = self._clock()
+        if now < until or not self._pin_hash:
+            self.post(op.PinChecked(False, failures, until))
+            return
+        if verify_pin(pin, self._pin_hash):
+            self._journal.operator_event(PIN_OK, {})
+            self.post(op.PinChecked(True, 0, 0.0))
+            return
+        failures, until = op.register_failure(failures, now)
+        self._journal.operator_event(PIN_FAILED, {"failures": failures})
+        if until:
+            self._journal.operator_event(PIN_LOCKED, {"failures": failures, "until": until,
+                                                      "minutes": op.LOCKOUT_S / 60})
+            log.warning("operator PIN locked for %.0f minutes after %d wrong PINs",
+                        op.LOCKOUT_S / 60, failures)
+        self.post(op.PinChecked(False, failures, until))
+
+    def _op_read(self, effect: object) -> None:
+        if isinstance(effect, op.ReadLock):
+            self.post(op.LockRead(*self._journal.pin_lockout()))
+        elif isinstance(effect, op.LoadSlots):
+            self._post_slots()
+        elif isinstance(effect, op.LoadSales):
+            self.post(op.SalesLoaded(op.sales_summary(self._journal.transactions(),
+                                                      self._clock())))
+        elif isinstance(effect, op.CheckStatus):
+            self.post(op.StatusLoaded(self._status_report()))
+
+    def _post_slots(self) -> None:
+        slots = self._journal.slot_states()
+        rows = []
+        for product in self.state.products:
+            known = slots.get(product.slot_id)
+            rows.append(op.SlotRow(product.slot_id, product.name,
+                                   known.stock if known else 0,
+                                   self._initial_stock.get(product.slot_id, 0),
+                                   known.disabled if known else False,
+                                   known.disabled_reason if known else ""))
+        self.post(op.SlotsLoaded(tuple(rows)))
+
+    def _op_write(self, effect: object) -> None:
+        if isinstance(effect, op.SetStock):
+            was = self._journal.slot_states().get(effect.slot_id)
+            self._journal.operator_change(effect.slot_id, effect.kind,
+                                          {"stock": effect.stock,
+                                           "was": was.stock if was else None},
+                                          stock=effect.stock)
+        elif isinstance(effect, op.EnableSlot):
+            was = self._journal.slot_states().get(effect.slot_id)
+            self._journal.operator_change(effect.slot_id, "slot_enabled",
+                                          {"was_reason": was.disabled_reason if was else ""},
+                                          enabled=True)
+        elif isinstance(effect, op.TestVend):
+            self._test_vend(effect.slot_id)
+        elif isinstance(effect, op.RecordOperator):
+            self._journal.operator_event(effect.kind, dict(effect.detail))
+            return
+        self._post_stock()
+        self._post_slots()
+
+    def _test_vend(self, slot_id: str) -> None:
+        """Dispense one item for the operator: journalled as an operator event, not a sale."""
+        product = self.state.product(slot_id)
+        wiring = self._wiring.get(slot_id, SlotWiring(None, None))
+        price = to_minor(product.price, self.flow.settings.currency) if product else 0
+        self._journal.operator_event("test_vend_started", {"slot": slot_id})
+        try:
+            result = self._driver.vend(VendRequest(slot_id, price, wiring.motor,
+                                                   wiring.mdb_item))
+        except Exception as exc:  # a driver bug still leaves a journalled result
+            log.exception("test vend of %s failed", slot_id)
+            result = VendResult(VendOutcome.UNKNOWN, f"driver error: {type(exc).__name__}")
+        was = self._journal.slot_states().get(slot_id)
+        stock = max(0, was.stock - 1) if was and result.outcome is VendOutcome.VENDED else None
+        self._journal.operator_change(
+            slot_id, "test_vend", {"outcome": result.outcome.value, "detail": result.detail},
+            stock=stock, enabled=False if result.disables_slot else None)
+        self.post(op.TestVendDone(slot_id, result.outcome.value, result.detail))
+
+    def _status_report(self) -> op.StatusReport:
+        try:
+            health = self._driver.health()
+            hardware = (health.ready, "ready" if health.ready else health.reason or "not ready")
+        except Exception as exc:
+            hardware = (False, f"driver error: {type(exc).__name__}")
+        try:
+            reached = self._gateway.check_reachable(Decimal("1"), self.flow.settings.currency)
+            gateway = (True, f"{self._gateway.name}: {reached}")
+        except GatewayError as exc:
+            gateway = (False, f"{self._gateway.name}: {exc}")
+        return op.StatusReport(_network_status(gateway[0]), gateway, hardware)
+
+
+def _network_status(gateway_ok: bool) -> tuple[bool, str]:
+    """The gateway answering proves the network; else whether there is a default route."""
+    if gateway_ok:
+        return True, "online (gateway reached)"
+    try:
+        with open("/proc/net/route", encoding="ascii") as routes:
+            default = any(line.split()[1:2] == ["00000000"] for line in routes.readlines()[1:])
+    except OSError:
+        return False, "unknown"
+    return (True, "default route present; gateway not reached") if default else \
+        (False, "no default route")
 
 
 def _log_failure(future: Future[None]) -> None:

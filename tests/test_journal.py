@@ -93,7 +93,7 @@ def test_wal_full_sync_foreign_keys_and_schema_version(tmp_path: Path) -> None:
     other = sqlite3.connect(path)
     try:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persisted in file
-        assert other.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert other.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         tables = {row[0] for row in other.execute("SELECT name FROM sqlite_master")}
         assert {"transactions", "events", "slots", "events_tx_seq"} <= tables
         assert other.execute("SELECT type FROM pragma_table_info('transactions')"
@@ -724,5 +724,5 @@ def test_a_version_1_journal_is_migrated_in_place(tmp_path: Path) -> None:
         assert journal.selftests() == [{"at": at, "passed": False,
                                         "checks": [{"name": "config", "passed": False}]}]
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     check.close()

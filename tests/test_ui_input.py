@@ -128,3 +128,21 @@ def test_a_finger_slightly_outside_the_window_stays_on_the_screen() -> None:
 def test_a_rotation_that_is_not_a_quarter_turn_is_refused() -> None:
     with pytest.raises(ValueError, match="rotation"):
         TapAdapter((800, 480), rotation=45)
+
+
+def test_a_press_held_three_seconds_in_the_top_left_corner_is_the_operator_gesture() -> None:
+    from kiosk.ui.input import HOLD_S
+
+    adapter = TapAdapter((800, 480))
+    down = pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(10, 10), button=1, touch=False)
+    up = pygame.event.Event(pygame.MOUSEBUTTONUP, pos=(10, 10), button=1, touch=False)
+    assert adapter.feed(down, 0.0) is not None        # the tap itself is unchanged
+    assert not adapter.poll(HOLD_S - 0.1)
+    assert adapter.poll(HOLD_S) and not adapter.poll(HOLD_S + 1)   # reported once
+    adapter.feed(up, 5.0)
+    adapter.feed(down, 10.0)
+    adapter.feed(up, 11.0)                            # let go early: a tap, no gesture
+    assert not adapter.poll(20.0)
+    adapter.feed(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(400, 240), button=1,
+                                    touch=False), 30.0)
+    assert not adapter.poll(40.0)                     # held elsewhere: nothing

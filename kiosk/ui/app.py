@@ -25,10 +25,12 @@ from PIL import Image
 
 from kiosk.autopilot import Autopilot
 from kiosk.flow import KioskState, Screen
+from kiosk.operator import CornerHeld
 from kiosk.runtime import Runtime
 from kiosk.sdnotify import Notifier
 from kiosk.ui import widgets as w
 from kiosk.ui.input import Tap, TapAdapter
+from kiosk.ui.operator_screens import render_operator
 from kiosk.ui.orientation import Orientation
 from kiosk.ui.screens import LANGUAGE_ACTION, View, render
 from kiosk.ui.widgets import Button
@@ -147,7 +149,12 @@ class KioskApp:
         self._follow_language(state, now)
         second = int(now * (ANIMATION_FPS if state.screen in ANIMATED else 1))
         if changed or self._dirty or second != self._last_second or self._last_screen is None:
-            self._buttons = render(self._logical, state, self._view, now, self.language)
+            # (a runtime without an operator menu, a test double say, simply has none)
+            operator = getattr(self._runtime, "operator", None)
+            if operator is not None and operator.open:  # the operator menu has the whole screen
+                self._buttons = render_operator(self._logical, operator, now)
+            else:
+                self._buttons = render(self._logical, state, self._view, now, self.language)
             self._orientation.present(self._logical, self._native)
             pygame.display.flip()
             self._notifier.ready()  # the first frame is on screen
@@ -195,6 +202,8 @@ class KioskApp:
             tap = self._adapter.feed(event, now)
             if tap is not None:
                 self._tap(tap, now)
+        if self._adapter.poll(now):  # the operator menu's hidden gesture
+            self._runtime.post(CornerHeld())
         return True
 
     def _tap(self, tap: Tap, now: float) -> None:

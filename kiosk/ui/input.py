@@ -17,6 +17,9 @@ import pygame
 
 from kiosk.ui.orientation import Orientation
 
+HOLD_CORNER_PX = 64       # the operator gesture's corner: this square at the top left (logical)
+HOLD_S = 3.0              # held this long, it is the gesture, not a tap
+
 
 @dataclass(frozen=True)
 class Tap:
@@ -34,13 +37,48 @@ class TapAdapter:
         self._debounce_s = debounce_s
         self._debounce_px = debounce_px
         self._last: Tap | None = None
+        self._corner: Tap | None = None      # a press held in the top-left corner
+
+    def poll(self, now: float) -> bool:
+        """True once when a press has been held ``HOLD_S`` in the top-left corner (the
+        operator menu's hidden gesture)."""
+        if self._corner is not None and now - self._corner.at >= HOLD_S:
+            self._corner = None
+            return True
+        return False
 
     def resize(self, size: tuple[int, int]) -> None:
         self.orientation = Orientation(size, self.orientation.rotation)
 
     def feed(self, event: pygame.event.Event, now: float) -> Tap | None:
         """The tap this event makes, in logical coordinates, or None (not a press, synthetic,
-        or a bounce)."""
+        or a bounce).
+
+        A press in the top-left corner is also remembered until it is released: held
+        ``HOLD_S``, ``poll`` reports the operator menu's hidden gesture. The tap itself is
+        unchanged (on press), so customers' taps work exactly as everywhere else."""
+        if self._is_release(event):
+            self._corner = None
+            return None
+        tap = self._press(event, now)
+        if tap is None:
+            return None
+        self._corner = tap if tap.x < HOLD_CORNER_PX and tap.y < HOLD_CORNER_PX else None
+        return self._accept(tap)
+
+    @staticmethod
+    def _is_release(event: pygame.event.Event) -> bool:
+        return event.type == pygame.FINGERUP or (
+            event.type == pygame.MOUSEBUTTONUP and event.button == 1
+            and not getattr(event, "touch", False))
+
+    def _accept(self, tap: Tap) -> Tap | None:
+        if self._is_bounce(tap):
+            return None
+        self._last = tap
+        return tap
+
+    def _press(self, event: pygame.event.Event, now: float) -> Tap | None:
         if event.type == pygame.FINGERDOWN:
             tap = Tap(*self.orientation.finger_to_logical(event.x, event.y), now)
         elif (event.type == pygame.MOUSEBUTTONDOWN and event.button == 1
@@ -50,9 +88,6 @@ class TapAdapter:
             tap = Tap(*self.orientation.to_logical(x + 0.5, y + 0.5), now)
         else:
             return None
-        if self._is_bounce(tap):
-            return None
-        self._last = tap
         return tap
 
     def _is_bounce(self, tap: Tap) -> bool:

@@ -1,0 +1,430 @@
+"""The operator menu: the pure model, the runtime with a real journal (PIN lockout surviving a
+restart, every change journalled), the screens headless, ``kiosk set-pin``."""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pygame
+import pytest
+
+from fakes import FakeTime, simulated_machine_toml
+from hardware.simulated import SimulatedDriver
+from kiosk import cli
+from kiosk import operator as op
+from kiosk.assembly import build_runtime
+from kiosk.config import Config, load_config
+from kiosk.flow import Screen, StartTapped
+from kiosk.journal import SCHEMA_VERSION, Journal
+from kiosk.operator_pin import hash_pin, verify_pin, with_pin_hash
+from kiosk.runtime import Runtime
+from kiosk.ui.operator_screens import render_operator
+
+PIN = "2468"
+CONFIG = """
+[machine]
+id = "test-01"
+currency = "USD"
+data_dir = "{data_dir}"
+
+[payment]
+gateway = "mixpay"
+
+[payment.mixpay]
+payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
+settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
+api_base = "http://127.0.0.1:9"
+checkout_base = "http://127.0.0.1:9"
+
+""" + simulated_machine_toml("jam")
+
+
+# ---------------------------------------------------------------- the pure model
+
+
+def step(state: op.OperatorState, event: object, now: float = 0.0,
+         sale_idle: bool = True) -> op.OpTransition:
+    return op.OperatorMenu().step(state, event, now, sale_idle=sale_idle)
+
+
+def logged_in(now: float = 0.0) -> op.OperatorState:
+    state = step(op.OperatorState(has_pin=True), op.CornerHeld(), now).state
+    state = step(state, op.LockRead(0, 0.0), now).state
+    return step(state, op.PinChecked(True, 0, 0.0), now).state
+
+
+def test_the_gesture_opens_the_pin_screen_only_when_no_sale_is_under_way() -> None:
+    closed = op.OperatorState(has_pin=True)
+    assert step(closed, op.CornerHeld(), sale_idle=False).state == closed
+    opened = step(closed, op.CornerHeld())
+    assert opened.state.screen is op.OpScreen.PIN and opened.effects == (op.ReadLock(),)
+    assert step(closed, op.PinDigit("1")).state == closed  # digits do nothing while closed
+
+
+def test_digits_are_collected_and_ok_asks_the_runtime_to_check() -> None:
+    state = step(op.OperatorState(has_pin=True), op.CornerHeld()).state
+    state = step(state, op.LockRead(0, 0.0)).state
+    for digit in PIN:
+        state = step(state, op.PinDigit(digit)).state
+    assert state.entry == PIN
+    assert step(state, op.PinClear()).state.entry == ""
+    checked = step(state, op.PinOk())
+    assert checked.effects == (op.CheckPin(PIN),) and checked.state.checking
+    assert step(checked.state, op.PinDigit("9")).state.entry == PIN  # ignored while checking
+    menu = step(checked.state, op.PinChecked(True, 0, 0.0))
+    assert menu.state.screen is op.OpScreen.MENU
+    assert menu.effects == (op.RecordOperator("menu_opened"),)
+
+
+def test_without_a_pin_hash_the_menu_cannot_be_opened() -> None:
+    state = step(op.OperatorState(has_pin=False), op.CornerHeld()).state
+    assert state.screen is op.OpScreen.PIN
+    for event in (op.PinDigit("1"), op.PinDigit("2"), op.PinDigit("3"), op.PinDigit("4"),
+                  op.PinOk()):
+        transition = step(state, event)
+        state = transition.state
+        assert transition.effects == ()
+    assert state.screen is op.OpScreen.PIN and state.entry == ""
+
+
+def test_five_wrong_pins_lock_for_fifteen_minutes() -> None:
+    failures, until = 0, 0.0
+    for _ in range(4):
+        failures, until = op.register_failure(failures, 100.0)
+        assert until == 0.0
+    assert op.register_failure(failures, 100.0) == (5, 100.0 + 15 * 60)
+    state = step(op.OperatorState(has_pin=True), op.CornerHeld()).state
+    state = step(state, op.PinChecked(False, 5, 100.0 + 900)).state
+    assert state.locked(100.0) and not state.locked(100.0 + 900)
+    assert step(state, op.PinDigit("1"), 200.0).state.entry == ""
+
+
+def test_stock_changes_and_re_enable_become_effects() -> None:
+    state = logged_in()
+    state = step(state, op.OpShow(op.OpScreen.STOCK)).state
+    state = step(state, op.SlotsLoaded((op.SlotRow("A1", "Water", 2, 3),
+                                        op.SlotRow("A2", "Cola", 0, 5, True, "jam")))).state
+    plus = step(state, op.StockAdjust("A1", 1))
+    assert plus.effects == (op.SetStock("A1", 3),) and plus.state.row("A1").stock == 3
+    assert step(state, op.StockAdjust("A2", -1)).effects == ()   # never below zero
+    assert step(state, op.StockFull("A2")).effects == (op.SetStock("A2", 5, "set_full"),)
+    enable = step(state, op.SlotEnable("A2"))
+    assert enable.effects == (op.EnableSlot("A2"),)
+    assert not enable.state.row("A2").disabled
+    assert step(state, op.SlotEnable("A1")).effects == ()        # already on sale
+
+
+def test_the_menu_closes_after_two_minutes_without_a_touch_and_on_exit() -> None:
+    state = logged_in(now=0.0)
+    state = step(state, op.OpShow(op.OpScreen.SALES), 60.0).state
+    assert step(state, object(), 179.0).state.open
+    closed = step(state, object(), 180.0)
+    assert not closed.state.open
+    assert closed.effects == (op.RecordOperator("menu_closed", {"reason": "idle"}),)
+    assert not step(state, op.OpExit(), 61.0).state.open
+
+
+def test_sales_are_summed_by_item_and_coin_for_today_and_the_period() -> None:
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now))
+    old = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 30 * 86400))
+    rows = [{"status": "vended", "created_at": stamp, "amount": "2.50", "currency": "USD",
+             "item_name": "Water", "asset": "BTC"},
+            {"status": "vended", "created_at": stamp, "amount": "1.50", "currency": "USD",
+             "item_name": "Cola", "asset": "BTC"},
+            {"status": "cancelled", "created_at": stamp, "amount": "9.00", "currency": "USD",
+             "item_name": "Cola", "asset": "ETH"},
+            {"status": "vended", "created_at": old, "amount": "2.50", "currency": "USD",
+             "item_name": "Water", "asset": "ETH"}]
+    summary = op.sales_summary(rows, now)
+    assert summary.today.count == summary.period.count == 2
+    assert summary.today.amounts == (("USD", "4.00"),)
+    assert summary.today.by_coin == (("BTC", 2, "4.00 USD"),)
+    assert set(summary.today.by_item) == {("Water", 1, "2.50 USD"), ("Cola", 1, "1.50 USD")}
+
+
+# ---------------------------------------------------------------- PIN hashing and set-pin
+
+
+def test_pin_hash_is_salted_self_describing_and_verified() -> None:
+    first, second = hash_pin(PIN, iterations=1000), hash_pin(PIN, iterations=1000)
+    assert first != second and first.startswith("pbkdf2_sha256$1000$")
+    assert verify_pin(PIN, first) and not verify_pin("1357", first)
+    assert not verify_pin(PIN, "") and not verify_pin(PIN, "md5$1$00$00")
+
+
+def test_with_pin_hash_keeps_the_other_secrets() -> None:
+    text = '[payment.wctpay]\nkey = "k"\n\n[operator]\npin_hash = "old"\n'
+    assert with_pin_hash(text, "new") == '[payment.wctpay]\nkey = "k"\n\n[operator]\npin_hash = "new"\n'
+    assert with_pin_hash('[payment.wctpay]\nkey = "k"\n', "new").endswith(
+        '\n[operator]\npin_hash = "new"\n')
+
+
+def test_set_pin_writes_the_secrets_file_in_place(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[operator]\npin_hash = ""\n')
+    secrets.chmod(0o600)
+    inode = secrets.stat().st_ino
+    monkeypatch.setattr("sys.stdin", io.StringIO(PIN + "\n"))
+    assert cli.main(["set-pin", "--config", str(tmp_path / "kiosk.toml"),
+                     "--pin-from-stdin"]) == 0
+    assert secrets.stat().st_ino == inode
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    stored = secrets.read_text().split('"')[1]
+    assert verify_pin(PIN, stored)
+    monkeypatch.setattr("sys.stdin", io.StringIO("12\n"))
+    assert cli.main(["set-pin", "--config", str(tmp_path / "kiosk.toml"),
+                     "--pin-from-stdin"]) == 1
+
+
+# ---------------------------------------------------------------- journal
+
+
+def test_a_version_2_journal_gets_the_operator_events_table(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    Journal(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE operator_events")
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    with Journal(path) as journal:
+        journal.operator_event("pin_failed", {"failures": 1})
+        assert journal.pin_lockout() == (1, 0.0)
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    check.close()
+
+
+def test_pin_lockout_counts_back_to_the_last_good_pin_or_lock(tmp_path: Path) -> None:
+    with Journal(tmp_path / "journal.db") as journal:
+        journal.operator_event("pin_failed", {})
+        journal.operator_event("pin_ok", {})
+        journal.operator_event("restock", {"slot": "A1"})
+        journal.operator_event("pin_failed", {})
+        assert journal.pin_lockout() == (1, 0.0)
+        journal.operator_event("pin_locked", {"until": 500.0})
+        assert journal.pin_lockout() == (0, 500.0)
+        journal.operator_event("pin_failed", {})
+        assert journal.pin_lockout() == (1, 500.0)
+
+
+# ---------------------------------------------------------------- runtime + real journal
+
+
+class Kiosk:
+    def __init__(self, config: Config, clock: FakeTime) -> None:
+        self.clock = clock
+        self.config = config
+        self.runtime: Runtime = build_runtime(
+            config, lambda line: None, clock=clock,
+            driver=SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
+        self.runtime.start()
+        self.wait(lambda: self.runtime.state.screen is Screen.ATTRACT)
+
+    @property
+    def menu(self) -> op.OperatorState:
+        return self.runtime.operator
+
+    def wait(self, condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.runtime.pump()
+            if condition():
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"timed out: flow {self.runtime.state.screen}, menu {self.menu}")
+
+    def open_pin_screen(self) -> None:
+        self.runtime.post(op.CornerHeld())
+        self.wait(lambda: self.menu.screen is op.OpScreen.PIN and not self.menu.checking)
+
+    def enter(self, pin: str) -> None:
+        for digit in pin:
+            self.runtime.post(op.PinDigit(digit))
+        self.runtime.post(op.PinOk())
+        self.wait(lambda: not self.menu.checking)
+
+    def journal(self) -> Journal:
+        return self.runtime._journal  # noqa: SLF001 - the same file the kiosk writes
+
+    def close(self) -> None:
+        self.runtime.close()
+
+
+def make_config(tmp_path: Path, pin_hash: str | None) -> Config:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(CONFIG.format(data_dir=tmp_path / "data"))
+    if pin_hash is not None:
+        (tmp_path / "secrets.toml").write_text(f'[operator]\npin_hash = "{pin_hash}"\n')
+        os.chmod(tmp_path / "secrets.toml", 0o600)
+    return load_config(path)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path, hash_pin(PIN, iterations=1000))
+
+
+@pytest.fixture
+def kiosk(config: Config) -> Iterator[Kiosk]:
+    running = Kiosk(config, FakeTime(time.time()))
+    yield running
+    running.close()
+
+
+def test_the_right_pin_opens_the_menu_and_customers_are_kept_out(kiosk: Kiosk) -> None:
+    kiosk.open_pin_screen()
+    kiosk.enter(PIN)
+    assert kiosk.menu.screen is op.OpScreen.MENU
+    kiosk.runtime.post(StartTapped())
+    kiosk.runtime.pump()
+    assert kiosk.runtime.state.screen is Screen.ATTRACT   # no customer while the menu is open
+    kiosk.runtime.post(op.OpExit())
+    kiosk.wait(lambda: not kiosk.menu.open)
+    kiosk.runtime.settle(5, watches=False)
+    kinds = [e["kind"] for e in kiosk.journal().operator_events()]
+    assert kinds == ["pin_ok", "menu_opened", "menu_closed"]
+
+
+def test_the_gesture_from_the_item_list_returns_the_flow_to_attract(kiosk: Kiosk) -> None:
+    kiosk.runtime.post(StartTapped())   # the gesture's press lands on "touch to start"
+    kiosk.wait(lambda: kiosk.runtime.state.screen is Screen.CHOOSE_ITEM)
+    kiosk.open_pin_screen()
+    assert kiosk.runtime.state.screen is Screen.ATTRACT
+
+
+def test_operator_pin_lockout_survives_a_restart(config: Config) -> None:
+    clock = FakeTime(time.time())
+    first = Kiosk(config, clock)
+    try:
+        first.open_pin_screen()
+        for attempt in range(1, 6):
+            first.enter("0000")
+            assert first.menu.failures == attempt
+        assert first.menu.locked(clock()) and first.menu.screen is op.OpScreen.PIN
+        first.enter(PIN)                       # the right PIN does not help while locked
+        assert first.menu.screen is op.OpScreen.PIN
+        first.runtime.settle(5, watches=False)
+        events = first.journal().operator_events()
+        assert [e["kind"] for e in events] == ["pin_failed"] * 5 + ["pin_locked"]
+        assert events[-1]["detail"]["until"] == pytest.approx(clock() + 15 * 60)
+    finally:
+        first.close()
+    clock.now += 14 * 60                       # a reboot, 14 minutes later
+    second = Kiosk(config, clock)
+    try:
+        second.open_pin_screen()
+        assert second.menu.locked(clock())
+        second.enter(PIN)
+        assert second.menu.screen is op.OpScreen.PIN
+        clock.now += 61                        # the 15 minutes are over
+        second.enter(PIN)
+        assert second.menu.screen is op.OpScreen.MENU
+    finally:
+        second.close()
+
+
+def test_no_pin_hash_means_the_menu_cannot_be_opened(tmp_path: Path) -> None:
+    kiosk = Kiosk(make_config(tmp_path, None), FakeTime(time.time()))
+    try:
+        kiosk.open_pin_screen()
+        kiosk.enter("0000")
+        assert kiosk.menu.screen is op.OpScreen.PIN and not kiosk.menu.has_pin
+        assert kiosk.journal().operator_events() == []
+    finally:
+        kiosk.close()
+
+
+def test_restock_re_enable_and_test_vend_are_journalled(kiosk: Kiosk) -> None:
+    kiosk.open_pin_screen()
+    kiosk.enter(PIN)
+    kiosk.runtime.post(op.OpShow(op.OpScreen.TEST_VEND))
+    kiosk.wait(lambda: bool(kiosk.menu.slots))
+    kiosk.runtime.post(op.TestVendPressed("A2"))      # A2 jams on the simulated machine
+    kiosk.wait(lambda: not kiosk.menu.vending_slot)
+    kiosk.wait(lambda: "A2" in kiosk.runtime.state.disabled)
+    kiosk.runtime.post(op.OpBack())
+    kiosk.runtime.post(op.OpShow(op.OpScreen.STOCK))
+    kiosk.wait(lambda: kiosk.menu.screen is op.OpScreen.STOCK
+               and bool(kiosk.menu.row("A2") and kiosk.menu.row("A2").disabled))
+    kiosk.runtime.post(op.SlotEnable("A2"))
+    kiosk.runtime.post(op.StockAdjust("A1", -1))
+    kiosk.runtime.post(op.StockFull("A2"))
+    kiosk.wait(lambda: "A2" not in kiosk.runtime.state.disabled
+               and kiosk.runtime.state.stock.get("A1") == 2)
+    kiosk.runtime.settle(5, watches=False)
+    slots = kiosk.journal().slot_states()
+    assert slots["A1"].stock == 2 and not slots["A2"].disabled
+    assert kiosk.runtime.state.stock["A2"] == slots["A2"].stock == kiosk.config.slot("A2").stock
+    kinds = [e["kind"] for e in kiosk.journal().operator_events()]
+    assert kinds[:2] == ["pin_ok", "menu_opened"]
+    assert kinds[2:] == ["test_vend_started", "test_vend", "slot_enabled", "restock",
+                         "set_full"]
+    assert kiosk.journal().transactions() == []   # a test vend is not a sale
+
+
+def test_sales_and_status_are_loaded_off_the_ui_thread(kiosk: Kiosk) -> None:
+    kiosk.open_pin_screen()
+    kiosk.enter(PIN)
+    kiosk.runtime.post(op.OpShow(op.OpScreen.SALES))
+    kiosk.wait(lambda: kiosk.menu.sales is not None)
+    assert kiosk.menu.sales.today.count == 0
+    kiosk.runtime.post(op.OpBack())
+    kiosk.runtime.post(op.OpShow(op.OpScreen.STATUS))
+    kiosk.wait(lambda: kiosk.menu.status is not None)
+    status = kiosk.menu.status
+    assert status.hardware[0] and not status.gateway[0]   # nothing listens on port 9
+
+
+# ---------------------------------------------------------------- screens
+
+
+@pytest.fixture(scope="module")
+def surface() -> Iterator[pygame.Surface]:
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    pygame.display.init()
+    pygame.font.init()
+    yield pygame.Surface((800, 480))
+
+
+def screens() -> list[op.OperatorState]:
+    slots = tuple(op.SlotRow(f"A{n}", f"Item {n}", n, 5, n == 2, "jam") for n in range(1, 8))
+    totals = op.Totals(2, (("USD", "4.00"),), (("Water", 2, "4.00 USD"),),
+                       (("BTC", 2, "4.00 USD"),))
+    return [op.OperatorState(screen=op.OpScreen.PIN, has_pin=True, entry="12"),
+            op.OperatorState(screen=op.OpScreen.PIN, has_pin=False),
+            op.OperatorState(screen=op.OpScreen.PIN, has_pin=True, locked_until=1e12),
+            op.OperatorState(screen=op.OpScreen.MENU, has_pin=True),
+            op.OperatorState(screen=op.OpScreen.STOCK, has_pin=True, slots=slots),
+            op.OperatorState(screen=op.OpScreen.STOCK, has_pin=True, slots=slots, page=1),
+            op.OperatorState(screen=op.OpScreen.TEST_VEND, has_pin=True, slots=slots),
+            op.OperatorState(screen=op.OpScreen.SALES, has_pin=True,
+                             sales=op.SalesSummary(totals, totals)),
+            op.OperatorState(screen=op.OpScreen.STATUS, has_pin=True,
+                             status=op.StatusReport((True, "ok"), (False, "down"),
+                                                    (True, "ready")))]
+
+
+@pytest.mark.parametrize("state", screens(), ids=lambda s: f"{s.screen.value}")
+def test_operator_screens_render_with_big_targets_inside_the_screen(
+        surface: pygame.Surface, state: op.OperatorState) -> None:
+    buttons = render_operator(surface, state, 1000.0)
+    assert buttons
+    screen = surface.get_rect()
+    for button in buttons:
+        assert screen.contains(button.rect), button.name
+        assert button.rect.width >= 48 and button.rect.height >= 48, button.name
+    if state.screen is op.OpScreen.PIN and state.has_pin:
+        assert {f"key-{d}" for d in "0123456789"} <= {b.name for b in buttons}
+    if state.screen is op.OpScreen.STOCK:
+        names = {b.name for b in buttons}
+        assert "next-page" in names
+        if state.page == 0:
+            assert {"plus-A1", "minus-A1", "full-A1", "enable-A2"} <= names
