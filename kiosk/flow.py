@@ -363,11 +363,14 @@ class Flow:
         if isinstance(event, ItemChosen) and state.available(event.slot_id):
             product = state.product(event.slot_id)
             assert product is not None
+            # The coin screen is also the item's detail and confirm step: nothing is asked
+            # for until the customer confirms there (with a coin, or "pay" when the wallet
+            # picks the coin), and Back returns to the grid.
             if self.settings.choose_asset:
                 sale = Sale(slot_id=product.slot_id)
                 return _go(state, Screen.CHOOSE_COIN, now, sale,
                            LoadAssets(product.slot_id, product.price, self.settings.currency))
-            return self._start_payment(state, Sale(slot_id=product.slot_id), None, now)
+            return _go(state, Screen.CHOOSE_COIN, now, Sale(slot_id=product.slot_id, assets=()))
         if isinstance(event, CancelPressed):
             return self._to_attract(state, now)
         return self._idle_check(state, event, now)

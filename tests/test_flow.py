@@ -633,7 +633,12 @@ def test_happy_path_wallet_chooses_coin() -> None:
     k = new_kiosk(choose_asset=False)
     tap_start(k)
     t = choose_cola(k)
-    assert t.state.screen is S.CREATING_PAYMENT   # no coin screen
+    # the detail/confirm step: no coin list to load, only the customer's "pay" to wait for
+    assert t.state.screen is S.CHOOSE_COIN and t.effects == ()
+    assert k.sale.assets == ()
+    assert k.send(CoinChosen(ETH)).effects == ()  # no coin offered: only the wallet's choice
+    t = k.send(CoinChosen(None))
+    assert t.state.screen is S.CREATING_PAYMENT
     assert types_of(t.effects) == (CreatePayment,)
     assert k.order.asset is None
     payment_created(k)

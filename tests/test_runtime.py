@@ -92,11 +92,10 @@ class Harness:
         self.wait_screen(Screen.ATTRACT)
         self.runtime.post(StartTapped())
         self.runtime.post(ItemChosen(slot))
-        if self.runtime.flow.settings.choose_asset:
-            self.wait_for(lambda: self.sale_assets() is not None)
-            assets = self.sale_assets()
-            assert assets, "the sandbox offers coins"
-            self.runtime.post(CoinChosen(assets[0]))
+        self.wait_for(lambda: self.sale_assets() is not None)  # the detail/confirm step
+        assets = self.sale_assets()
+        assert bool(assets) == self.runtime.flow.settings.choose_asset
+        self.runtime.post(CoinChosen(assets[0] if assets else None))
         self.wait_screen(Screen.AWAITING_PAYMENT)
         sale = self.runtime.state.sale
         assert sale is not None and sale.order is not None and sale.request is not None

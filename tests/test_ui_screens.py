@@ -17,6 +17,7 @@ import zxingcpp
 from PIL import Image
 
 from kiosk.flow import (
+    AssetsFailed,
     AssetsLoaded,
     CancelPressed,
     CoinChosen,
@@ -136,6 +137,7 @@ MEMO_QR = (*TO_QR[:3], CoinChosen(XRP),
 # the other faces of some screens: a claim code, a memo, a keypad prompt, an auto refund
 VARIANTS: dict[str, tuple[Screen, tuple[Event | tuple[Event, float], ...], View]] = {
     "coins_loading": (Screen.CHOOSE_COIN, TO_QR[:2], VIEW),
+    "pay_in_wallet": (Screen.CHOOSE_COIN, (*TO_QR[:2], AssetsFailed("A1", "offline")), VIEW),
     "memo": (Screen.AWAITING_PAYMENT, MEMO_QR, VIEW),
     "under_review": (Screen.CONFIRMING, (*TO_QR, status(PaymentState.UNDER_REVIEW)), VIEW),
     "keypad_prompt": (Screen.VENDING, (*TO_QR, status(PaymentState.PAID),
@@ -407,3 +409,13 @@ def test_the_font_falls_back_to_pygames_own_when_the_file_is_missing(
         w._font_bytes.cache_clear()
         w.font.cache_clear()
     assert w._font_bytes(False) is not None
+
+
+def test_the_detail_step_offers_one_pay_button_when_the_wallet_picks_the_coin() -> None:
+    screen, events, view = VARIANTS["pay_in_wallet"]
+    state = play(*events)
+    assert state.screen is screen and state.sale is not None and state.sale.assets == ()
+    frame = draw(state, (800, 480))
+    assert sorted(b.name for b in frame.buttons) == ["cancel", "coin:wallet"]
+    [pay] = [b for b in frame.buttons if b.name == "coin:wallet"]
+    assert pay.event == CoinChosen(None) and pay.rect.width >= 200

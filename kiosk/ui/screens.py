@@ -261,6 +261,8 @@ def _choose_coin(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
         w.draw_text(c.surface, c.t("choose_coin.loading"), c.rect(0.05, 0.35, 0.9, 0.2),
                     c.px(6))
         return buttons
+    if not sale.assets:  # the wallet picks the coin: this is the item's detail and confirm step
+        return buttons + [_pay_in_wallet(c, product, top)]
     choices: list[tuple[str, str, Event]] = [
         (f"coin:{a.symbol}", f"{a.symbol}\n{a.network}", CoinChosen(a)) for a in sale.assets]
     choices.append(("coin:wallet", c.t("choose_coin.wallet"), CoinChosen(None)))
@@ -274,6 +276,27 @@ def _choose_coin(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
         w.draw_button(c.surface, rect, label, color=colour, size=c.px(5.5))
         buttons.append(w.Button(name, rect, event))
     return buttons
+
+
+def _pay_in_wallet(c: Canvas, product: Product, top: int) -> w.Button:
+    """The product large beside one Pay button (above it in portrait)."""
+    area = pygame.Rect(int(0.04 * c.width), top + c.px(10), int(0.92 * c.width),
+                       c.content_bottom() - top - c.px(10))
+    if c.portrait:
+        picture = pygame.Rect(area.left, area.top, area.width, area.height * 2 // 3)
+        button = pygame.Rect(area.left, picture.bottom + c.px(3), area.width,
+                             area.bottom - picture.bottom - c.px(3))
+    else:
+        picture = pygame.Rect(area.left, area.top, area.width // 2, area.height)
+        button = pygame.Rect(picture.right + c.px(3), area.top, area.width // 2 - c.px(3),
+                             area.height)
+    button.height = min(button.height, c.px(30))
+    image = w.load_image(c.view.images_dir / product.image, min(picture.size)) \
+        if product.image else None
+    if image is not None:
+        c.surface.blit(image, image.get_rect(center=picture.center))
+    w.draw_button(c.surface, button, c.t("choose_coin.pay"), size=c.px(6))
+    return w.Button("coin:wallet", button, CoinChosen(None))
 
 
 # ---------------------------------------------------------------- paying
