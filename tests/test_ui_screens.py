@@ -419,3 +419,11 @@ def test_the_detail_step_offers_one_pay_button_when_the_wallet_picks_the_coin() 
     assert sorted(b.name for b in frame.buttons) == ["cancel", "coin:wallet"]
     [pay] = [b for b in frame.buttons if b.name == "coin:wallet"]
     assert pay.event == CoinChosen(None) and pay.rect.width >= 200
+
+
+def test_the_vending_screen_shows_the_machine_working() -> None:
+    state = play(*STATES[Screen.VENDING])
+    early = draw(state, (800, 480)).native_image()
+    later_state = replace(state, screen_since=state.screen_since - 1.0)  # one second on
+    later = draw(later_state, (800, 480)).native_image()
+    assert early.tobytes() != later.tobytes()

@@ -41,7 +41,7 @@ ACTIVE_FRAME_S = 1 / 30   # input sampling while someone is using the screen
 IDLE_POLL_S = 0.2         # input sampling when nobody has touched it for a while
 ACTIVE_FOR_S = 3.0        # how long after a tap or a screen change counts as "in use"
 ANIMATION_FPS = 4         # the attract screen's gentle pulse: cheap on a Pi Zero 2 W
-ANIMATED = frozenset({Screen.ATTRACT})
+ANIMATED = frozenset({Screen.ATTRACT, Screen.VENDING})
 DEFAULT_WINDOW = (1024, 600)
 
 

@@ -394,7 +394,20 @@ def _vending(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
     if sale.prompt:  # MDB: the machine waits for the customer's keypad press
         w.draw_text(c.surface, _prompt(c, state, sale), c.rect(0.05, 0.66, 0.9, 0.22),
                     c.px(7), w.ACCENT, bold=True)
+    else:
+        _working(c, c.rect(0.2, 0.7, 0.6, 0.05), now - state.screen_since)
     return []
+
+
+def _working(c: Canvas, track: pygame.Rect, elapsed: float) -> None:
+    """A block sliding along a track: the machine is working. Vend times vary (a slow spiral,
+    an MDB machine), so the bar shows activity, not a percentage it cannot know."""
+    pygame.draw.rect(c.surface, w.PANEL, track, border_radius=track.height // 2)
+    block = track.width // 4
+    phase = (elapsed * 0.5) % 2.0                      # there and back every 4 s
+    offset = int((phase if phase <= 1 else 2 - phase) * (track.width - block))
+    pygame.draw.rect(c.surface, w.SUCCESS, (track.left + offset, track.top, block, track.height),
+                     border_radius=track.height // 2)
 
 
 def _prompt(c: Canvas, state: KioskState, sale: Sale) -> str:
