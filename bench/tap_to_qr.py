@@ -13,7 +13,7 @@ one main-loop period, like a finger that does not know when the loop wakes up) b
 so no sale is left for the watcher to poll afterwards.
 
 Timestamps (``time.monotonic()``, shared with the sandbox process) are taken by wrapping, inside
-this process only, what ``kiosk.assembly.build_gateway`` and ``kiosk.session.build_runtime``
+this process only, what ``kiosk.session.build_gateway`` and ``kiosk.session.build_runtime``
 return and two functions the main loop looks up at call time: ``Runtime.post`` (the tap turned
 into ``CoinChosen``; ``PaymentCreated``), ``Gateway.create``, ``Runtime.pump`` (the state first
 shows AWAITING_PAYMENT), ``kiosk.ui.app.render`` and ``pygame.display.flip`` (the first flip
@@ -57,7 +57,7 @@ from _common import (  # noqa: E402  (after the SDL environment is set)
 import httpx  # noqa: E402
 import pygame  # noqa: E402
 
-from kiosk import assembly, session  # noqa: E402
+from kiosk import session  # noqa: E402
 from kiosk.autopilot import Autopilot  # noqa: E402
 from kiosk.config import load_config  # noqa: E402
 from kiosk.flow import CoinChosen, KioskState, PaymentCreated, Screen  # noqa: E402
@@ -204,14 +204,14 @@ def run(trials: int, gateway_ms: float, size: tuple[int, int]) -> tuple[list[Tri
     ``kiosk run``; only its two factories are wrapped, to instrument what they build."""
     timeline = Timeline()
     built: dict[str, Any] = {}
-    real_build_gateway, real_build_runtime = assembly.build_gateway, session.build_runtime
+    real_build_gateway, real_build_runtime = session.build_gateway, session.build_runtime
 
     def build_gateway(config: Any) -> Any:
         built["gateway"] = real_build_gateway(config)
         return built["gateway"]
 
     def build_runtime(*args: Any, **kwargs: Any) -> Any:
-        runtime = real_build_runtime(*args, **kwargs)   # calls build_gateway above
+        runtime = real_build_runtime(*args, **kwargs)   # given the gateway built above
         built["undo"] = instrument(runtime, built["gateway"], timeline)
         return runtime
 
@@ -226,13 +226,13 @@ def run(trials: int, gateway_ms: float, size: tuple[int, int]) -> tuple[list[Tri
             threading.Thread(target=go, daemon=True).start()
 
         autopilot = CoinTapper(trials, timeline, pay)
-        assembly.build_gateway, session.build_runtime = build_gateway, build_runtime
+        session.build_gateway, session.build_runtime = build_gateway, build_runtime
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # its one JSON line per sale
                 finished = session.run_kiosk(config, headless=True, autopilot=autopilot,
                                              max_run_s=20 + 15 * trials)
         finally:
-            assembly.build_gateway, session.build_runtime = real_build_gateway, \
+            session.build_gateway, session.build_runtime = real_build_gateway, \
                 real_build_runtime
             if "undo" in built:
                 built["undo"]()

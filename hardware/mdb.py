@@ -23,6 +23,17 @@ Two ways to sell, both ending in the VMC's VEND SUCCESS or FAILURE:
   and calls ``vend`` for that item (approve) or ``release_selection`` (deny). The VMC waits
   at most ``patience_s``; after that the driver denies it itself.
 
+Two budgets that never share time: touchscreen first, the customer has
+``selection_timeout_s`` from ``C,START`` to press the paid item, else the result is
+``TIMEOUT`` and the session is ended (a certain no-vend); once a vend is approved the VMC has
+``dispense_timeout_s`` to report VEND SUCCESS or FAILURE, else the result is ``UNKNOWN``:
+the item may still drop, so it is never reported as a failure and nothing is denied mid-vend.
+
+The session rules are the pure state machine in ``hardware.mdb_session``; this module is its
+I/O shell: the reader thread turns bridge lines into session events, one lock serialises them
+with the kiosk's calls, and the machine's actions become bridge commands, the vend's result
+and keypad notices.
+
 Example::
 
     driver = MdbDriver(port="/dev/ttyACM0", setconf=["C,SETCONF,mdb-currency-code=0x1978"])
@@ -36,18 +47,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import Protocol, cast
 
 import serial
 
 from hardware import mdb_protocol as proto
+from hardware import mdb_session as session
 from hardware.base import (
     DriverHealth,
     KeypadSelection,
     Probe,
     SelectionListener,
     VendDriver,
-    VendOutcome,
     VendRequest,
     VendResult,
 )
@@ -62,44 +73,45 @@ WAIT_SLICE_S = 0.05        # vend() re-checks the injected clock at least this o
 NOT_ANSWERING = "MDB bridge not answering"
 
 
-@dataclass
-class _Pending:
-    """A keypad-first VEND REQUEST the VMC is waiting on."""
+class _Port(Protocol):
+    """What the driver uses of a pyserial port. Every pyserial port class has ``in_waiting``;
+    the type stubs declare it only on the concrete classes, not on ``SerialBase``."""
 
-    selection: KeypadSelection
-    price_text: str
-    since: float
+    @property
+    def in_waiting(self) -> int: ...
 
+    def read(self, size: int = ..., /) -> bytes: ...
 
-@dataclass
-class _Sale:
-    """The one ``vend`` call in progress."""
+    def write(self, data: bytes, /) -> int | None: ...
 
-    request: VendRequest
-    approved: bool = False
-    session_seen: bool = False    # the VMC showed the session this sale opened
-    result: VendResult | None = None
+    def reset_input_buffer(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class MdbDriver(VendDriver):
     """An MDB cashless device on a Qibixx bridge: approves the VMC's vends that were paid for.
 
     A reader thread owns the port: it runs the start-up sequence (``V``, ``C,0``, the
-    address and ``setconf`` lines, ``C,1``), follows the bridge's status lines, answers
-    VEND REQUESTs and reconnects with back-off after a serial error or ``silence_timeout_s``
-    without a line (it sends ``V`` when the line has been quiet for a third of that).
+    address and ``setconf`` lines, ``C,1``), turns the bridge's lines into session events
+    and reconnects with back-off after a serial error or ``silence_timeout_s`` without a line
+    (it sends ``V`` when the line has been quiet for a third of that).
 
     :param port: pyserial URL of the bridge (``/dev/ttyACM0``, ``/dev/ttyAMA0``, a pty path).
     :param address: MDB address the bridge answers as: 0x10 (cashless #1) or 0x60 (#2).
     :param patience_s: how long a keypad-first selection may wait for payment.
     :param deny_command: the bridge command that denies a VEND REQUEST (firmware-specific).
     :param setconf: extra ``C,SETCONF,...`` lines, sent after every (re)connect.
-    :param vend_timeout_s: how long ``vend`` waits for the keypad press and the VMC's result.
+    :param selection_timeout_s: touchscreen first, how long the customer has from ``C,START``
+        to press the paid item on the keypad.
+    :param dispense_timeout_s: how long the VMC has from the approval to report VEND SUCCESS
+        or FAILURE; after that the vend is ``UNKNOWN``.
     :param silence_timeout_s: a bridge quiet this long is unplugged or hung.
     :param reconnect_backoff_s: waits between reconnect attempts; the last one repeats.
     :param vend_failure_prefixes: lines that report a failed vend (firmware-specific).
     :param decimal_places: the machine currency's decimals, for the bridge's amounts.
-    :param reply_timeout_s: how long the bridge may take to answer one command.
+    :param reply_timeout_s: how long the bridge may take to answer one command (and the VMC
+        to end the previous session before a new one opens).
     :param enable_timeout_s: how long ``probes`` waits for the VMC to enable the reader.
     :param clock: monotonic seconds (injectable for tests).
     """
@@ -115,7 +127,8 @@ class MdbDriver(VendDriver):
         patience_s: float = 60.0,
         deny_command: str = proto.DENY,
         setconf: Sequence[str] = (),
-        vend_timeout_s: float = 60.0,
+        selection_timeout_s: float = 60.0,
+        dispense_timeout_s: float = 60.0,
         silence_timeout_s: float = 30.0,
         reconnect_backoff_s: Sequence[float] = (1, 2, 5, 10, 30),
         vend_failure_prefixes: Sequence[str] = proto.DEFAULT_FAILURE_PREFIXES,
@@ -126,7 +139,8 @@ class MdbDriver(VendDriver):
     ) -> None:
         _check_settings(address, deny_command, setconf, reconnect_backoff_s,
                         vend_failure_prefixes, decimal_places,
-                        {"patience_s": patience_s, "vend_timeout_s": vend_timeout_s,
+                        {"patience_s": patience_s, "selection_timeout_s": selection_timeout_s,
+                         "dispense_timeout_s": dispense_timeout_s,
                          "silence_timeout_s": silence_timeout_s,
                          "reply_timeout_s": reply_timeout_s,
                          "enable_timeout_s": enable_timeout_s})
@@ -134,10 +148,8 @@ class MdbDriver(VendDriver):
         self._url = port
         self._baudrate = baudrate
         self._address = address
-        self._patience_s = patience_s
         self._deny_command = deny_command
         self._startup = [proto.set_address(address), *setconf]
-        self._vend_timeout_s = vend_timeout_s
         self._silence_timeout_s = silence_timeout_s
         self._backoff = tuple(reconnect_backoff_s)
         self._failure_prefixes = tuple(vend_failure_prefixes)
@@ -145,26 +157,24 @@ class MdbDriver(VendDriver):
         self._reply_timeout_s = reply_timeout_s
         self._enable_timeout_s = enable_timeout_s
         self._clock = clock
+        self._machine = session.SessionMachine(session.Settings(
+            patience_s=patience_s, selection_timeout_s=selection_timeout_s,
+            dispense_timeout_s=dispense_timeout_s, session_end_wait_s=reply_timeout_s))
 
         self._cond = threading.Condition()       # guards everything below
         self._write_lock = threading.Lock()      # one command on the wire at a time
         self._vend_lock = threading.Lock()       # one vend at a time
         self._stop = threading.Event()
-        self._port: serial.SerialBase | None = None
+        self._port: _Port | None = None
         self._lines = proto.LineSplitter()
-        self._connected = False
+        self._connected = False                  # the port is open and the handshake done
         self._fault = f"{NOT_ANSWERING}: connecting to {port}"
-        self._status = ""
-        self._enabled = False
         self._version = ""
         self._versions_seen = 0
         self._last_heard = 0.0
         self._last_probe = 0.0
-        self._session_open = False
-        self._session_approved = False           # one approval per MDB session, ever
-        self._sale: _Sale | None = None
-        self._pending: _Pending | None = None
-        self._gone: tuple[KeypadSelection, str] | None = None
+        self._state: session.State = session.Disabled(self._fault)
+        self._result: VendResult | None = None   # the current vend's Report
         self._listener: SelectionListener | None = None
         self._thread = threading.Thread(target=self._run, name="mdb-reader", daemon=True)
         self._thread.start()
@@ -195,7 +205,7 @@ class MdbDriver(VendDriver):
 
     def vend_prompt(self, request: VendRequest) -> str:
         with self._cond:
-            if request.mdb_item is None or self._matches_pending(request):
+            if request.mdb_item is None or session.selection_waiting(self._state, request):
                 return ""  # keypad first: the customer already pressed it
         return f"Select {request.mdb_item} on the machine's keypad"
 
@@ -206,27 +216,28 @@ class MdbDriver(VendDriver):
 
     def release_selection(self) -> None:
         with self._cond:
-            if self._pending is not None:
-                log.info("keypad selection of item %s released: denying",
-                         self._pending.selection.item)
-                self._deny()
-            self._pending = None
-            self._gone = None
+            self._feed(session.SelectionReleased())
 
     def vend(self, request: VendRequest) -> VendResult:
         """Approve the VMC's vend of ``request.mdb_item`` at the paid price, then wait for it.
 
         Keypad first, the pending selection is approved at once; touchscreen first, a
-        session is opened with the paid amount and the customer has ``vend_timeout_s`` to
-        press the item. A VEND REQUEST for anything else is denied.
+        session is opened with the paid amount and the customer has ``selection_timeout_s``
+        to press the item. A VEND REQUEST for anything else is denied. Once approved, the VMC
+        has ``dispense_timeout_s`` to report; without a report the result is ``UNKNOWN``.
         """
-        with self._vend_lock:
-            start = self._clock()
-            with self._cond:
-                early = self._begin(request)
-                if early is not None:
-                    return early
-                return self._wait_result(start + self._vend_timeout_s)
+        with self._vend_lock, self._cond:
+            self._result = None
+            self._feed(session.VendAsked(request))
+            while self._result is None:
+                if self._stop.is_set():
+                    self._feed(session.DriverClosed())
+                else:
+                    self._cond.wait(WAIT_SLICE_S)
+                    self._feed(session.Tick())
+            result, self._result = self._result, None
+        log.info("vend of item %s: %s %s", request.mdb_item, result.outcome.value, result.detail)
+        return result
 
     def probes(self, requests: Sequence[VendRequest], move_motors: bool) -> list[Probe]:
         """The bridge answers ``V`` now and the VMC enables the reader.
@@ -250,104 +261,61 @@ class MdbDriver(VendDriver):
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
 
-    # -- vend, under self._cond -----------------------------------------------------------
+    # -- the session machine, under self._cond ---------------------------------------------
 
-    def _begin(self, request: VendRequest) -> VendResult | None:
-        """Start the sale: approve a pending keypad selection or open a session."""
-        gone, self._gone = self._gone, None
-        if gone is not None and _same(gone[0], request):
-            return VendResult(VendOutcome.DENIED, f"not approved: {gone[1]}")
-        if self._matches_pending(request):
-            assert self._pending is not None
-            return self._approve_pending(request, self._pending)
-        if request.mdb_item is None:  # matched by price: only a keypad pick can be approved
-            return VendResult(VendOutcome.DENIED, f"slot {request.slot_id} has no mdb_item")
-        if self._pending is not None:
-            log.info("denying keypad item %s: the kiosk is selling item %s",
-                     self._pending.selection.item, request.mdb_item)
-            self._deny()
-            self._pending = None
-        return self._open_session(request)
+    def _feed(self, event: session.Event) -> list[Callable[[], None]]:
+        """Step the session machine and carry out its actions.
 
-    def _approve_pending(self, request: VendRequest, pending: _Pending) -> VendResult | None:
-        self._pending = None
-        self._sale = _Sale(request)
-        if not self._approve(self._sale, pending.price_text):
-            self._sale = None
-            return VendResult(VendOutcome.UNKNOWN, "the approval could not be written")
+        Returns the keypad notices, for the caller to run once it has let go of the lock
+        (only a VEND REQUEST line produces one, so only the reader thread gets any).
+        """
+        notices: list[Callable[[], None]] = []
+        events = [event]
+        while events:
+            event = events.pop(0)
+            before = self._state
+            self._state, actions = self._machine.step(before, event, self._clock())
+            if self._state != before:
+                log.debug("MDB session %s -> %s on %s", before, self._state, event)
+            for action in actions:
+                follow_up = self._carry_out(action, notices)
+                if follow_up is not None:
+                    events.append(follow_up)
+        self._cond.notify_all()
+        return notices
+
+    def _carry_out(self, action: session.Action,
+                   notices: list[Callable[[], None]]) -> session.Event | None:
+        """Do one action; returns the event it leads to (a failed write, nobody listening)."""
+        match action:
+            case session.StartSession(price_minor=price):
+                log.info("opening a session with %s", price)
+                return self._command(action, proto.start_session(price, self._decimals))
+            case session.Approve(price_text=price_text):
+                log.info("approving the vend at %s", price_text)
+                return self._command(action, proto.approve(price_text))
+            case session.Deny(reason=reason):
+                log.info("denying the VMC's request: %s", reason)
+                return self._command(action, self._deny_command)
+            case session.Report(result=result):
+                self._result = result
+            case session.NotifySelection(selection=selection):
+                listener = self._listener
+                if listener is None:
+                    log.info("keypad item %s: nobody is listening for selections",
+                             selection.item)
+                    return session.SelectionReleased()
+                notices.append(lambda: _notify(listener, selection))
         return None
 
-    def _open_session(self, request: VendRequest) -> VendResult | None:
-        """Touchscreen first: wait out the previous session, then C,START the paid amount."""
-        deadline = self._clock() + self._reply_timeout_s
-        while self._session_open and self._connected and self._clock() < deadline:
-            self._cond.wait(WAIT_SLICE_S)
-        health = self._health()
-        if not health.ready:
-            return VendResult(VendOutcome.DENIED, health.reason)
-        if self._session_open:
-            return VendResult(VendOutcome.DENIED, "the machine is still in another session")
-        self._sale = _Sale(request)
-        if not self._start_session():
-            self._sale = None
-            return VendResult(VendOutcome.DENIED, "C,START could not be written")
-        return None
-
-    def _start_session(self) -> bool:
-        assert self._sale is not None
-        self._session_open = True
-        return self._send(proto.start_session(self._sale.request.price_minor, self._decimals))
-
-    def _wait_result(self, deadline: float) -> VendResult:
-        sale = self._sale
-        assert sale is not None
-        while sale.result is None:
-            remaining = deadline - self._clock()
-            if self._stop.is_set():
-                self._finish(VendOutcome.UNKNOWN if sale.approved else VendOutcome.DENIED,
-                             "the driver was closed mid-vend")
-            elif remaining <= 0:
-                self._time_out(sale)
-            else:
-                self._cond.wait(min(remaining, WAIT_SLICE_S))
-        self._sale = None
-        log.info("vend of item %s: %s %s", sale.request.mdb_item, sale.result.outcome.value,
-                 sale.result.detail)
-        return sale.result
-
-    def _time_out(self, sale: _Sale) -> None:
-        item = sale.request.mdb_item
-        if sale.approved:
-            detail = f"no VEND SUCCESS or FAILURE for item {item} within {self._vend_timeout_s:g} s"
-        else:
-            detail = f"nobody selected item {item} on the keypad within {self._vend_timeout_s:g} s"
-        self._finish(VendOutcome.TIMEOUT, detail)
-        if self._session_open:
-            self._deny()  # end the session: the machine must not keep the credit
-
-    def _finish(self, outcome: VendOutcome, detail: str = "") -> None:
-        if self._sale is not None and self._sale.result is None:
-            self._sale.result = VendResult(outcome, detail)
-            self._cond.notify_all()
-
-    def _approve(self, sale: _Sale, price_text: str) -> bool:
-        sale.approved = True
-        self._session_approved = True
-        self._session_open = True
-        return self._send(proto.approve(price_text))
-
-    def _deny(self) -> None:
-        self._send(self._deny_command)
-
-    def _matches_pending(self, request: VendRequest) -> bool:
-        return self._pending is not None and _same(self._pending.selection, request)
+    def _command(self, command: session.Command, line: str) -> session.Event | None:
+        return None if self._send(line) else session.WriteFailed(command)
 
     def _health(self) -> DriverHealth:
         if not self._connected:
             return DriverHealth(False, self._fault)
-        if not self._enabled:
-            status = self._status or "no status yet"
-            return DriverHealth(False, f"the machine has not enabled the MDB reader ({status})")
+        if isinstance(self._state, session.Disabled):
+            return DriverHealth(False, self._state.reason)
         return DriverHealth(True)
 
     # -- the reader thread ----------------------------------------------------------------
@@ -373,16 +341,19 @@ class MdbDriver(VendDriver):
         with self._cond:
             self._connected = False
             self._fault = "the MDB driver is closed"
-            self._cond.notify_all()
+            self._feed(session.DriverClosed())
 
     def _open(self) -> None:
-        port = serial.serial_for_url(self._url, baudrate=self._baudrate, timeout=READ_TICK_S,
-                                     write_timeout=self._reply_timeout_s)
+        port = cast(_Port, serial.serial_for_url(self._url, baudrate=self._baudrate,
+                                                 timeout=READ_TICK_S,
+                                                 write_timeout=self._reply_timeout_s))
         port.reset_input_buffer()  # lines queued while we were away are stale
         with self._write_lock:
             self._port = port
         self._lines.clear()
         self._last_heard = self._last_probe = self._clock()
+        with self._cond:
+            self._feed(session.LinkUp())
         log.info("MDB bridge port %s open", self._url)
 
     def _handshake(self) -> None:
@@ -418,9 +389,11 @@ class MdbDriver(VendDriver):
             line = self._read_line()
             if line is not None:
                 self._handle(line)
-            self._tick()
+            self._watch_link()
+            with self._cond:
+                self._feed(session.Tick())
 
-    def _tick(self) -> None:
+    def _watch_link(self) -> None:
         now = self._clock()
         quiet = now - self._last_heard
         if quiet > self._silence_timeout_s:
@@ -429,14 +402,6 @@ class MdbDriver(VendDriver):
         if quiet > keepalive and now - self._last_probe > keepalive:
             self._last_probe = now
             self._write(proto.VERSION)  # the bridge answers V even when the VMC is quiet
-        with self._cond:
-            pending = self._pending
-            if pending is not None and now - pending.since >= self._patience_s:
-                log.info("keypad selection of item %s expired: denying", pending.selection.item)
-                self._deny()
-                self._pending = None
-                self._gone = (pending.selection,
-                              f"the machine's patience ({self._patience_s:g} s) ran out")
 
     def _read_line(self) -> BridgeLine | None:
         """The next complete line, or None after one read tick without one."""
@@ -479,153 +444,25 @@ class MdbDriver(VendDriver):
             port.close()
 
     def _link_down(self, reason: str) -> None:
-        """The bridge is gone: no session survives; an approved vend counts as done (MDB)."""
         log.warning("%s", reason)
         with self._cond:
-            self._connected = self._enabled = False
-            self._status = ""
+            self._connected = False
             self._fault = reason
-            self._forget_session("the MDB bridge was lost")
-            self._end_sale(VendResult(VendOutcome.VENDED, "the MDB bridge was lost between "
-                                      f"approval and VEND SUCCESS ({reason}); MDB counts a "
-                                      "reset there as a vend"),
-                           reason)
+            self._feed(session.LinkLost(reason))
 
     # -- bridge lines, on the reader thread -----------------------------------------------
 
     def _handle(self, line: BridgeLine) -> None:
-        notify: Callable[[], None] | None = None
         with self._cond:
             if line.kind is Kind.VERSION:
                 self._version = line.text
                 self._versions_seen += 1
-            elif line.kind is Kind.STATUS:
-                self._on_status(line)
-            elif line.kind is Kind.VEND_REQUEST:
-                notify = self._on_vend_request(line)
-            elif line.kind is Kind.VEND_SUCCESS:
-                self._on_vend_success()
-            elif line.kind in (Kind.FAILURE, Kind.ERROR):
-                self._on_error(line)
-            elif line.kind in (Kind.GARBAGE, Kind.UNKNOWN):
-                log.warning("skipped %s line from the MDB bridge: %s", line.kind.value, line.text)
-            else:
-                log.debug("MDB < %s", line.text)
-            self._cond.notify_all()
-        if notify is not None:
-            notify()
-
-    def _on_status(self, line: BridgeLine) -> None:
-        log.info("MDB reader status %s", line.text)
-        self._status = line.status
-        if line.status == proto.IDLE:
-            self._enabled = self._session_open = True
-            if self._sale is not None:
-                self._sale.session_seen = True
-        elif line.status == proto.ENABLED:
-            self._on_enabled()
-        elif line.status == proto.RESET_STATUS:
-            self._enabled = False
-            self._forget_session("the machine reset the reader")
-            self._end_sale(VendResult(VendOutcome.VENDED, "the machine reset the reader "
-                                      "between approval and VEND SUCCESS; MDB counts that "
-                                      "as a vend"),
-                           "the machine reset the reader")
-        else:
-            self._enabled = False
-            self._forget_session(f"the reader went {line.status}")
-            self._end_sale(VendResult(VendOutcome.UNKNOWN, f"the reader went {line.status} "
-                                      "after approval, without VEND SUCCESS or FAILURE"),
-                           f"the reader went {line.status}")
-
-    def _on_enabled(self) -> None:
-        """Back to Enabled: the session is over."""
-        self._enabled = True
-        self._forget_session("the machine cancelled the selection")
-        sale = self._sale
-        if sale is None or sale.result is not None:
-            return
-        if sale.approved:
-            self._finish(VendOutcome.UNKNOWN, "the session ended without VEND SUCCESS or FAILURE")
-        elif sale.session_seen:
-            # A deny (or the VMC's own time-out) ended the session before the paid item was
-            # chosen: open it again so the customer can still press the right one.
-            log.info("the session ended before item %s was chosen: opening it again",
-                     sale.request.mdb_item)
-            sale.session_seen = False
-            self._start_session()
-
-    def _forget_session(self, why: str) -> None:
-        """Session over: forget its approval and any keypad selection still waiting."""
-        self._session_open = self._session_approved = False
-        if self._pending is not None:
-            self._gone = (self._pending.selection, why)
-            self._pending = None
-
-    def _end_sale(self, if_approved: VendResult, why_not: str) -> None:
-        """The session died under the sale: ``if_approved`` if the vend was approved."""
-        sale = self._sale
-        if sale is not None and sale.result is None:
-            sale.result = if_approved if sale.approved else VendResult(VendOutcome.DENIED,
-                                                                       why_not)
-            self._cond.notify_all()
-
-    def _on_vend_request(self, line: BridgeLine) -> Callable[[], None] | None:
-        assert line.item is not None and line.price_minor is not None
-        self._session_open = True
-        selection = KeypadSelection(line.item, line.price_minor)
-        sale = self._sale
-        if sale is not None and sale.result is None:
-            sale.session_seen = True
-            self._on_sale_request(sale, selection, line.price_text)
-            return None
-        if self._session_approved:
-            # A multi-vend VMC asks for a second item in the session paid for one.
-            log.warning("denied item %s: this session already had its one approval", line.item)
-            self._deny()
-            return None
-        if self._pending is not None and self._pending.selection == selection:
-            return None  # the same request again: already with the kiosk
-        listener = self._listener
-        if listener is None:
-            log.info("denied keypad item %s: nobody is listening for selections", line.item)
-            self._deny()
-            return None
-        self._pending = _Pending(selection, line.price_text, self._clock())
-        self._gone = None
-        return lambda: _notify(listener, selection)
-
-    def _on_sale_request(self, sale: _Sale, selection: KeypadSelection, price_text: str) -> None:
-        if sale.approved:
-            # MDB's Vend state is uninterruptible: no real VEND REQUEST can come now, and a
-            # deny could come back as an error that reads like a failed vend. Ignore it.
-            log.warning("ignored %s during the vend of item %s", selection, sale.request.mdb_item)
-            return
-        if self._session_approved or not _same(selection, sale.request):
-            log.info("denied item %s at %s: the customer paid %s for item %s", selection.item,
-                     selection.price_minor, sale.request.price_minor, sale.request.mdb_item)
-            self._deny()
-            return
-        if not self._approve(sale, price_text):
-            self._finish(VendOutcome.UNKNOWN, "the approval could not be written")
-
-    def _on_vend_success(self) -> None:
-        sale = self._sale
-        if sale is not None and sale.approved:
-            self._finish(VendOutcome.VENDED)
-        else:
-            log.info("VEND SUCCESS for a vend this driver did not approve")
-
-    def _on_error(self, line: BridgeLine) -> None:
-        log.warning("MDB bridge error: %s", line.text)
-        sale = self._sale
-        if sale is None or sale.result is not None:
-            return
-        if sale.approved and line.kind is Kind.FAILURE:
-            self._finish(VendOutcome.NO_DROP, f"the machine reported a failed vend: {line.text}")
-        elif not sale.approved:
-            self._finish(VendOutcome.DENIED, f"the bridge refused the sale: {line.text}")
-            self._deny()
+                self._cond.notify_all()
+                return
+            event = _event_for(line)
+            notices = self._feed(event) if event is not None else []
+        for notice in notices:
+            notice()
 
     def _ask_version(self) -> tuple[str | None, str]:
         """Send ``V`` and wait for a fresh answer: (version, "") or (None, why not)."""
@@ -639,10 +476,41 @@ class MdbDriver(VendDriver):
             return None, f"{NOT_ANSWERING}: no reply to V within {self._reply_timeout_s:g} s"
 
 
-def _same(selection: KeypadSelection, request: VendRequest) -> bool:
-    # A slot without an item number was matched to the keypad by its price alone.
-    return (request.mdb_item in (None, selection.item)
-            and selection.price_minor == request.price_minor)
+def _event_for(line: BridgeLine) -> session.Event | None:
+    """The session event a bridge line carries, if any; every line is logged."""
+    match line.kind:
+        case Kind.STATUS:
+            log.info("MDB reader status %s", line.text)
+            return _status_event(line.status)
+        case Kind.VEND_REQUEST:
+            assert line.item is not None and line.price_minor is not None
+            log.info("MDB VEND REQUEST: item %s at %s", line.item, line.price_text)
+            return session.VendRequested(KeypadSelection(line.item, line.price_minor),
+                                         line.price_text)
+        case Kind.VEND_SUCCESS:
+            log.info("MDB VEND SUCCESS")
+            return session.VendSucceeded()
+        case Kind.FAILURE:
+            log.warning("MDB vend failure: %s", line.text)
+            return session.VendFailed(line.text)
+        case Kind.ERROR:
+            log.warning("MDB bridge error: %s", line.text)
+            return session.BridgeError(line.text)
+        case Kind.GARBAGE | Kind.UNKNOWN:
+            log.warning("skipped %s line from the MDB bridge: %s", line.kind.value, line.text)
+        case _:
+            log.debug("MDB < %s", line.text)
+    return None
+
+
+def _status_event(status: str) -> session.Event:
+    if status == proto.ENABLED:
+        return session.ReaderEnabled()
+    if status == proto.IDLE:
+        return session.SessionIdle()
+    if status == proto.RESET_STATUS:
+        return session.ReaderReset()
+    return session.ReaderDisabled(status)
 
 
 def _notify(listener: SelectionListener, selection: KeypadSelection) -> None:

@@ -63,7 +63,9 @@ def build_driver(config: Config) -> VendDriver:
         mdb = vend.mdb
         return MdbDriver(port=mdb.port, baudrate=mdb.baudrate, address=mdb.address,
                          patience_s=mdb.patience_s, deny_command=mdb.deny_command,
-                         setconf=mdb.setconf, vend_failure_prefixes=mdb.failure_prefixes,
+                         selection_timeout_s=mdb.selection_timeout_s,
+                         dispense_timeout_s=mdb.dispense_timeout_s, setconf=mdb.setconf,
+                         vend_failure_prefixes=mdb.failure_prefixes,
                          decimal_places=minor_exponent(config.machine.currency))
     return SimulatedDriver(vend.simulated.faults, turn_time_s=vend.simulated.turn_time_s)
 
@@ -78,6 +80,15 @@ def products(config: Config) -> tuple[Product, ...]:
     return tuple(Product(s.id, s.name, s.price, s.image, s.mdb_item) for s in config.slots)
 
 
+def _vend_backstop_s(config: Config) -> float:
+    """The flow's last resort must not cut short a vend the driver still times itself."""
+    default = FlowSettings.vend_backstop_s
+    if config.vend.driver != "mdb":
+        return default
+    mdb = config.vend.mdb
+    return max(default, mdb.selection_timeout_s + mdb.dispense_timeout_s + 30.0)
+
+
 def build_runtime(config: Config, on_sale_finished: Callable[[dict[str, Any]], None], *,
                   gateway: Gateway | None = None, driver: VendDriver | None = None,
                   clock: Callable[[], float] = time.time) -> Runtime:
@@ -88,7 +99,8 @@ def build_runtime(config: Config, on_sale_finished: Callable[[dict[str, Any]], N
                             payment_window_s=config.payment.timeout_s,
                             auto_refund=gateway.can_refund,
                             keypad_patience_s=config.vend.mdb.patience_s
-                            if config.vend.driver == "mdb" else None)
+                            if config.vend.driver == "mdb" else None,
+                            vend_backstop_s=_vend_backstop_s(config))
     flow = Flow(settings, new_tx_id=lambda: str(uuid.uuid4()))
     stock = {s.id: s.stock for s in config.slots}
     # Until the journal has been read, nothing is for sale: stock may have changed since.
@@ -100,4 +112,6 @@ def build_runtime(config: Config, on_sale_finished: Callable[[dict[str, Any]], N
                    initial_stock=stock,
                    poll_interval_s=config.payment.poll_interval_s or gateway.poll_interval_s,
                    on_sale_finished=on_sale_finished, clock=clock,
-                   operator_pin_hash=config.operator.pin_hash)
+                   operator_pin_hash=config.operator.pin_hash,
+                   failures_to_disable=config.vend.failures_to_disable,
+                   refund_give_up_s=config.payment.refund_give_up_h * 3600.0)

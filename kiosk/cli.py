@@ -15,7 +15,6 @@ from kiosk.errors import ConfigError, KioskError
 
 DEFAULT_CONFIG = Path("/etc/vending-kiosk/kiosk.toml")
 BOOT_FILE = Path("/boot/firmware/vending-kiosk.toml")
-OPEN_CLAIM_STATUSES = frozenset({"refund_due", "paid_late", "vend_unknown"})
 EXIT_CONFIG = 2
 
 
@@ -104,7 +103,17 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from kiosk.session import run_kiosk
 
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        if args.autopilot is not None:
+            raise  # a scripted run has nobody to show the screen to: every error, exit 2
+        # Out of service with the reason, not a restart loop with a console on the screen.
+        from kiosk.rejected_config import run_rejected
+
+        _print_config_errors(error)
+        run_rejected(args.config, error, headless=args.headless, screenshots=args.screenshots)
+        return 0  # the file changed (or systemd stopped us): start again on it
     ok = run_kiosk(config, headless=args.headless, customers=args.autopilot,
                    screenshots=args.screenshots)
     return 0 if ok else 1
@@ -149,7 +158,7 @@ def _last_good_data_dir(config_path: Path) -> Path | None:
 
 
 def _journal(args: argparse.Namespace) -> int:
-    from kiosk.journal import Journal
+    from kiosk.journal import OPEN_CLAIM_STATUSES, Journal
 
     data_dir = args.data_dir or load_config(args.config or DEFAULT_CONFIG).machine.data_dir
     if not (data_dir / "journal.db").exists():

@@ -12,6 +12,7 @@ Secret values are never echoed in a message.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import math
 import os
@@ -23,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from kiosk.errors import ConfigError, ConfigIssue
 from kiosk.money import MINOR_UNITS, decimal_places, parse_decimal
@@ -50,6 +52,14 @@ _URL = re.compile(r"https?://[^/\s]+\S*")
 _PRICE_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 _MATRIX_MOTOR = re.compile(r"\s*([0-9]+)\s*,\s*([0-9]+)\s*")
 _NON_EMPTY = re.compile(r"(?s).*\S.*")
+SUPPORT_MAX = 80                  # [machine] support: one line on the claim and fault screens
+_SUPPORT_URL = re.compile(r"(?i)https?://[^/\s?#@]+\S*")
+_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# The examples' stand-ins for an identity: "your-...", "<...>", "...", the sandbox's demo
+# values, and all-zero UUIDs (the version and variant digits aside).
+_PLACEHOLDER = re.compile(r"(?i)your[-_ ].*|<.*>|\.\.\.|sandbox-.*"
+                          r"|0{8}-0{4}-[0-9a-f]0{3}-[0-9a-f]0{3}-0{12}")
+_EXAMPLE_DOMAINS = ("example", "example.com", "example.net", "example.org")  # RFC 2606
 
 
 # --------------------------------------------------------------------------- dataclasses
@@ -60,6 +70,7 @@ class MachineConfig:
     currency: str = "USD"
     locale: str = "en"
     data_dir: Path = Path("/var/lib/vending-kiosk")
+    support: str = ""                  # how a customer reaches the operator: phone, e-mail, URL
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,7 @@ class PaymentConfig:
     choose_asset: bool = True
     assets: tuple[str, ...] = ()
     poll_interval_s: float | None = None   # None: the gateway's own recommended pace
+    refund_give_up_h: int = 72             # a refund unconfirmed this long becomes a claim
     mixpay: MixPayConfig | None = None
     wctpay: WctPayConfig | None = None
     centrapay: CentrapayConfig | None = None
@@ -112,6 +124,8 @@ class MdbConfig:
     baudrate: int = 115200
     address: int = 0x10
     patience_s: int = 60
+    selection_timeout_s: int = 60      # touchscreen first: the walk to the keypad
+    dispense_timeout_s: int = 60       # after approval: the machine's own dispense
     deny_command: str = "C,STOP"
     setconf: tuple[str, ...] = ()                               # extension: C,SETCONF lines
     failure_prefixes: tuple[str, ...] = ("c,ERR", "c,VEND,FAIL")  # extension: vend failures
@@ -139,6 +153,7 @@ class SimulatedConfig:
 @dataclass(frozen=True)
 class VendConfig:
     driver: str = "gpio"
+    failures_to_disable: int = 2       # a slot failing this many vends in a row goes off sale
     mdb: MdbConfig = field(default_factory=MdbConfig)
     gpio: GpioConfig = field(default_factory=GpioConfig)
     simulated: SimulatedConfig = field(default_factory=SimulatedConfig)
@@ -552,6 +567,51 @@ def _check_settlement(ctx: _Ctx, payment: PaymentConfig, currency: str | None) -
                   f'found "{wct.settlement_asset}"')
 
 
+def _refuse_placeholders(r: _Reader, api_base: str, *, ids: Sequence[tuple[str, str, str]],
+                         urls: Sequence[tuple[str, str, str]]) -> None:
+    """The selected gateway's identity must be the operator's own: with an example's stand-in
+    the machine looks sellable and would take real money into an account nobody holds. Each
+    entry is (key, value, what belongs there). The built-in sandbox on loopback is exempt: no
+    money moves there, and its demo values are what it expects."""
+    if _loopback(api_base):
+        return
+    for key, value, what in urls:
+        if value and r.ok(key) and _example_host(_host(value)):
+            r.error(key, f'not configured: "{value}" is an example address; put {what} here')
+    for key, value, what in ids:
+        if value and r.ok(key) and _placeholder(value):
+            shown = "value hidden" if r.secret(key) else json.dumps(value, ensure_ascii=False)
+            place = f"in {r.ctx.secrets.file}" if r.secret(key) else "here"
+            r.error(key, f"not configured: still a placeholder ({shown}); put {what} {place}")
+
+
+def _placeholder(value: str) -> bool:
+    return bool(_PLACEHOLDER.fullmatch(value.strip()))
+
+
+def _example_host(host: str) -> bool:
+    """A domain reserved for documentation (RFC 2606): no gateway or operator lives there."""
+    host = host.lower().rstrip(".")
+    return any(host == domain or host.endswith("." + domain) for domain in _EXAMPLE_DOMAINS)
+
+
+def _loopback(url: str) -> bool:
+    host = _host(url)
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 literal
+        return ""
+
+
 def _secret(reader: _Reader, key: str) -> str:
     """A secret key: type-checked in this file, overridden by the secrets file when set there."""
     value = reader.str_(key)
@@ -576,13 +636,55 @@ def _machine(r: _Reader, config_dir: Path) -> MachineConfig:
         r.wrong("currency", 'an ISO 4217 code the kiosk knows, such as "USD", "EUR" or "JPY"',
                 currency, hint)
         currency = "USD"
-    locale = r.str_("locale", "en", pattern=_LOCALE, shape='a language tag like "en" or "pt-BR"')
+    locale = _locale(r)
     data_dir = r.str_("data_dir", "/var/lib/vending-kiosk", pattern=_NON_EMPTY,
                       shape="a directory path")
+    support = _support(r)
     r.finish()
     # Relative to the config file, not to wherever the service happened to start.
     resolved = Path(os.path.abspath(config_dir / Path(data_dir).expanduser()))
-    return MachineConfig(machine_id, currency, locale, resolved)
+    return MachineConfig(machine_id, currency, locale, resolved, support)
+
+
+def _locale(r: _Reader) -> str:
+    """A language the screens have texts in: exact ("de") or regional ("de-AT"), never a silent
+    fall back to English."""
+    # Imported here: kiosk.i18n -> kiosk.resources imports this module.
+    from kiosk.i18n import default_catalogue, language_for
+
+    locale = r.str_("locale", "en", pattern=_LOCALE, shape='a language tag like "en" or "de-AT"')
+    languages = default_catalogue().languages
+    # With no catalogue at all the installation is broken, not the config (kiosk.i18n logs it).
+    if r.ok("locale") and languages and language_for(locale, languages) is None:
+        listed = ", ".join(f'"{code}"' for code in languages)
+        r.error("locale", f'the kiosk has no screen texts in "{locale}": choose one of its '
+                          f'languages ({listed}), or a regional form of one such as "de-AT"')
+        return "en"
+    return locale
+
+
+def _support(r: _Reader) -> str:
+    """How customers reach the operator: a phone number, an e-mail or an http(s) URL (also shown
+    as a QR), on one line that fits the claim and fault screens."""
+    support = r.str_("support", "").strip()
+    if not support:
+        return ""
+    if len(support) > SUPPORT_MAX:
+        r.error("support", f"must be at most {SUPPORT_MAX} characters (a phone number, an "
+                           f"e-mail or a web address), found {len(support)}")
+    elif not support.isprintable():
+        r.error("support", "must be one line, without line breaks, tabs or control characters")
+    elif support.lower().startswith(("http:", "https:")) and not _SUPPORT_URL.fullmatch(support):
+        r.wrong("support", "a web address like https://help.example.net/vm-0001 (http or https "
+                           "and a host name)", support)
+    elif _placeholder(support) or any(_example_host(d) for d in _DOMAIN.findall(support)):
+        shown = json.dumps(support, ensure_ascii=False)
+        r.error("support", f"not configured: still a placeholder ({shown}); put "
+                           "the phone number, e-mail or web address customers reach you at "
+                           "here, or remove the line")
+    else:
+        return support
+    return ""
 
 
 def _display(r: _Reader) -> DisplayConfig:
@@ -606,6 +708,7 @@ def _payment(r: _Reader) -> PaymentConfig:
         assets=r.str_list("assets"),
         # absent (or invalid, already reported) reads as 0.0: use the gateway's own pace
         poll_interval_s=r.number("poll_interval_s", 0.0, lo=0.2, hi=60) or None,
+        refund_give_up_h=r.int_("refund_give_up_h", 72, lo=1, hi=24 * 90),
         mixpay=_mixpay(r.sub("mixpay"), selected == "mixpay"),
         wctpay=_wctpay(r.sub("wctpay"), selected == "wctpay"),
         centrapay=_centrapay(r.sub("centrapay"), selected == "centrapay"),
@@ -630,6 +733,14 @@ def _mixpay(r: _Reader, selected: bool) -> MixPayConfig | None:
         why = 'payment.gateway = "mixpay" needs it'
         r.require("payee_id", config.payee_id, f"{why} (the MixPay account that receives payments)")
         r.require("settlement_asset_id", config.settlement_asset_id, why)
+        _refuse_placeholders(
+            r, config.api_base,
+            ids=(("payee_id", config.payee_id, "your MixPay payee id"),
+                 ("settlement_asset_id", config.settlement_asset_id,
+                  "the MixPay asset id you are paid in")),
+            urls=(("api_base", config.api_base, "MixPay's API (https://api.mixpay.me/v1)"),
+                  ("checkout_base", config.checkout_base,
+                   "MixPay's checkout (https://mixpay.me)")))
     r.finish()
     return config if r.present else None
 
@@ -647,6 +758,11 @@ def _wctpay(r: _Reader, selected: bool) -> WctPayConfig | None:
         r.require("api_base", config.api_base, f"{why} (the URL WCT Pay gave you at onboarding)")
         _require_secret(r, "key", config.key, why)
         _require_secret(r, "api_secret", config.api_secret, why)
+        _refuse_placeholders(
+            r, config.api_base,
+            ids=(("key", config.key, "your WCT Pay terminal API key"),
+                 ("api_secret", config.api_secret, "your WCT Pay API secret")),
+            urls=(("api_base", config.api_base, "the URL WCT Pay gave you at onboarding"),))
     r.finish()
     return config if _secrets_present(r) else None
 
@@ -661,6 +777,12 @@ def _centrapay(r: _Reader, selected: bool) -> CentrapayConfig | None:
         why = 'payment.gateway = "centrapay" needs it'
         r.require("config_id", config.config_id, why)
         _require_secret(r, "api_key", config.api_key, why)
+        _refuse_placeholders(
+            r, config.api_base,
+            ids=(("config_id", config.config_id, "your Centrapay payment config id"),
+                 ("api_key", config.api_key, "your Centrapay API key")),
+            urls=(("api_base", config.api_base,
+                   "Centrapay's API (https://service.centrapay.com)"),))
     r.finish()
     return config if _secrets_present(r) else None
 
@@ -669,6 +791,7 @@ def _vend(r: _Reader) -> VendConfig:
     driver = r.choice("driver", "gpio", DRIVERS)
     config = VendConfig(
         driver=driver,
+        failures_to_disable=r.int_("failures_to_disable", 2, lo=1, hi=100),
         mdb=_mdb(r.sub("mdb")),
         gpio=_gpio(r.sub("gpio"), r.ok("driver") and driver == "gpio"),
         simulated=_simulated(r.sub("simulated")),
@@ -684,6 +807,8 @@ def _mdb(r: _Reader) -> MdbConfig:
         baudrate=r.int_("baudrate", 115200, lo=1),
         address=r.int_("address", 0x10),
         patience_s=r.int_("patience_s", 60, lo=5, hi=600),
+        selection_timeout_s=r.int_("selection_timeout_s", 60, lo=5, hi=600),
+        dispense_timeout_s=r.int_("dispense_timeout_s", 60, lo=5, hi=600),
         deny_command=r.str_("deny_command", "C,STOP", pattern=_NON_EMPTY,
                             shape='a bridge command such as "C,STOP"'),
         setconf=r.str_list("setconf"),

@@ -54,6 +54,24 @@ class Outcome(enum.Enum):
     VEND_UNKNOWN = "vend_unknown"
 
 
+class ClaimReason(enum.Enum):
+    """Why a result screen gives the customer a code, which decides what the screen promises.
+
+    A result screen with no code says "you were not charged" (or, after a vend, thank you);
+    the flow clears the code only when the gateway confirmed that nothing arrived.
+    """
+
+    VEND_FAILED = "vend_failed"      # paid, and the item did not drop
+    VEND_UNKNOWN = "vend_unknown"    # paid, and the item may or may not have dropped: the
+                                     # operator checks before any refund
+    PART_PAID = "part_paid"          # part of the price arrived: an open claim for it
+    MAYBE_PAID = "maybe_paid"        # ended unpaid as far as the kiosk knows, nothing confirmed
+                                     # either way: "if your wallet sent it, keep this code"
+    UNCONFIRMED = "unconfirmed"      # a payment is seen but did not confirm in time
+    UNVERIFIED = "unverified"        # reported paid but not as ordered: an open claim
+
+
+OPEN_CLAIM_REASONS = frozenset({ClaimReason.PART_PAID, ClaimReason.UNVERIFIED})
 KEYPAD_MARGIN_S = 10.0   # a keypad-first payment ends this long before the machine gives up
 PAYMENT_SCREENS = frozenset({Screen.AWAITING_PAYMENT, Screen.CONFIRMING, Screen.UNDERPAID})
 CANCELLABLE_SCREENS = frozenset({Screen.CREATING_PAYMENT, Screen.AWAITING_PAYMENT,
@@ -63,6 +81,15 @@ RESULT_SCREENS = frozenset({Screen.THANK_YOU, Screen.VEND_FAILED, Screen.PAYMENT
 BROWSING_SCREENS = frozenset({Screen.CHOOSE_ITEM, Screen.CHOOSE_COIN})
 # A PAID status seen on these screens belongs to a sale the customer was told had ended.
 ENDED_UNPAID_SCREENS = frozenset({Screen.PAYMENT_FAILED, Screen.EXPIRED, Screen.CANCELLED})
+# The gateway ended the payment unpaid: the screen, the abandon kind, and the code to give.
+# Expired and cancelled at the gateway mean nothing arrived; "failed" says nothing about it.
+_ENDED_BY_GATEWAY: dict[PaymentState, tuple[Screen, str, ClaimReason | None]] = {
+    PaymentState.EXPIRED: (Screen.EXPIRED, "expired", None),
+    PaymentState.CANCELLED: (Screen.CANCELLED, "cancelled", None),
+    PaymentState.FAILED: (Screen.PAYMENT_FAILED, "payment_failed", ClaimReason.MAYBE_PAID),
+    PaymentState.UNVERIFIED: (Screen.PAYMENT_FAILED, "payment_failed", ClaimReason.UNVERIFIED),
+}
+NOTHING_ARRIVED = frozenset({PaymentState.EXPIRED, PaymentState.CANCELLED})
 _SCREEN_FOR_STATE = {
     PaymentState.AWAITING: Screen.AWAITING_PAYMENT,
     PaymentState.CONFIRMING: Screen.CONFIRMING,
@@ -112,8 +139,10 @@ class Sale:
     request: PaymentRequest | None = None
     status: PaymentStatus | None = None
     vend_outcome: str = ""
-    claim_code: str = ""
+    claim_code: str = ""                      # the code the customer keeps, if any
+    claim_reason: ClaimReason | None = None   # why there is a code (set with claim_code)
     message: str = ""                         # why it failed, for the technician line
+    part_paid: bool = False                   # the gateway reported part of the price paid
     keypad: bool = False                      # picked on the machine's keypad (MDB) first
     prompt: str = ""                          # what the customer must do while vending
 
@@ -274,11 +303,20 @@ class CreatePayment:
 
 @dataclass(frozen=True)
 class AbandonPayment:
-    """The sale ended unpaid: journal it, cancel at the gateway if it can, keep watching."""
+    """The sale ended unpaid: journal it (with the code the customer was given, if any),
+    cancel at the gateway if it can, keep watching."""
 
     order: Order
     kind: str                         # "cancelled" | "expired" | "payment_failed"
     reason: str = ""
+    claim_code: str = ""
+    claim_reason: ClaimReason | None = None
+
+    @property
+    def open_claim(self) -> bool:
+        """Money arrived (part of it, or a payment that failed verification): the operator
+        owes the customer, so the claim is open now, not only if a payment turns up later."""
+        return self.claim_reason in OPEN_CLAIM_REASONS
 
 
 @dataclass(frozen=True)
@@ -290,16 +328,20 @@ class Vend:
 
 @dataclass(frozen=True)
 class IssueClaim:
-    """A paid sale did not vend: refund where the gateway can, else journal the claim code."""
+    """A paid sale did not vend: refund where the gateway can (and ``refund``: the item
+    surely did not drop), else journal the claim code."""
 
     order: Order
     request: PaymentRequest | None
     claim_code: str
     reason: str
+    refund: bool = True
 
 
 @dataclass(frozen=True)
 class RecordPaidLate:
+    """Money for a sale that had already ended: PAID (refund due) or UNVERIFIED (a claim)."""
+
     tx_id: str
     status: PaymentStatus
 
@@ -344,7 +386,7 @@ class Flow:
         if isinstance(event, HardwareChanged):
             return self._hardware_changed(state, event, now)
         if isinstance(event, PaymentUpdate) and not self._is_current_payment(state, event):
-            return _stray_payment_update(state, event)
+            return _late_payment_update(state, event)
         if isinstance(event, KeypadSelected):
             return self._keypad_selected(state, event, now)
         if isinstance(event, (StartTapped, ItemChosen, CoinChosen, CancelPressed, DonePressed)):
@@ -412,37 +454,37 @@ class Flow:
         assert sale is not None and sale.order is not None
         if isinstance(event, PaymentUpdate):
             return self._payment_update(state, sale, event.status, now)
-        part_paid = state.screen is Screen.UNDERPAID  # that customer keeps a code to claim it
+        # Ended by the kiosk alone, nothing is confirmed: the customer keeps a code in case
+        # the wallet already sent the money (the watch goes on and settles it by that code).
+        unconfirmed = ClaimReason.PART_PAID if sale.part_paid else ClaimReason.MAYBE_PAID
         if isinstance(event, CancelPressed) and state.screen in CANCELLABLE_SCREENS:
             return self._end_unpaid(state, Screen.CANCELLED, "cancelled", "customer", now,
-                                    with_claim=part_paid)
+                                    unconfirmed)
         if isinstance(event, Tick):
             deadline = sale.order.expires_at
             if state.screen is Screen.CONFIRMING:
                 if now > deadline + self.settings.confirm_grace_s:
-                    # Money may still arrive: the watch goes on and the customer keeps a code.
                     return self._end_unpaid(state, Screen.PAYMENT_FAILED, "payment_failed",
-                                            "payment still unconfirmed", now, with_claim=True)
+                                            "payment still unconfirmed", now,
+                                            ClaimReason.UNCONFIRMED)
             elif now >= deadline:
                 return self._end_unpaid(state, Screen.EXPIRED, "expired",
-                                        "payment window closed", now, with_claim=part_paid)
+                                        "payment window closed", now, unconfirmed)
         return Transition(state)
 
     def _payment_update(self, state: KioskState, sale: Sale, status: PaymentStatus,
                         now: float) -> Transition:
         assert sale.order is not None
-        sale = replace(sale, status=status, request=status.request or sale.request)
+        sale = replace(sale, status=status, request=status.request or sale.request,
+                       part_paid=sale.part_paid or status.state is PaymentState.UNDERPAID)
         if status.state is PaymentState.PAID:
             return _go(state, Screen.VENDING, now, sale, Vend(sale.order))
-        if status.state is PaymentState.EXPIRED:
-            return self._end_unpaid(replace(state, sale=sale), Screen.EXPIRED, "expired",
-                                    status.reason, now)
-        if status.state is PaymentState.CANCELLED:
-            return self._end_unpaid(replace(state, sale=sale), Screen.CANCELLED, "cancelled",
-                                    status.reason, now)
-        if status.state is PaymentState.FAILED:
-            return self._end_unpaid(replace(state, sale=sale), Screen.PAYMENT_FAILED,
-                                    "payment_failed", status.reason, now)
+        if status.state in _ENDED_BY_GATEWAY:
+            screen, kind, claim = _ENDED_BY_GATEWAY[status.state]
+            if sale.part_paid and claim is not ClaimReason.UNVERIFIED:
+                claim = ClaimReason.PART_PAID  # closed with part of the price paid
+            return self._end_unpaid(replace(state, sale=sale), screen, kind, status.reason, now,
+                                    claim)
         screen = _SCREEN_FOR_STATE[status.state]
         if screen is state.screen:
             return Transition(replace(state, sale=sale))
@@ -469,12 +511,18 @@ class Flow:
             state = replace(state, stock=MappingProxyType(stock), disabled=disabled)
             return _go(state, Screen.THANK_YOU, now, sale,
                        SaleFinished(sale.order, Outcome.VENDED, link, paid_symbol))
-        code = self._claim_reference(sale)
-        sale = replace(sale, claim_code=code)
-        outcome = Outcome.VEND_UNKNOWN if event.outcome == "unknown" else Outcome.VEND_FAILED
+        if event.outcome == "unknown":
+            # The item may have dropped: never an automatic refund, the operator checks.
+            code, reason = claim_code(sale.order.tx_id), ClaimReason.VEND_UNKNOWN
+            outcome = Outcome.VEND_UNKNOWN
+        else:
+            code, reason = self._claim_reference(sale), ClaimReason.VEND_FAILED
+            outcome = Outcome.VEND_FAILED
+        sale = replace(sale, claim_code=code, claim_reason=reason)
         state = replace(state, disabled=disabled)
-        return _go(state, Screen.VEND_FAILED, now, sale,
-                   IssueClaim(sale.order, sale.request, code, f"vend {event.outcome}"),
+        claim = IssueClaim(sale.order, sale.request, code, f"vend {event.outcome}",
+                           refund=outcome is Outcome.VEND_FAILED)
+        return _go(state, Screen.VEND_FAILED, now, sale, claim,
                    SaleFinished(sale.order, outcome, link, paid_symbol))
 
     def _result(self, state: KioskState, event: Event, now: float) -> Transition:
@@ -508,16 +556,19 @@ class Flow:
                    CreatePayment(order))
 
     def _end_unpaid(self, state: KioskState, screen: Screen, kind: str, reason: str,
-                    now: float, with_claim: bool = False) -> Transition:
+                    now: float, claim: ClaimReason | None = None) -> Transition:
+        """End a sale that was not paid as far as the kiosk knows. ``claim`` None only when
+        nothing can have been paid (no QR shown) or the gateway confirmed nothing arrived."""
         sale = state.sale
         assert sale is not None and sale.order is not None
-        code = claim_code(sale.order.tx_id) if with_claim else ""
-        sale = replace(sale, message=reason, claim_code=code)
+        code = claim_code(sale.order.tx_id) if claim else ""
+        sale = replace(sale, message=reason, claim_code=code, claim_reason=claim)
         outcome = {"cancelled": Outcome.CANCELLED, "expired": Outcome.EXPIRED}.get(
             kind, Outcome.PAYMENT_FAILED)
         link = sale.request.link if sale.request else ""
         release: tuple[Effect, ...] = (ReleaseSelection(),) if sale.keypad else ()
-        return _go(state, screen, now, sale, AbandonPayment(sale.order, kind, reason),
+        return _go(state, screen, now, sale,
+                   AbandonPayment(sale.order, kind, reason, code, claim),
                    SaleFinished(sale.order, outcome, link), *release)
 
     def _keypad_selected(self, state: KioskState, event: KeypadSelected,
@@ -578,11 +629,21 @@ class Flow:
                 and state.screen not in ENDED_UNPAID_SCREENS)
 
 
-def _stray_payment_update(state: KioskState, event: PaymentUpdate) -> Transition:
-    """A status for a sale that is not waiting for money: money that arrives is never dropped."""
-    if event.status.state is PaymentState.PAID:
+def _late_payment_update(state: KioskState, event: PaymentUpdate) -> Transition:
+    """A status for a sale that is not waiting for money: money that arrives is never dropped,
+    and a customer still reading the code of that sale learns what the gateway confirmed."""
+    status = event.status.state
+    if status in (PaymentState.PAID, PaymentState.UNVERIFIED):
         return Transition(state, (RecordPaidLate(event.tx_id, event.status),))
+    sale = state.sale
+    on_screen = (sale is not None and sale.tx_id == event.tx_id
+                 and state.screen in ENDED_UNPAID_SCREENS)
+    if on_screen and status in NOTHING_ARRIVED and sale is not None \
+            and sale.claim_reason is ClaimReason.MAYBE_PAID:
+        # The gateway closed it with nothing paid: "not charged" is now the truth.
+        return Transition(replace(state, sale=replace(sale, claim_code="", claim_reason=None)))
     return Transition(state)
+
 
 
 def _go(state: KioskState, screen: Screen, now: float,

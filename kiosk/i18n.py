@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import string
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -74,12 +74,8 @@ class Catalogue:
         return view
 
     def resolve(self, locale: str) -> str:
-        """The language to show for a locale: exact ("de"), else its language ("de-AT" -> "de",
-        "pt-BR" -> "pt"), else English."""
-        if locale in self._tables:
-            return locale
-        primary = locale.replace("_", "-").split("-")[0].lower()
-        return primary if primary in self._tables else REFERENCE
+        """The language to show for a locale (``language_for``), else English."""
+        return language_for(locale, self._tables) or REFERENCE
 
     def next_language(self) -> str:
         """The language after this one in the language button's cycle."""
@@ -106,6 +102,15 @@ class Catalogue:
 
     def template(self, language: str, key: str) -> str | None:
         return self._tables.get(language, {}).get(key)
+
+
+def language_for(locale: str, languages: Collection[str]) -> str | None:
+    """The language among ``languages`` that shows ``locale``: exact ("de"), else its language
+    ("de-AT" -> "de", "pt-BR" -> "pt"); None when there is none."""
+    if locale in languages:
+        return locale
+    primary = locale.replace("_", "-").split("-")[0].lower()
+    return primary if primary in languages else None
 
 
 def placeholders(template: str) -> frozenset[str]:

@@ -46,7 +46,7 @@ from kiosk.errors import JournalError
 from kiosk.money import MINOR_UNITS, decimal_places, format_amount
 from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState
 
-SCHEMA_VERSION = 3   # 2: selftests table; 3: operator_events table
+SCHEMA_VERSION = 4   # 2: selftests table; 3: operator_events table; 4: refunds, slot failures
 FILE_NAME = "journal.db"
 
 STATUSES: tuple[str, ...] = (
@@ -62,6 +62,10 @@ ABANDONED: frozenset[str] = frozenset({"cancelled", "expired", "payment_failed"}
 # Money was (or may have been) taken and the customer may be owed a refund or a claim.
 _REFUNDABLE: frozenset[str] = frozenset(
     {"paid", "vend_failed", "vend_unknown", "paid_late", "refund_due"})
+# Sales the operator still owes something (money or an item): ``kiosk journal --claims``.
+OPEN_CLAIM_STATUSES: frozenset[str] = frozenset({"refund_due", "paid_late", "vend_unknown"})
+# Vend outcomes that say the slot itself is faulty (not the customer, not the link).
+SLOT_FAILURES: frozenset[str] = frozenset({"no_drop", "jam", "motor_fault"})
 
 _SEEN_STATUS: dict[PaymentState, str] = {
     PaymentState.AWAITING: "awaiting",
@@ -106,7 +110,18 @@ CREATE TABLE IF NOT EXISTS slots (
     id TEXT PRIMARY KEY,
     stock INTEGER NOT NULL,
     disabled INTEGER NOT NULL DEFAULT 0,
-    disabled_reason TEXT NOT NULL DEFAULT ''
+    disabled_reason TEXT NOT NULL DEFAULT '',
+    failures INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS refunds (
+    tx_id TEXT PRIMARY KEY REFERENCES transactions(id),
+    reference TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    claim_code TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL DEFAULT 'pending'
 );
 CREATE TABLE IF NOT EXISTS selftests (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -135,6 +150,18 @@ class SlotState:
     stock: int
     disabled: bool
     disabled_reason: str
+
+
+@dataclass(frozen=True)
+class PendingRefund:
+    """An automatic refund the gateway has not confirmed yet (the durable refund queue)."""
+
+    tx_id: str
+    reference: str                  # the idempotency reference every retry sends
+    reason: str
+    claim_code: str                 # what the operator settles it by if the refund gives up
+    requested_at: datetime
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -194,6 +221,13 @@ def _asset_from_json(text: str | None) -> Asset | None:
     data = json.loads(text)
     return Asset(symbol=data["symbol"], name=data["name"], network=data["network"],
                  asset_id=data["asset_id"])
+
+
+def _request_detail(request: PaymentRequest) -> dict[str, Any]:
+    return {"payment_id": request.payment_id, "link": request.link,
+            "expires_at": request.expires_at, "crypto_amount": request.crypto_amount,
+            "crypto_symbol": request.crypto_symbol, "reference": request.reference,
+            "memo": request.memo}
 
 
 def _optional_decimal(text: object) -> Decimal | None:
@@ -281,12 +315,16 @@ class Journal:
             self._require_status(cur, tx_id, "awaiting", {"creating"})
             cur.execute("UPDATE transactions SET payment_id = ?, payment_link = ? WHERE id = ?",
                         (request.payment_id, request.link, tx_id))
-            self._append(cur, tx_id, "payment_created", {
-                "payment_id": request.payment_id, "link": request.link,
-                "expires_at": request.expires_at, "crypto_amount": request.crypto_amount,
-                "crypto_symbol": request.crypto_symbol, "reference": request.reference,
-                "memo": request.memo},
-                status="awaiting")
+            self._append(cur, tx_id, "payment_created", _request_detail(request),
+                         status="awaiting")
+
+    def requoted(self, tx_id: str, request: PaymentRequest) -> None:
+        """The gateway replaced the quote (WCT Pay): what the customer is now asked to pay."""
+        with self._tx() as cur:
+            self._row(cur, tx_id)
+            cur.execute("UPDATE transactions SET payment_id = ?, payment_link = ? WHERE id = ?",
+                        (request.payment_id, request.link, tx_id))
+            self._append(cur, tx_id, "requoted", _request_detail(request))
 
     def status_seen(self, tx_id: str, state: PaymentState, raw_status: str,
                     detail: dict[str, Any]) -> bool:
@@ -329,13 +367,14 @@ class Journal:
             return True
 
     def vend_result(self, tx_id: str, outcome: str, detail: dict[str, Any],
-                    disable_slot: bool) -> None:
+                    disable_slot: bool, disable_after: int = 0) -> None:
         """Record what the hardware did, with the slot's stock and fault in the same commit.
 
         ``outcome`` is a ``hardware.VendOutcome`` value. ``"vended"`` -> ``vended`` and one item
         less in the slot; ``"unknown"`` (the item may have dropped) -> ``vend_unknown``; any
         other outcome -> ``vend_failed``. ``disable_slot`` takes the slot out of sale with the
-        outcome as the reason.
+        outcome as the reason, and so does the ``disable_after``-th slot failure (no drop, jam,
+        motor fault) in a row; a vend resets the count.
         """
         outcome = str(outcome.value if isinstance(outcome, Enum) else outcome)
         new_status = {"vended": "vended", "unknown": "vend_unknown"}.get(outcome, "vend_failed")
@@ -354,10 +393,18 @@ class Journal:
             cur.execute("INSERT OR IGNORE INTO slots (id, stock, disabled, disabled_reason)"
                         " VALUES (?, 0, 0, '')", (slot,))
             if outcome == "vended":
-                cur.execute("UPDATE slots SET stock = MAX(stock - 1, 0) WHERE id = ?", (slot,))
+                cur.execute("UPDATE slots SET stock = MAX(stock - 1, 0), failures = 0"
+                            " WHERE id = ?", (slot,))
+            elif outcome in SLOT_FAILURES:
+                cur.execute("UPDATE slots SET failures = failures + 1 WHERE id = ?", (slot,))
+            failures = cur.execute("SELECT failures FROM slots WHERE id = ?",
+                                   (slot,)).fetchone()[0]
             if disable_slot:
                 cur.execute("UPDATE slots SET disabled = 1, disabled_reason = ? WHERE id = ?",
                             (outcome, slot))
+            elif disable_after and failures >= disable_after:
+                cur.execute("UPDATE slots SET disabled = 1, disabled_reason = ? WHERE id = ?",
+                            (f"{failures} failed vends in a row", slot))
 
     def claim_issued(self, tx_id: str, claim_code: str, reason: str) -> None:
         """The customer was shown ``claim_code`` to claim a refund or the item (``refund_due``)."""
@@ -371,15 +418,67 @@ class Journal:
             self._append(cur, tx_id, "refund_requested", detail, status="refund_due")
 
     def refund_done(self, tx_id: str, detail: dict[str, Any]) -> None:
-        """The money went back to the customer (``refunded``)."""
+        """The money went back to the customer (``refunded``); a queued refund is done."""
         with self._tx() as cur:
             self._require_status(cur, tx_id, "refunded", _REFUNDABLE)
             self._append(cur, tx_id, "refund_done", detail, status="refunded")
+            cur.execute("UPDATE refunds SET state = 'done' WHERE tx_id = ?", (tx_id,))
 
-    def abandoned(self, tx_id: str, kind: str, detail: dict[str, Any]) -> None:
+    # ------------------------------------------------------------------ the refund queue
+
+    def queue_refund(self, tx_id: str, reference: str, reason: str, code: str,
+                     detail: Mapping[str, Any]) -> bool:
+        """Ask for an automatic refund, durably: ``refund_requested`` and a queue row in one
+        commit, retried (across restarts) until the gateway confirms or it gives up.
+        ``False`` if this sale's refund is already queued (one refund, one reference)."""
+        with self._tx() as cur:
+            self._require_status(cur, tx_id, "refund_due", _REFUNDABLE)
+            if cur.execute("SELECT 1 FROM refunds WHERE tx_id = ?", (tx_id,)).fetchone():
+                return False
+            stamp = self._stamp()
+            cur.execute("INSERT INTO refunds (tx_id, reference, reason, claim_code, requested_at)"
+                        " VALUES (?, ?, ?, ?, ?)", (tx_id, reference, reason, code, stamp))
+            cur.execute("UPDATE transactions SET claim_code = ? WHERE id = ?", (code, tx_id))
+            self._append(cur, tx_id, "refund_requested",
+                         {"method": "gateway", "reference": reference, "reason": reason,
+                          **detail}, status="refund_due")
+            return True
+
+    def pending_refunds(self) -> list[PendingRefund]:
+        """Queued refunds not yet confirmed or given up, oldest first."""
+        with self._tx(write=False) as cur:
+            rows = cur.execute("SELECT * FROM refunds WHERE state = 'pending'"
+                               " ORDER BY requested_at").fetchall()
+        return [PendingRefund(row["tx_id"], row["reference"], row["reason"], row["claim_code"],
+                              datetime.fromisoformat(row["requested_at"]), int(row["attempts"]))
+                for row in rows]
+
+    def refund_attempt_failed(self, tx_id: str, error: str) -> None:
+        """One try the gateway did not confirm (down, rate limited, garbled): retried later."""
+        with self._tx() as cur:
+            cur.execute("UPDATE refunds SET attempts = attempts + 1, last_error = ?"
+                        " WHERE tx_id = ?", (error[:500], tx_id))
+
+    def refund_given_up(self, tx_id: str, reason: str) -> None:
+        """The gateway refused the refund, or never confirmed it in time: the queued refund
+        ends and the operator settles the sale by its claim code (still ``refund_due``)."""
+        with self._tx() as cur:
+            row = cur.execute("SELECT claim_code FROM refunds WHERE tx_id = ? AND"
+                              " state = 'pending'", (tx_id,)).fetchone()
+            if row is None:
+                return
+            cur.execute("UPDATE refunds SET state = 'given_up', last_error = ? WHERE tx_id = ?",
+                        (reason[:500], tx_id))
+            self._issue_claim(cur, tx_id, row["claim_code"], reason)
+
+    def abandoned(self, tx_id: str, kind: str, detail: dict[str, Any], *,
+                  code: str = "", open_claim: bool = False) -> None:
         """The sale ended unpaid: ``kind`` is ``cancelled``, ``expired`` or ``payment_failed``.
 
-        Refused (``JournalError``) once a payment was verified: a paid sale is never abandoned.
+        ``code``: the claim code the customer was given to keep; a payment that arrives later
+        is settled by it. ``open_claim``: money did arrive (part of it, or unverified): the
+        claim is open now (``refund_due``), in the same commit. Refused (``JournalError``)
+        once a payment was verified: a paid sale is never abandoned.
         """
         if kind not in ABANDONED:
             raise ValueError(f"abandon kind must be one of {sorted(ABANDONED)}, not {kind!r}")
@@ -389,7 +488,13 @@ class Journal:
                 raise JournalError(f"transaction {tx_id} is paid (status {row['status']}): "
                                    f"it cannot become {kind}")
             self._require_status(cur, tx_id, kind, PRE_PAYMENT, row)
+            if code:
+                detail = {**detail, "claim_code": code}
+                cur.execute("UPDATE transactions SET claim_code = ? WHERE id = ?", (code, tx_id))
             self._append(cur, tx_id, kind, detail, status=kind)
+            if open_claim:
+                self._issue_claim(cur, tx_id, code or claim_code(tx_id),
+                                  str(detail.get("reason", kind)))
 
     def paid_late(self, tx_id: str, detail: dict[str, Any]) -> bool:
         """A verified payment for a sale that was abandoned or found unfinished at start-up.
@@ -402,7 +507,9 @@ class Journal:
             row = self._row(cur, tx_id)
             if self._has_event(cur, tx_id, "paid_verified", "vend_started", "paid_late"):
                 return False
-            self._require_status(cur, tx_id, "paid_late", PRE_PAYMENT | ABANDONED, row)
+            # refund_due: a part-paid sale whose claim is open; the rest may still arrive.
+            self._require_status(cur, tx_id, "paid_late",
+                                 PRE_PAYMENT | ABANDONED | {"refund_due"}, row)
             code = claim_code(tx_id)
             cur.execute("UPDATE transactions SET claim_code = ? WHERE id = ?", (code, tx_id))
             self._append(cur, tx_id, "paid_late",
@@ -457,7 +564,7 @@ class Journal:
         order = Order(tx_id=row["id"], slot_id=row["slot"], item_name=row["item_name"],
                       amount=Decimal(row["amount"]), currency=row["currency"],
                       asset=_asset_from_json(row["asset"]), expires_at=int(row["expires_at"]))
-        created = self._last_event(cur, row["id"], "payment_created")
+        created = self._last_event(cur, row["id"], "payment_created", "requoted")
         if created is None or row["payment_id"] is None:
             return order, None
         return order, PaymentRequest(
@@ -534,9 +641,9 @@ class Journal:
                     " VALUES (?, 0, 0, '')", (slot_id,))
         if stock is not None:
             cur.execute("UPDATE slots SET stock = ? WHERE id = ?", (max(0, stock), slot_id))
-        if enabled is True:
-            cur.execute("UPDATE slots SET disabled = 0, disabled_reason = '' WHERE id = ?",
-                        (slot_id,))
+        if enabled is True:  # back on sale with a clean slate of failures
+            cur.execute("UPDATE slots SET disabled = 0, disabled_reason = '', failures = 0"
+                        " WHERE id = ?", (slot_id,))
         elif enabled is False:
             cur.execute("UPDATE slots SET disabled = 1, disabled_reason = 'operator'"
                         " WHERE id = ?", (slot_id,))
@@ -648,6 +755,9 @@ class Journal:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     cur.execute(statement)
+            slot_columns = {row[1] for row in cur.execute("PRAGMA table_info(slots)")}
+            if "failures" not in slot_columns:  # a version 3 journal
+                cur.execute("ALTER TABLE slots ADD COLUMN failures INTEGER NOT NULL DEFAULT 0")
             if version < SCHEMA_VERSION:
                 cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -694,9 +804,10 @@ class Journal:
         return cur.execute(f"SELECT 1 FROM events WHERE tx_id = ? AND kind IN ({marks}) LIMIT 1",
                            (tx_id, *kinds)).fetchone() is not None
 
-    def _last_event(self, cur: sqlite3.Cursor, tx_id: str, kind: str) -> dict[str, Any] | None:
-        row = cur.execute("SELECT detail FROM events WHERE tx_id = ? AND kind = ?"
-                          " ORDER BY seq DESC LIMIT 1", (tx_id, kind)).fetchone()
+    def _last_event(self, cur: sqlite3.Cursor, tx_id: str, *kinds: str) -> dict[str, Any] | None:
+        marks = ", ".join("?" * len(kinds))
+        row = cur.execute(f"SELECT detail FROM events WHERE tx_id = ? AND kind IN ({marks})"
+                          f" ORDER BY seq DESC LIMIT 1", (tx_id, *kinds)).fetchone()
         return None if row is None else dict(json.loads(row["detail"]))
 
     def _seen(self, cur: sqlite3.Cursor, tx_id: str, current: str, state: PaymentState,
@@ -717,7 +828,10 @@ class Journal:
         return fresh
 
     def _issue_claim(self, cur: sqlite3.Cursor, tx_id: str, code: str, reason: str) -> str:
-        row = self._require_status(cur, tx_id, "refund_due", _REFUNDABLE | {"refunded"})
+        # Abandoned or still open (not "creating": no payment exists) when a payment arrives
+        # that failed verification: money may have come, so a claim.
+        row = self._require_status(cur, tx_id, "refund_due", _REFUNDABLE | ABANDONED
+                                   | (PRE_PAYMENT - {"creating"}) | {"refunded"})
         cur.execute("UPDATE transactions SET claim_code = ? WHERE id = ?", (code, tx_id))
         status = None if row["status"] == "refunded" else "refund_due"
         self._append(cur, tx_id, "refund_requested",
@@ -729,11 +843,13 @@ class Journal:
         pre = ", ".join(f"'{s}'" for s in sorted(PRE_PAYMENT))
         abandoned = ", ".join(f"'{s}'" for s in sorted(ABANDONED))
         terminal = ", ".join(f"'{s}'" for s in _TERMINAL_STATE_VALUES)
+        # refund_due before any verified payment: a part-paid claim whose payment is open.
         rows: list[sqlite3.Row] = cur.execute(
             f"SELECT * FROM transactions t WHERE t.status IN ({pre})"
-            f" OR (t.status IN ({abandoned}) AND t.payment_id IS NOT NULL AND NOT EXISTS ("
-            f"  SELECT 1 FROM events e WHERE e.tx_id = t.id AND e.kind = 'status_seen'"
-            f"  AND json_extract(e.detail, '$.state') IN ({terminal})))"
+            f" OR (t.status IN ({abandoned}, 'refund_due') AND t.payment_id IS NOT NULL"
+            f"  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.tx_id = t.id AND ("
+            f"   e.kind IN ('paid_verified', 'paid_late', 'vend_started') OR (e.kind = 'status_seen'"
+            f"   AND json_extract(e.detail, '$.state') IN ({terminal})))))"
             f" ORDER BY t.rowid").fetchall()
         return rows
 

@@ -6,8 +6,13 @@ Threads:
 - one *sale* worker runs every effect that touches a transaction (create, abandon, vend, claim,
   paid-late), strictly in the order the flow asked for them, so the journal always sees intent
   before action;
-- one *misc* worker loads coin lists and checks hardware health;
-- the payment watcher polls the gateway.
+- one *misc* worker loads coin lists and checks the health of the machine and the gateway;
+- the payment watcher polls the gateway;
+- the refund worker works off the journal's refund queue.
+
+The kiosk is in service only while the vend hardware is ready *and* the gateway answered
+recently (``kiosk.gateway_health``): it never asks for money it cannot take or turn into an
+item.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardware.base import KeypadSelection, VendDriver, VendOutcome, VendRequest, VendResult
+from kiosk.claims import claim_code
 from kiosk.errors import (
     GatewayError,
     GatewayProtocolError,
-    GatewayRateLimited,
+    GatewayRejected,
     GatewayUnavailable,
     JournalError,
     KioskError,
@@ -64,18 +70,19 @@ from kiosk.flow import (
     VendPrompted,
 )
 from kiosk.firstboot import recorded_errors
-from kiosk.journal import PIN_FAILED, PIN_LOCKED, PIN_OK, Journal
+from kiosk.gateway_health import GatewayHealth, MonitoredGateway
+from kiosk.journal import OPEN_CLAIM_STATUSES, PIN_FAILED, PIN_LOCKED, PIN_OK, Journal
 from kiosk.operator_pin import verify_pin
 from kiosk.money import format_amount, to_minor
 from kiosk.payments.base import Gateway, Order, PaymentRequest, PaymentState, PaymentStatus
+from kiosk.refunds import RefundWorker, refund_reference
 from kiosk.watcher import PaymentWatcher
 
 log = logging.getLogger(__name__)
 
 HEALTH_CHECK_INTERVAL_S = 30.0
 FAULT_RECHECK_INTERVAL_S = 2.0    # out of service: notice quickly when the machine is back
-REFUND_ATTEMPTS = 4
-REFUND_BACKOFF_S = 2.0
+REFUND_GIVE_UP_S = 72 * 3600.0
 STARTING_UP = "starting up"
 # Taps a customer makes: dropped while the operator menu is open.
 CUSTOMER_EVENTS = (StartTapped, ItemChosen, CoinChosen, CancelPressed, DonePressed)
@@ -94,10 +101,14 @@ class Runtime:
     def __init__(self, flow: Flow, state: KioskState, *, gateway: Gateway, driver: VendDriver,
                  journal: Journal, wiring: dict[str, SlotWiring], initial_stock: dict[str, int],
                  poll_interval_s: float, on_sale_finished: Callable[[dict[str, Any]], None],
-                 clock: Callable[[], float] = time.time, operator_pin_hash: str = "") -> None:
+                 clock: Callable[[], float] = time.time, operator_pin_hash: str = "",
+                 failures_to_disable: int = 2,
+                 refund_give_up_s: float = REFUND_GIVE_UP_S) -> None:
         self.flow = flow
         self.state = state
-        self._gateway = gateway
+        self.gateway_health = GatewayHealth()
+        self._gateway = MonitoredGateway(gateway, self.gateway_health)
+        self._failures_to_disable = failures_to_disable
         self._driver = driver
         self._journal = journal
         self._wiring = wiring
@@ -108,9 +119,9 @@ class Runtime:
         self.wakeup = threading.Event()  # set by post(): the UI loop waits on it
         self._sale_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sale")
         self._misc_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="misc")
-        # Refunds retry over seconds; they must not hold up the next customer's sale.
-        self._refund_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refund")
-        self.watcher = PaymentWatcher(gateway, journal, self.post, poll_interval_s, clock,
+        # Refunds retry for hours; they must not hold up the next customer's sale.
+        self.refunds = RefundWorker(self._gateway, journal, refund_give_up_s)
+        self.watcher = PaymentWatcher(self._gateway, journal, self.post, poll_interval_s, clock,
                                       on_unknown=self._status_unknown)
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
@@ -126,13 +137,14 @@ class Runtime:
     def start(self) -> None:
         """Recover the journal and check the hardware, off the caller's thread."""
         self.watcher.start()
+        self.refunds.start()
         self._driver.set_selection_listener(self._keypad_selection)
         self._submit(self._misc_worker, self._startup)
 
     def close(self) -> None:
         self._sale_worker.shutdown(wait=True)
-        self._refund_worker.shutdown(wait=True)
         self._misc_worker.shutdown(wait=True)
+        self.refunds.stop()
         self.watcher.stop()
         self._gateway.close()
         self._driver.close()
@@ -169,6 +181,9 @@ class Runtime:
         elif self.operator.open and isinstance(event, KeypadSelected):
             self._dispatch(ReleaseSelection())  # nor from the machine's keypad
             return
+        if isinstance(event, (StartTapped, KeypadSelected)) and not self.gateway_health.fresh():
+            # A customer is coming: make sure the gateway answers before a coin is chosen.
+            self._next_health_check = min(self._next_health_check, now)
         transition = self.flow.step(self.state, event, now)
         self.state = transition.state
         for effect in transition.effects:
@@ -216,13 +231,15 @@ class Runtime:
 
     def settle(self, timeout_s: float, *, watches: bool) -> bool:
         """Keep pumping until no effect is in flight (and, with ``watches``, no payment is
-        watched), so what happens after the UI stops still reaches the journal."""
+        watched and no refund is queued), so what happens after the UI stops still reaches the
+        journal."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.pump()
             with self._in_flight_lock:
                 busy = self._in_flight > 0
-            if not busy and self._events.empty() and not (watches and self.watcher.pending()):
+            waiting = watches and (self.watcher.pending() or self.refunds.pending())
+            if not busy and self._events.empty() and not waiting:
                 return True
             time.sleep(0.05)
         return False
@@ -288,10 +305,21 @@ class Runtime:
     def _check_health(self) -> None:
         try:
             health = self._driver.health()
-            fault = self._startup_fault or ("" if health.ready else health.reason or "not ready")
-            self.post(HardwareChanged(fault))
+            hardware = "" if health.ready else health.reason or "not ready"
+            self.post(HardwareChanged(self._startup_fault or hardware or self._gateway_fault()))
         finally:
             self._health_pending = False
+
+    def _gateway_fault(self) -> str:
+        """Probe the gateway when it has not answered recently; its fault, or ""."""
+        if self.gateway_health.probe_due():
+            try:
+                self._gateway.check_reachable(Decimal("1"), self.flow.settings.currency)
+            except GatewayRejected as exc:  # it answers, but will not take our payments
+                self.gateway_health.unreachable(str(exc))
+            except GatewayError as exc:
+                log.warning("payment gateway not reachable: %s", exc)
+        return self.gateway_health.fault
 
     def _post_stock(self) -> None:
         slots = self._journal.slot_states()
@@ -314,6 +342,9 @@ class Runtime:
             log.error("journal refused a new sale: %s", exc)
             self.post(PaymentCreateFailed(order.tx_id, "journal unavailable"))
             return
+        if self.gateway_health.fault:  # known unreachable: do not ask for money now
+            self.post(PaymentCreateFailed(order.tx_id, self.gateway_health.fault))
+            return
         health = self._driver.health()
         if not health.ready:  # never take money the machine cannot turn into an item
             self.post(HardwareChanged(health.reason or "not ready"))
@@ -324,10 +355,12 @@ class Runtime:
         except GatewayError as exc:
             log.warning("payment for %s not created: %s", order.tx_id, exc)
             if isinstance(exc, (GatewayUnavailable, GatewayProtocolError)):
-                # The gateway may have created it before the reply was lost: watch anyway.
+                # The gateway may have created it before the reply was lost: watch it until
+                # the gateway's own expiry for it.
                 lost = self._lost_request(order)
                 if lost is not None:
-                    self.watcher.watch(order, lost, late=True)
+                    self.watcher.watch(order, lost, late=True, confirmed=False)
+                self._submit(self._misc_worker, self._check_health)  # out of service now?
             self.post(PaymentCreateFailed(order.tx_id, str(exc)))
             return
         try:
@@ -353,9 +386,13 @@ class Runtime:
     def _abandon(self, effect: AbandonPayment) -> None:
         order = effect.order
         try:
-            self._journal.abandoned(order.tx_id, effect.kind, {"reason": effect.reason})
+            self._journal.abandoned(order.tx_id, effect.kind, {"reason": effect.reason},
+                                    code=effect.claim_code, open_claim=effect.open_claim)
         except JournalError as exc:
             log.error("could not journal %s of %s: %s", effect.kind, order.tx_id, exc)
+        if effect.open_claim:
+            log.warning("sale %s ended with money owed (%s): claim code %s", order.tx_id,
+                        effect.reason, effect.claim_code)
         if not self.watcher.abandon(order.tx_id):
             return
         if self._gateway.can_cancel:
@@ -370,8 +407,8 @@ class Runtime:
         except (GatewayError, JournalError) as exc:
             log.warning("cancel of %s failed (%s); still watching it", order.tx_id, exc)
             return
-        if status.state is PaymentState.PAID:
-            self.post(PaymentUpdate(order.tx_id, status))
+        # PAID: it was paid after all; CANCELLED: the screen may now say "not charged".
+        self.post(PaymentUpdate(order.tx_id, status))
 
     def _vend(self, order: Order) -> None:
         try:
@@ -402,7 +439,8 @@ class Runtime:
         try:
             self._journal.vend_result(order.tx_id, result.outcome.value,
                                       {"detail": result.detail},
-                                      disable_slot=result.disables_slot)
+                                      disable_slot=result.disables_slot,
+                                      disable_after=self._failures_to_disable)
         except JournalError as exc:  # recovery marks it vend_unknown; the customer moves on
             log.error("vend result of %s not journalled: %s", order.tx_id, exc)
         # Whatever the journal did, the customer must never be left on the vending screen.
@@ -415,50 +453,41 @@ class Runtime:
 
     def _issue_claim(self, effect: IssueClaim) -> None:
         order = effect.order
-        if self._gateway.can_refund and effect.request is not None:
-            self._submit(self._refund_worker, self._refund, order, effect.request,
-                         effect.claim_code, effect.reason)
+        if effect.refund and self._gateway.can_refund and effect.request is not None:
+            self._queue_refund(order, effect.claim_code, effect.reason)
             return
         self._journal.claim_issued(order.tx_id, effect.claim_code, effect.reason)
         log.warning("sale %s needs a refund: claim code %s (%s)", order.tx_id,
                     effect.claim_code, effect.reason)
 
     def _record_paid_late(self, effect: RecordPaidLate) -> None:
-        if not self._journal.paid_late(effect.tx_id,
-                                       {"paid_amount": str(effect.status.paid_amount),
-                                        "paid_symbol": effect.status.paid_symbol}):
+        tx_id, status = effect.tx_id, effect.status
+        if status.state is PaymentState.UNVERIFIED:
+            self._claim_unverified(tx_id, status)
             return
-        log.warning("payment for %s arrived after the sale ended: refund due", effect.tx_id)
+        if not self._journal.paid_late(tx_id, {"paid_amount": str(status.paid_amount),
+                                               "paid_symbol": status.paid_symbol}):
+            return
+        log.warning("payment for %s arrived after the sale ended: refund due", tx_id)
         if self._gateway.can_refund:  # handled like a failed vend: refund where we can
-            order, request = self._journal.sale(effect.tx_id)
+            order, request = self._journal.sale(tx_id)
             if request is not None:
-                code = self._journal.transaction(effect.tx_id)["claim_code"]
-                self._submit(self._refund_worker, self._refund, order, request, code,
-                             "paid after the sale ended")
+                code = self._journal.transaction(tx_id)["claim_code"]
+                self._queue_refund(order, code, "paid after the sale ended")
 
-    def _refund(self, order: Order, request: PaymentRequest, claim: str, reason: str) -> None:
-        """Refund the full amount; on a firm refusal the sale keeps a claim for the operator."""
-        reference = f"refund-{order.tx_id}"  # one refund per sale: a retry is idempotent
-        self._journal.refund_requested(order.tx_id, {
-            "reference": reference, "reason": reason, "currency": order.currency,
-            "amount": format_amount(order.amount, order.currency)})
-        for attempt in range(REFUND_ATTEMPTS):
-            try:
-                result = self._gateway.refund(order, request, reference)
-            except (GatewayUnavailable, GatewayRateLimited, GatewayProtocolError) as exc:
-                log.warning("refund of %s not confirmed (%s), attempt %d", order.tx_id, exc,
-                            attempt + 1)
-                time.sleep(REFUND_BACKOFF_S * 2 ** attempt)
-                continue
-            except GatewayError as exc:
-                self._journal.claim_issued(order.tx_id, claim, f"refund refused: {exc}")
-                log.error("refund of %s refused (%s): claim %s", order.tx_id, exc, claim)
-                return
-            self._journal.refund_done(order.tx_id, {"reference": result.reference,
-                                                    "settled": result.done,
-                                                    "detail": result.detail})
-            return
-        self._journal.claim_issued(order.tx_id, claim, "refund not confirmed by the gateway")
+    def _claim_unverified(self, tx_id: str, status: PaymentStatus) -> None:
+        """Reported paid after the sale ended, but not as ordered: money may have arrived."""
+        if self._journal.transaction(tx_id)["status"] in OPEN_CLAIM_STATUSES | {"refunded"}:
+            return  # already owed (or settled): one claim per sale
+        self._journal.claim_issued(tx_id, claim_code(tx_id),
+                                   f"reported paid after the sale ended, but {status.reason}")
+        log.warning("payment for %s failed verification after the sale ended: claim", tx_id)
+
+    def _queue_refund(self, order: Order, code: str, reason: str) -> None:
+        """Durable: the refund worker retries it, across restarts, until the gateway says."""
+        self._journal.queue_refund(order.tx_id, refund_reference(order.tx_id), reason, code, {
+            "currency": order.currency, "amount": format_amount(order.amount, order.currency)})
+        self.refunds.wake()
 
     def _status_unknown(self, order: Order, request: PaymentRequest) -> None:
         """The gateway stopped answering about the sale on screen."""
@@ -471,10 +500,14 @@ class Runtime:
         except GatewayError as exc:
             log.error("could not void %s after its status went unknown: %s", order.tx_id, exc)
             status = PaymentStatus(PaymentState.FAILED, reason="payment status unknown")
-        if status.state is not PaymentState.PAID:
-            status = PaymentStatus(PaymentState.FAILED, raw_status=status.raw_status,
-                                   reason="payment status unknown; voided")
-        self.post(PaymentUpdate(order.tx_id, status))
+        if status.state is PaymentState.PAID:
+            self.post(PaymentUpdate(order.tx_id, status))
+            return
+        self.post(PaymentUpdate(order.tx_id, PaymentStatus(
+            PaymentState.FAILED, raw_status=status.raw_status,
+            reason="payment status unknown; voided")))
+        if status.state is PaymentState.CANCELLED:  # voided: now the screen may say so
+            self.post(PaymentUpdate(order.tx_id, status))
 
 
     # -- operator menu (worker side)

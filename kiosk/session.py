@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware.base import VendDriver
-from kiosk.assembly import build_runtime
+from kiosk.assembly import build_gateway, build_runtime
 from kiosk.autopilot import Autopilot
 from kiosk.config import Config
 from kiosk.runtime import Runtime
@@ -36,14 +36,16 @@ def run_kiosk(config: Config, *, headless: bool, customers: int | None = None,
         if on_sale is not None:
             on_sale(line)
 
-    runtime = build_runtime(config, sale_finished, driver=driver)
+    gateway = build_gateway(config)
+    runtime = build_runtime(config, sale_finished, gateway=gateway, driver=driver)
     display = config.display
     options = DisplayOptions(width=display.width, height=display.height,
                              fullscreen=display.fullscreen, headless=headless,
                              rotation=display.rotation)
     view = View(currency=config.machine.currency, images_dir=images_dir(config),
                 machine_id=config.machine.id, auto_refund=runtime.flow.settings.auto_refund,
-                locale=config.machine.locale)
+                locale=config.machine.locale, support=config.machine.support,
+                wallet_picks_coin=gateway.wallet_picks_coin)
     app = KioskApp(runtime, view, options, screenshots_dir=screenshots, autopilot=autopilot,
                    max_run_s=max_run_s)
     runtime.start()

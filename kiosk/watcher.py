@@ -7,7 +7,13 @@ Two kinds of watch:
   so the watch goes on until then (longer while the gateway reports it confirming). A PAID seen
   here is passed on like any other status; the flow turns it into ``paid_late``.
 
-Every observation is journalled (deduplicated by the journal) before it is passed on.
+A payment whose create reply was lost (``confirmed=False``: the gateway may never have made
+it) is watched only until the gateway's own expiry for it, answer or not: polling orders that
+never existed would spend the gateway's rate budget that real sales need. A payment the gateway
+did create is watched past its deadline until the gateway answers.
+
+Every observation is journalled (deduplicated by the journal) before it is passed on; a new
+quote (WCT Pay) is journalled as ``requoted`` with what the customer is now asked to pay.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class _Watch:
     request: PaymentRequest
     late: bool
     next_poll: float
+    confirmed: bool = True          # the gateway said it created this payment
     failures: int = 0
     reported_unknown: bool = False
 
@@ -69,10 +76,13 @@ class PaymentWatcher:
         if self._thread.is_alive():
             self._thread.join(timeout=15)
 
-    def watch(self, order: Order, request: PaymentRequest, late: bool = False) -> None:
+    def watch(self, order: Order, request: PaymentRequest, late: bool = False,
+              confirmed: bool = True) -> None:
+        """Poll ``request``; ``confirmed=False`` for a handle whose create reply was lost."""
         with self._cond:
             late = late or order.tx_id in self._abandoned
-            self._watches[order.tx_id] = _Watch(order, request, late, next_poll=self._clock())
+            self._watches[order.tx_id] = _Watch(order, request, late, next_poll=self._clock(),
+                                                confirmed=confirmed)
             self._cond.notify_all()
 
     def abandon(self, tx_id: str) -> bool:
@@ -117,6 +127,7 @@ class PaymentWatcher:
             self._after_error(watch, exc)
             return
         watch.failures = 0
+        watch.confirmed = True
         self._record(tx_id, status)
         with self._cond:
             if status.state.terminal or self._late_watch_over(watch, status):
@@ -136,6 +147,8 @@ class PaymentWatcher:
             detail["remaining"] = str(status.remaining)
         try:
             self._journal.status_seen(tx_id, status.state, status.raw_status, detail)
+            if status.request is not None:
+                self._journal.requoted(tx_id, status.request)
         except JournalError:
             log.exception("could not journal status of %s", tx_id)
 
@@ -164,6 +177,12 @@ class PaymentWatcher:
             backoff = exc.retry_after_s
         else:
             backoff = min(ERROR_BACKOFF_MAX_S, self._poll_s * 2 ** min(watch.failures, 5))
+        with self._cond:
+            if not watch.confirmed and self._clock() > watch.request.expires_at + LATE_GRACE_S:
+                log.warning("stopped watching %s: the gateway never confirmed creating it and "
+                            "its expiry has passed (%s)", watch.order.tx_id, exc)
+                self._watches.pop(watch.order.tx_id, None)
+                return
         log.warning("status of %s not known (%s); retrying in %.0f s", watch.order.tx_id,
                     exc, backoff)
         with self._cond:

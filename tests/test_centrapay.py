@@ -225,7 +225,7 @@ def test_a_partial_payment_is_never_paid(web: httpx.Client, gateway: CentrapayGa
     press(web, request, "pay", part="half")
     clock.now += 1
     seen = gateway.status(order, request)
-    assert (seen.state, seen.reason) == (PaymentState.FAILED,
+    assert (seen.state, seen.reason) == (PaymentState.UNVERIFIED,
                                          "verification failed: remainingAmount mismatch")
     with pytest.raises(GatewayRejected) as caught:     # only 1.25 was paid
         gateway.refund(order, request, "r-1")
@@ -559,7 +559,7 @@ def test_a_spoofed_paid_request_fails_verification_and_never_pays(
         fields: dict[str, Any], field: str, clock: FakeTime) -> None:
     order = make_order(clock)
     seen = status_of(pr_body(order, **fields), order, clock)
-    assert (seen.state, seen.reason) == (PaymentState.FAILED,
+    assert (seen.state, seen.reason) == (PaymentState.UNVERIFIED,
                                          f"verification failed: {field} mismatch")
 
 
@@ -594,7 +594,7 @@ def test_a_void_refused_as_paid_still_verifies_the_payment(clock: FakeTime) -> N
                         httpx.Response(200, json=pr_body(order, value={"currency": "USD",
                                                                        "amount": "1"})))
     seen = mock_gateway(recorder, clock).cancel(order, handle(order))
-    assert (seen.state, seen.reason) == (PaymentState.FAILED,
+    assert (seen.state, seen.reason) == (PaymentState.UNVERIFIED,
                                          "verification failed: value.amount mismatch")
 
 

@@ -22,10 +22,35 @@ def kiosk(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*KIOSK, *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_check_config_accepts_the_example(tmp_path: Path) -> None:
+def test_check_config_refuses_the_unfilled_example_saying_what_to_fill_in(
+        tmp_path: Path) -> None:
     result = kiosk("check-config", str(EXAMPLE))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "OK" in result.stdout
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{EXAMPLE}: [payment.mixpay] payee_id: not configured: still a placeholder" \
+        in result.stdout
+    assert "put your MixPay payee id here" in result.stdout
+    assert f"{EXAMPLE}: [machine] support: not configured" in result.stdout
+    filled = tmp_path / "kiosk.toml"
+    filled.write_text(EXAMPLE.read_text()
+                      .replace("00000000-0000-4000-8000-000000000000",
+                               "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e")
+                      .replace('"+1 555 0100 / help@example.com"', '"+1 202 555 0173"'))
+    ok = kiosk("check-config", str(filled))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "OK (4 slots, gateway mixpay, driver simulated)" in ok.stdout
+
+
+def test_run_with_an_unfilled_config_sells_nothing_and_says_why(tmp_path: Path) -> None:
+    """A scripted run (``--autopilot``) exits 2 with every error, never a traceback; the
+    service itself stays up out of service (tests/test_rejected_config.py)."""
+    config = tmp_path / "kiosk.toml"
+    config.write_text(EXAMPLE.read_text().replace('"/var/lib/vending-kiosk"',
+                                                  f'"{tmp_path / "data"}"'))
+    result = kiosk("run", "--config", str(config), "--headless", "--autopilot", "1")
+    assert result.returncode == 2
+    assert "[payment.mixpay] payee_id: not configured" in result.stdout
+    assert "Traceback" not in result.stderr and result.stdout.count("\n") == 3
+    assert not (tmp_path / "data").exists()               # no journal: nothing was sold
 
 
 def test_check_config_lists_every_error_and_exits_2(tmp_path: Path) -> None:

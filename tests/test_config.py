@@ -15,6 +15,7 @@ from kiosk.config import (
     load_config,
 )
 from kiosk.errors import ConfigError, ConfigIssue
+from kiosk.i18n import default_catalogue
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "assets" / "kiosk.example.toml"
@@ -46,8 +47,9 @@ FULL = """
 [machine]
 id = "vm-0042"
 currency = "EUR"
-locale = "pt-BR"
+locale = "es-MX"
 data_dir = "/srv/kiosk"
+support = " https://help.vending-operator.test/vm-0042 "
 
 [display]
 width = 800
@@ -162,7 +164,8 @@ def test_full_config_loads_every_key_into_typed_fields(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, FULL))
 
     assert config.path == tmp_path / "kiosk.toml"
-    assert config.machine == MachineConfig("vm-0042", "EUR", "pt-BR", Path("/srv/kiosk"))
+    assert config.machine == MachineConfig("vm-0042", "EUR", "es-MX", Path("/srv/kiosk"),
+                                           "https://help.vending-operator.test/vm-0042")
     assert config.display == DisplayConfig(800, 480, 90, False)
     payment = config.payment
     assert (payment.gateway, payment.timeout_s, payment.choose_asset) == ("wctpay", 240, False)
@@ -173,7 +176,7 @@ def test_full_config_loads_every_key_into_typed_fields(tmp_path: Path) -> None:
     assert payment.wctpay == WctPayConfig("https://wct.test/api", "EUR", "wct-key", "wct-secret")
     assert payment.centrapay == CentrapayConfig("https://centrapay.test", "cfg-1", "cp-key")
     assert config.vend.driver == "gpio"
-    assert config.vend.mdb == MdbConfig("loop://", 9600, 0x60, 30, "C,VEND,FAIL")
+    assert config.vend.mdb == MdbConfig("loop://", 9600, 0x60, 30, deny_command="C,VEND,FAIL")
     assert config.vend.gpio == GpioConfig("matrix", (), (5, 6), (13, 19, 26), 20, 21, False,
                                           10.0, 2.5)
     assert isinstance(config.vend.gpio.turn_timeout_s, float)
@@ -223,16 +226,56 @@ def test_defaults_when_optional_tables_are_absent(tmp_path: Path) -> None:
     assert isinstance(config, Config)
 
 
-def test_example_file_loads_cleanly() -> None:
-    config = load_config(EXAMPLE)
+PAYEE = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
+
+
+def filled_in(tmp_path: Path, gateway: str = "mixpay") -> Path:
+    """The example as an operator completes it: their payee and contact, ``gateway`` chosen."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace("00000000-0000-4000-8000-000000000000", PAYEE)
+    text = text.replace('"+1 555 0100 / help@example.com"', '"+1 202 555 0173"')
+    return write(tmp_path, text.replace('gateway = "mixpay"', f'gateway = "{gateway}"'))
+
+
+def test_the_example_is_a_template_that_names_what_to_fill_in() -> None:
+    """As installed, the example must not pass: it would sell into MixPay's all-zero payee."""
+    found = issues(EXAMPLE)
+    assert where(found) == [("machine", "support"), ("payment.mixpay", "payee_id")]
+    assert found[0].message.startswith("not configured: still a placeholder (")
+    assert found[0].message.endswith("customers reach you at here, or remove the line")
+    assert found[1].message == (
+        'not configured: still a placeholder ("00000000-0000-4000-8000-000000000000"); '
+        "put your MixPay payee id here")
+
+
+def test_the_example_filled_in_loads_cleanly(tmp_path: Path) -> None:
+    config = load_config(filled_in(tmp_path))
     assert config.payment.gateway == "mixpay" and config.vend.driver == "simulated"
+    assert config.payment.mixpay is not None and config.payment.mixpay.payee_id == PAYEE
+    assert config.machine.support == "+1 202 555 0173"
     assert len(config.slots) == 4
     assert all(isinstance(slot.price, Decimal) for slot in config.slots)
 
 
-def test_example_file_loads_with_example_secrets() -> None:
-    config = load_config(EXAMPLE, SECRETS_EXAMPLE)
-    assert config.payment.wctpay is not None and config.payment.wctpay.key
+@pytest.mark.parametrize(("gateway", "expected"), [
+    ("wctpay", [("payment.wctpay", "api_base", "is an example address; put the URL WCT Pay "
+                 "gave you at onboarding here"),
+                ("payment.wctpay", "key", "put your WCT Pay terminal API key in"),
+                ("payment.wctpay", "api_secret", "put your WCT Pay API secret in")]),
+    ("centrapay", [("payment.centrapay", "config_id", '("your-payment-config-id"); put your '
+                    "Centrapay payment config id here"),
+                   ("payment.centrapay", "api_key", "put your Centrapay API key in")]),
+])
+def test_the_example_secrets_are_placeholders_for_every_gateway(
+        tmp_path: Path, gateway: str, expected: list[tuple[str, str, str]]) -> None:
+    secrets = write(tmp_path, SECRETS_EXAMPLE.read_text(encoding="utf-8"), "secrets.toml")
+    found = issues(filled_in(tmp_path, gateway), secrets)
+    assert where(found) == [(table, key) for table, key, _ in expected]
+    for issue, (_, key, words) in zip(found, expected, strict=True):
+        assert issue.message.startswith("not configured: ") and words in issue.message
+        if key in ("key", "api_secret", "api_key"):  # where it goes, never what it is
+            assert "(value hidden)" in issue.message and str(secrets) in issue.message
+            assert "your-" not in issue.message
 
 
 def test_example_file_shows_every_key() -> None:
@@ -305,8 +348,26 @@ RULES = [
     ('[machine]\ncurrency = "usd"', "machine", "currency", 'did you mean "USD"?'),
     ("[machine]\ncurrency = 840", "machine", "currency", "expected a string, found integer 840"),
     ('[machine]\nlocale = "pt_BR"', "machine", "locale",
-     'like "en" or "pt-BR", found string "pt_BR"'),
+     'like "en" or "de-AT", found string "pt_BR"'),
     ('[machine]\nlocale = ""', "machine", "locale", "found an empty string"),
+    ('[machine]\nlocale = "fr"', "machine", "locale",
+     'the kiosk has no screen texts in "fr": choose one of its languages ("en", "es", "de")'),
+    ('[machine]\nlocale = "pt-BR"', "machine", "locale", 'no screen texts in "pt-BR"'),
+    ('[machine]\nsupport = "' + "1" * 81 + '"', "machine", "support",
+     "must be at most 80 characters (a phone number, an e-mail or a web address), found 81"),
+    ('[machine]\nsupport = "call\\nus"', "machine", "support",
+     "must be one line, without line breaks"),
+    ('[machine]\nsupport = "https://"', "machine", "support",
+     'expected a web address like https://help.example.net/vm-0001 (http or https and a host '
+     'name), found string "https://"'),
+    ('[machine]\nsupport = "http:help.test"', "machine", "support", "expected a web address"),
+    ("[machine]\nsupport = 5550100", "machine", "support", "expected a string, found integer"),
+    ('[machine]\nsupport = "help@example.com"', "machine", "support",
+     'not configured: still a placeholder ("help@example.com")'),
+    ('[machine]\nsupport = "https://www.example.org/help"', "machine", "support",
+     "not configured: still a placeholder"),
+    ('[machine]\nsupport = "your phone number"', "machine", "support",
+     "not configured: still a placeholder"),
     ('[machine]\ndata_dir = ""', "machine", "data_dir", "expected a directory path"),
     # display
     ("[display]\nrotation = 45", "display", "rotation",
@@ -783,6 +844,75 @@ def test_centrapay_needs_config_id_and_api_key(tmp_path: Path) -> None:
     assert all('payment.gateway = "centrapay" needs it' in issue.message for issue in found)
 
 
+@pytest.mark.parametrize("payee", [
+    "00000000-0000-4000-8000-000000000000", "00000000-0000-0000-0000-000000000000",
+    "your-payee-id", "YOUR_PAYEE_ID", "<payee id>", "...", "sandbox-payee"])
+def test_a_placeholder_payee_never_takes_real_money(tmp_path: Path, payee: str) -> None:
+    issue = one_issue(make(tmp_path, payment=MIXPAY.replace("payee-uuid", payee)))
+    assert (issue.table, issue.key) == ("payment.mixpay", "payee_id")
+    assert issue.message == (f'not configured: still a placeholder ("{payee}"); '
+                             "put your MixPay payee id here")
+
+
+@pytest.mark.parametrize(("key", "url"), [
+    ("api_base", "https://api.example.com/v1"), ("checkout_base", "https://pay.example.org"),
+    ("api_base", "https://mixpay.example"), ("checkout_base", "http://EXAMPLE.NET.")])
+def test_an_example_address_for_the_selected_gateway_is_refused(tmp_path: Path, key: str,
+                                                                 url: str) -> None:
+    issue = one_issue(make(tmp_path, payment=MIXPAY + f'{key} = "{url}"\n'))
+    assert (issue.table, issue.key) == ("payment.mixpay", key)
+    assert issue.message.startswith(f'not configured: "{url.rstrip("/")}" is an example address')
+
+
+@pytest.mark.parametrize("api_base", ["http://127.0.0.1:8765/mixpay/v1",
+                                      "http://localhost:8765/mixpay/v1", "http://[::1]:9/v1"])
+def test_the_loopback_sandbox_takes_the_examples_values(tmp_path: Path, api_base: str) -> None:
+    """No money moves on the built-in sandbox: the boot example and the demo run there."""
+    payment = MIXPAY.replace("payee-uuid", "00000000-0000-4000-8000-000000000000")
+    config = load_config(make(tmp_path, payment=payment + f'api_base = "{api_base}"\n'))
+    assert config.payment.mixpay is not None
+    assert config.payment.mixpay.payee_id == "00000000-0000-4000-8000-000000000000"
+
+
+def test_the_sandbox_credentials_are_placeholders_on_a_real_gateway(tmp_path: Path) -> None:
+    sandbox = WCTPAY.replace("https://wct.test", "http://127.0.0.1:8765/wctpay")
+    secrets = 'key = "sandbox-key"\napi_secret = "sandbox-secret"\n'
+    assert load_config(make(tmp_path, sandbox + secrets)).payment.wctpay is not None
+    found = issues(make(tmp_path, WCTPAY + secrets))
+    assert where(found) == [("payment.wctpay", "key"), ("payment.wctpay", "api_secret")]
+    for issue, value in zip(found, ("sandbox-key", "sandbox-secret"), strict=True):
+        assert "(value hidden)" in issue.message and value not in issue.message
+
+
+def test_placeholders_in_unselected_gateway_tables_are_left_alone(tmp_path: Path) -> None:
+    extra = ('[payment.centrapay]\napi_base = "https://centrapay.example.com"\n'
+             'config_id = "your-payment-config-id"\napi_key = "your-centrapay-api-key"\n')
+    config = load_config(make(tmp_path, extra))
+    assert config.payment.centrapay is not None
+    assert config.payment.centrapay.config_id == "your-payment-config-id"
+
+
+def test_without_any_catalogue_the_locale_is_not_blamed(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken installation (no assets/i18n) is not a config error; kiosk.i18n logs it."""
+    monkeypatch.setenv("KIOSK_ASSETS", str(tmp_path / "nowhere"))
+    default_catalogue.cache_clear()
+    try:
+        config = load_config(make(tmp_path, '[machine]\nlocale = "fr"\n'))
+    finally:
+        default_catalogue.cache_clear()
+    assert config.machine.locale == "fr"
+
+
+@pytest.mark.parametrize("support", ["+44 20 7946 0000", "help@vending-operator.test",
+                                     "https://help.vending-operator.test/vm-0042?via=screen",
+                                     "HTTP://HELP.TEST", "Call 0800 123 456 (free) · 8-20 h"])
+def test_any_one_line_contact_up_to_80_characters_is_support(tmp_path: Path,
+                                                             support: str) -> None:
+    config = load_config(make(tmp_path, f'[machine]\nsupport = "  {support} "\n'))
+    assert config.machine.support == support
+
+
 def test_unselected_gateway_tables_are_optional_but_checked(tmp_path: Path) -> None:
     extra = '[payment.centrapay]\napi_base = "https://c.test"\n'
     config = load_config(make(tmp_path, extra))
@@ -927,7 +1057,7 @@ def test_unparsable_secrets_file_does_not_also_demand_every_secret(tmp_path: Pat
 def test_wct_settlement_asset_must_be_the_price_currency(tmp_path: Path) -> None:
     path = tmp_path / "kiosk.toml"
     path.write_text('[machine]\ncurrency = "EUR"\n\n[payment]\ngateway = "wctpay"\n'
-                    'assets = ["BTC"]\n\n[payment.wctpay]\napi_base = "https://wct.example"\n'
+                    'assets = ["BTC"]\n\n[payment.wctpay]\napi_base = "https://wct.test"\n'
                     'settlement_asset = "USD"\nkey = "k"\napi_secret = "s"\n\n'
                     '[vend]\ndriver = "simulated"\n\n[[slot]]\nid = "A1"\nname = "W"\n'
                     'price = "1.00"\n')

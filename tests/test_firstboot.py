@@ -26,7 +26,7 @@ gateway = "wctpay"
 assets = ["BTC"]
 
 [payment.wctpay]
-api_base = "https://wct.example/api"
+api_base = "https://pos.wct.test/api"
 key = "terminal-key-1"          # secrets are allowed here; they leave the card at boot
 api_secret = "{secret}"
 
@@ -102,15 +102,33 @@ def test_an_invalid_file_keeps_the_last_good_config_and_records_why(
     assert not (paths["data"] / ERRORS_FILE_NAME).exists()
 
 
+def test_a_file_still_holding_placeholders_is_refused_and_the_screen_says_so(
+        paths: dict[str, Path]) -> None:
+    """Copied from the example and never filled in: the machine must not look sellable."""
+    operator_file(paths)
+    paths["boot"].write_text(paths["boot"].read_text()
+                             .replace("https://pos.wct.test/api", "https://wctpay.example.com/api")
+                             .replace('"terminal-key-1"', '"your-terminal-api-key"'))
+    result = import_boot_config(paths["boot"], paths["config"], paths["data"])
+    assert not result.imported and not paths["config"].exists()
+    assert [(i.table, i.key) for i in result.issues] == [("payment.wctpay", "api_base"),
+                                                         ("payment.wctpay", "key")]
+    errors = recorded_errors(paths["data"])  # the first lines become the status line
+    assert errors.splitlines()[1].endswith(
+        '[payment.wctpay] api_base: not configured: "https://wctpay.example.com/api" is an '
+        "example address; put the URL WCT Pay gave you at onboarding here")
+    assert "your-terminal-api-key" not in errors
+
+
 def test_a_secret_that_cannot_be_stripped_line_by_line_is_refused(
         paths: dict[str, Path]) -> None:
     operator_file(paths)
     text = paths["boot"].read_text().replace(
-        '[payment.wctpay]\napi_base = "https://wct.example/api"\n', "")
+        '[payment.wctpay]\napi_base = "https://pos.wct.test/api"\n', "")
     inline = text.replace('key = "terminal-key-1"', "").replace(
         f'api_secret = "{SECRET}"', "")
     inline = inline.replace("[payment]\n", "[payment]\nwctpay = { api_base = "
-                            f'"https://wct.example/api", key = "k", api_secret = "{SECRET}" }}\n')
+                            f'"https://pos.wct.test/api", key = "k", api_secret = "{SECRET}" }}\n')
     paths["boot"].write_text(inline)
     result = import_boot_config(paths["boot"], paths["config"])
     assert not result.imported and "own line" in result.issues[0].message

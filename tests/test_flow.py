@@ -22,6 +22,7 @@ from kiosk.flow import (
     ENDED_UNPAID_SCREENS,
     PAYMENT_SCREENS,
     AbandonPayment,
+    ClaimReason,
     AssetsFailed,
     AssetsLoaded,
     CancelPressed,
@@ -275,7 +276,8 @@ def assert_step_invariants(before: KioskState, event: Event, t: Transition) -> N
         assert vends == [Vend(before.sale.order)]
         assert t.state.screen is S.VENDING
     for late in (e for e in t.effects if isinstance(e, RecordPaidLate)):
-        assert is_paid(event) and isinstance(event, PaymentUpdate)
+        assert isinstance(event, PaymentUpdate)
+        assert event.status.state in (PaymentState.PAID, PaymentState.UNVERIFIED)
         assert late == RecordPaidLate(event.tx_id, event.status)
         assert not vends
         if before.sale is not None and before.screen not in ENDED_UNPAID_SCREENS:
@@ -350,36 +352,45 @@ class Expect:
     effects: tuple[type, ...] = ()
     outcome: Outcome | None = None       # SaleFinished.outcome
     abandon: str | None = None           # AbandonPayment.kind
-    claim: bool = False                  # the sale now carries its claim code
+    claim: ClaimReason | None = None     # the sale now carries its claim code, for this reason
     refresh: bool = False                # same screen, the sale's data (status, coins) refreshed
 
 
-def _ended(screen: Screen, kind: str, outcome: Outcome, claim: bool = False) -> Expect:
+def _ended(screen: Screen, kind: str, outcome: Outcome,
+           claim: ClaimReason | None = None) -> Expect:
     return Expect(screen, (AbandonPayment, SaleFinished), outcome, kind, claim)
 
 
+C = ClaimReason
 END_CANCELLED = _ended(S.CANCELLED, "cancelled", Outcome.CANCELLED)
 END_EXPIRED = _ended(S.EXPIRED, "expired", Outcome.EXPIRED)
 END_FAILED = _ended(S.PAYMENT_FAILED, "payment_failed", Outcome.PAYMENT_FAILED)
-END_UNCONFIRMED = _ended(S.PAYMENT_FAILED, "payment_failed", Outcome.PAYMENT_FAILED, claim=True)
+# Ended by the kiosk alone after a QR was shown: nothing confirmed, the customer keeps a code.
+CANCELLED_MAYBE_PAID = _ended(S.CANCELLED, "cancelled", Outcome.CANCELLED, C.MAYBE_PAID)
+EXPIRED_MAYBE_PAID = _ended(S.EXPIRED, "expired", Outcome.EXPIRED, C.MAYBE_PAID)
+FAILED_MAYBE_PAID = _ended(S.PAYMENT_FAILED, "payment_failed", Outcome.PAYMENT_FAILED,
+                           C.MAYBE_PAID)
+END_UNCONFIRMED = _ended(S.PAYMENT_FAILED, "payment_failed", Outcome.PAYMENT_FAILED,
+                         C.UNCONFIRMED)
+END_UNVERIFIED = _ended(S.PAYMENT_FAILED, "payment_failed", Outcome.PAYMENT_FAILED,
+                        C.UNVERIFIED)
 
-_GATEWAY_ENDS = {"upd_paid": Expect(S.VENDING, (Vend,)), "upd_failed": END_FAILED,
+_GATEWAY_ENDS = {"upd_paid": Expect(S.VENDING, (Vend,)), "upd_failed": FAILED_MAYBE_PAID,
+                 "upd_unverified": END_UNVERIFIED,
                  "upd_expired": END_EXPIRED, "upd_cancelled": END_CANCELLED}
+_LATE_MONEY = {"upd_paid", "upd_unverified"}
 _LEAVE_RESULT = {key: Expect(S.ATTRACT) for key in ("start", "done", "tick_late")}
 
 _BY_SCREEN: dict[Screen, dict[str, Expect]] = {
-    S.ATTRACT: {"start": Expect(S.CHOOSE_ITEM), "hw_fault": Expect(S.OUT_OF_SERVICE),
-                "upd_paid": Expect(S.ATTRACT, (RecordPaidLate,))},
+    S.ATTRACT: {"start": Expect(S.CHOOSE_ITEM), "hw_fault": Expect(S.OUT_OF_SERVICE)},
     S.CHOOSE_ITEM: {"item": Expect(S.CHOOSE_COIN, (LoadAssets,)), "cancel": Expect(S.ATTRACT),
-                    "tick_late": Expect(S.ATTRACT), "hw_fault": Expect(S.OUT_OF_SERVICE),
-                    "upd_paid": Expect(S.CHOOSE_ITEM, (RecordPaidLate,))},
+                    "tick_late": Expect(S.ATTRACT), "hw_fault": Expect(S.OUT_OF_SERVICE)},
     S.CHOOSE_COIN: {"coin": Expect(S.CREATING_PAYMENT, (CreatePayment,)),
                     "coin_wallet": Expect(S.CREATING_PAYMENT, (CreatePayment,)),
                     "cancel": Expect(S.CHOOSE_ITEM), "tick_late": Expect(S.ATTRACT),
                     "assets_loaded": Expect(S.CHOOSE_COIN, refresh=True),
                     "assets_failed": Expect(S.CHOOSE_COIN, refresh=True),
-                    "hw_fault": Expect(S.OUT_OF_SERVICE),
-                    "upd_paid": Expect(S.CHOOSE_COIN, (RecordPaidLate,))},
+                    "hw_fault": Expect(S.OUT_OF_SERVICE)},
     S.CREATING_PAYMENT: {"created": Expect(S.AWAITING_PAYMENT), "create_failed": END_FAILED,
                          "cancel": END_CANCELLED, "tick_late": END_FAILED},
     S.AWAITING_PAYMENT: {**_GATEWAY_ENDS,
@@ -387,7 +398,7 @@ _BY_SCREEN: dict[Screen, dict[str, Expect]] = {
                          "upd_confirming": Expect(S.CONFIRMING),
                          "upd_under_review": Expect(S.CONFIRMING),
                          "upd_underpaid": Expect(S.UNDERPAID),
-                         "cancel": END_CANCELLED, "tick_late": END_EXPIRED},
+                         "cancel": CANCELLED_MAYBE_PAID, "tick_late": EXPIRED_MAYBE_PAID},
     S.CONFIRMING: {**_GATEWAY_ENDS,
                    "upd_awaiting": Expect(S.AWAITING_PAYMENT),
                    "upd_confirming": Expect(S.CONFIRMING, refresh=True),
@@ -399,25 +410,39 @@ _BY_SCREEN: dict[Screen, dict[str, Expect]] = {
                   "upd_confirming": Expect(S.CONFIRMING),
                   "upd_under_review": Expect(S.CONFIRMING),
                   "upd_underpaid": Expect(S.UNDERPAID, refresh=True),
-                  # part of the money arrived: the customer keeps a claim code
-                  "cancel": _ended(S.CANCELLED, "cancelled", Outcome.CANCELLED, claim=True),
-                  "tick_late": _ended(S.EXPIRED, "expired", Outcome.EXPIRED, claim=True)},
+                  # part of the money arrived: however the sale ends, that is an open claim
+                  "upd_failed": _ended(S.PAYMENT_FAILED, "payment_failed",
+                                       Outcome.PAYMENT_FAILED, C.PART_PAID),
+                  "upd_expired": _ended(S.EXPIRED, "expired", Outcome.EXPIRED, C.PART_PAID),
+                  "upd_cancelled": _ended(S.CANCELLED, "cancelled", Outcome.CANCELLED,
+                                          C.PART_PAID),
+                  "cancel": _ended(S.CANCELLED, "cancelled", Outcome.CANCELLED, C.PART_PAID),
+                  "tick_late": _ended(S.EXPIRED, "expired", Outcome.EXPIRED, C.PART_PAID)},
     S.VENDING: {"vend_vended": Expect(S.THANK_YOU, (SaleFinished,), Outcome.VENDED),
                 "vend_jam": Expect(S.VEND_FAILED, (IssueClaim, SaleFinished),
-                                   Outcome.VEND_FAILED, claim=True),
+                                   Outcome.VEND_FAILED, claim=C.VEND_FAILED),
                 "vend_unknown": Expect(S.VEND_FAILED, (IssueClaim, SaleFinished),
-                                       Outcome.VEND_UNKNOWN, claim=True),
+                                       Outcome.VEND_UNKNOWN, claim=C.VEND_UNKNOWN),
                 # no word from the machine for vend_backstop_s: unknown, with a claim code
                 "tick_late": Expect(S.VEND_FAILED, (IssueClaim, SaleFinished),
-                                    Outcome.VEND_UNKNOWN, claim=True)},
+                                    Outcome.VEND_UNKNOWN, claim=C.VEND_UNKNOWN)},
     S.THANK_YOU: dict(_LEAVE_RESULT),
     S.VEND_FAILED: dict(_LEAVE_RESULT),
-    S.PAYMENT_FAILED: {**_LEAVE_RESULT, "upd_paid": Expect(S.PAYMENT_FAILED, (RecordPaidLate,))},
-    S.EXPIRED: {**_LEAVE_RESULT, "upd_paid": Expect(S.EXPIRED, (RecordPaidLate,))},
-    S.CANCELLED: {**_LEAVE_RESULT, "upd_paid": Expect(S.CANCELLED, (RecordPaidLate,))},
-    S.OUT_OF_SERVICE: {"hw_clear": Expect(S.ATTRACT),
-                       "upd_paid": Expect(S.OUT_OF_SERVICE, (RecordPaidLate,))},
+    # The gateway confirms nothing arrived: the code of a "maybe paid" ending is withdrawn.
+    S.PAYMENT_FAILED: {**_LEAVE_RESULT, "upd_expired": Expect(S.PAYMENT_FAILED, refresh=True),
+                       "upd_cancelled": Expect(S.PAYMENT_FAILED, refresh=True)},
+    S.EXPIRED: {**_LEAVE_RESULT, "upd_expired": Expect(S.EXPIRED, refresh=True),
+                "upd_cancelled": Expect(S.EXPIRED, refresh=True)},
+    S.CANCELLED: {**_LEAVE_RESULT, "upd_expired": Expect(S.CANCELLED, refresh=True),
+                  "upd_cancelled": Expect(S.CANCELLED, refresh=True)},
+    S.OUT_OF_SERVICE: {"hw_clear": Expect(S.ATTRACT)},
 }
+# Money (or a payment that failed verification) for a sale that is not waiting for it is
+# never dropped and never vended.
+for _screen in (S.ATTRACT, S.CHOOSE_ITEM, S.CHOOSE_COIN, S.PAYMENT_FAILED, S.EXPIRED,
+                S.CANCELLED, S.OUT_OF_SERVICE):
+    for _key in _LATE_MONEY:
+        _BY_SCREEN[_screen][_key] = Expect(_screen, (RecordPaidLate,))
 # Money for a transaction that is not on screen is never dropped and never vended, anywhere.
 for _screen in Screen:
     _BY_SCREEN[_screen]["paid_other_tx"] = Expect(_screen, (RecordPaidLate,))
@@ -508,6 +533,8 @@ def test_matrix_transition_table(screen: Screen, key: str) -> None:
         if isinstance(effect, IssueClaim):
             assert old_order is not None
             assert effect.claim_code == claim_code(old_order.tx_id)
+            # the item may have dropped: no automatic refund
+            assert effect.refund is (expect.outcome is Outcome.VEND_FAILED)
         if isinstance(effect, RecordPaidLate):
             assert isinstance(event, PaymentUpdate)
             assert effect == RecordPaidLate(event.tx_id, event.status)
@@ -516,6 +543,7 @@ def test_matrix_transition_table(screen: Screen, key: str) -> None:
     elif expect.screen is not before.screen and new_sale is not None and new_sale.order:
         expected_code = claim_code(new_sale.order.tx_id) if expect.claim else ""
         assert new_sale.claim_code == expected_code
+        assert new_sale.claim_reason is expect.claim
 
 
 # ---------------------------------------------------------------- once per sale, any sequence
@@ -786,10 +814,43 @@ def test_awaiting_expires_when_the_window_closes() -> None:
     assert k.screen is S.AWAITING_PAYMENT
     t = k.send(Tick(), at=deadline)
     assert t.state.screen is S.EXPIRED
+    # Nothing confirmed either way: the customer keeps a code, in case the wallet paid.
+    code = claim_code("tx-1")
+    assert (k.sale.claim_code, k.sale.claim_reason) == (code, ClaimReason.MAYBE_PAID)
     assert t.effects == (
-        AbandonPayment(k.order, "expired", "payment window closed"),
+        AbandonPayment(k.order, "expired", "payment window closed", code,
+                       ClaimReason.MAYBE_PAID),
         SaleFinished(k.order, Outcome.EXPIRED, "https://pay.example/tx-1"),
     )
+    assert not t.effects[0].open_claim  # type: ignore[union-attr]
+
+
+def test_gateway_confirming_nothing_arrived_withdraws_the_code() -> None:
+    k = state_at(S.AWAITING_PAYMENT)
+    k.send(Tick(), at=float(k.order.expires_at))
+    assert k.sale.claim_code
+    t = gateway_says(PaymentState.EXPIRED)(k)
+    assert (t.state.screen, t.effects) == (S.EXPIRED, ())
+    assert (k.sale.claim_code, k.sale.claim_reason) == ("", None)
+
+
+def test_part_paid_code_is_never_withdrawn() -> None:
+    k = state_at(S.UNDERPAID)
+    k.send(CancelPressed())
+    assert k.sale.claim_reason is ClaimReason.PART_PAID
+    gateway_says(PaymentState.CANCELLED)(k)
+    assert (k.sale.claim_code, k.sale.claim_reason) == (claim_code("tx-1"),
+                                                        ClaimReason.PART_PAID)
+
+
+def test_payment_that_fails_verification_is_an_open_claim() -> None:
+    k = state_at(S.AWAITING_PAYMENT)
+    t = gateway_says(PaymentState.UNVERIFIED)(k)
+    assert t.state.screen is S.PAYMENT_FAILED
+    assert (k.sale.claim_code, k.sale.claim_reason) == (claim_code("tx-1"),
+                                                        ClaimReason.UNVERIFIED)
+    abandon = t.effects[0]
+    assert isinstance(abandon, AbandonPayment) and abandon.open_claim
 
 
 def test_underpaid_expires_when_the_window_closes() -> None:
@@ -811,7 +872,8 @@ def test_confirming_gets_a_grace_period_then_a_claim_code() -> None:
     assert CLAIM_CODE_RE.match(code)
     assert code == claim_code("tx-1")
     assert t.effects == (
-        AbandonPayment(k.order, "payment_failed", "payment still unconfirmed"),
+        AbandonPayment(k.order, "payment_failed", "payment still unconfirmed", code,
+                       ClaimReason.UNCONFIRMED),
         SaleFinished(k.order, Outcome.PAYMENT_FAILED, "https://pay.example/tx-1"),
     )
 
@@ -862,7 +924,12 @@ def test_cancel_while_unpaid_abandons_the_payment(screen: Screen) -> None:
     t = k.send(CancelPressed())
     assert t.state.screen is S.CANCELLED
     link = "" if screen is S.CREATING_PAYMENT else "https://pay.example/tx-1"
-    assert t.effects == (AbandonPayment(k.order, "cancelled", "customer"),
+    # No QR shown yet: nothing can have been paid. Otherwise a code, until the gateway
+    # confirms nothing arrived (part paid: a claim the operator owes).
+    reason = {S.CREATING_PAYMENT: None, S.AWAITING_PAYMENT: ClaimReason.MAYBE_PAID,
+              S.UNDERPAID: ClaimReason.PART_PAID}[screen]
+    code = claim_code("tx-1") if reason else ""
+    assert t.effects == (AbandonPayment(k.order, "cancelled", "customer", code, reason),
                          SaleFinished(k.order, Outcome.CANCELLED, link))
 
 
@@ -948,7 +1015,8 @@ def test_payment_created_after_cancel_changes_nothing() -> None:
     assert k.effects_of(Vend) == [] and len(k.effects_of(SaleFinished)) == 1
 
 
-@pytest.mark.parametrize("ps", [ps for ps in PaymentState if ps is not PaymentState.PAID])
+@pytest.mark.parametrize("ps", [ps for ps in PaymentState
+                                if ps not in (PaymentState.PAID, PaymentState.UNVERIFIED)])
 def test_status_for_unknown_tx_does_nothing(ps: PaymentState) -> None:
     k = state_at(S.AWAITING_PAYMENT)
     before = k.state
@@ -1059,9 +1127,10 @@ def test_gateway_answers_do_not_count_as_customer_input() -> None:
 @pytest.mark.parametrize("screen", [S.THANK_YOU, S.EXPIRED, S.CANCELLED, S.PAYMENT_FAILED])
 def test_result_screen_returns_to_attract(screen: Screen) -> None:
     k = state_at(screen)
+    hold = CLAIM_S if k.sale.claim_code else RESULT_S
     since = k.state.screen_since
-    assert k.send(Tick(), at=since + RESULT_S - 0.5).state.screen is screen
-    t = k.send(Tick(), at=since + RESULT_S)
+    assert k.send(Tick(), at=since + hold - 0.5).state.screen is screen
+    t = k.send(Tick(), at=since + hold)
     assert (t.state.screen, t.state.sale, t.effects) == (S.ATTRACT, None, ())
 
 
@@ -1145,7 +1214,7 @@ def test_fault_during_payment_then_expiry_goes_out_of_service() -> None:
     k.send(HardwareChanged(FAULT))
     window_closes(k)
     assert k.screen is S.EXPIRED
-    assert k.send(Tick(), after=RESULT_S).state.screen is S.OUT_OF_SERVICE
+    assert k.send(Tick(), after=CLAIM_S).state.screen is S.OUT_OF_SERVICE
 
 
 def test_fault_cleared_during_the_sale_returns_to_attract() -> None:

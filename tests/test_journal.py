@@ -20,6 +20,7 @@ import pytest
 
 from kiosk.errors import JournalError
 from kiosk.journal import (
+    OPEN_CLAIM_STATUSES,
     SCHEMA_VERSION,
     Journal,
     RecoveryReport,
@@ -93,9 +94,9 @@ def test_wal_full_sync_foreign_keys_and_schema_version(tmp_path: Path) -> None:
     other = sqlite3.connect(path)
     try:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persisted in file
-        assert other.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert other.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         tables = {row[0] for row in other.execute("SELECT name FROM sqlite_master")}
-        assert {"transactions", "events", "slots", "events_tx_seq"} <= tables
+        assert {"transactions", "events", "slots", "events_tx_seq", "refunds"} <= tables
         assert other.execute("SELECT type FROM pragma_table_info('transactions')"
                              " WHERE name = 'amount'").fetchone()[0] == "TEXT"
     finally:
@@ -725,4 +726,117 @@ def test_a_version_1_journal_is_migrated_in_place(tmp_path: Path) -> None:
                                         "checks": [{"name": "config", "passed": False}]}]
     check = sqlite3.connect(path)
     assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    check.close()
+
+
+# ---------------------------------------------------------------------- money-truth steps
+
+def test_a_part_paid_sale_abandoned_opens_its_claim_in_the_same_commit(journal: Journal) -> None:
+    journal.begin(make_order(), "mixpay")
+    journal.payment_created("tx-1", make_request())
+    code = claim_code("tx-1")
+    journal.abandoned("tx-1", "cancelled", {"reason": "customer"}, code=code, open_claim=True)
+    tx = journal.transaction("tx-1")
+    assert (tx["status"], tx["claim_code"]) == ("refund_due", code)
+    assert kinds(journal, "tx-1")[-2:] == ["cancelled", "refund_requested"]
+    assert tx["events"][-2]["detail"] == {"reason": "customer", "claim_code": code}
+    # The rest may still arrive: it is watched, and settles by the same code.
+    assert [order.tx_id for order, _ in journal.watched_orders()] == ["tx-1"]
+    assert journal.paid_late("tx-1", {"paid_amount": "0.0000295"})
+    assert journal.transaction("tx-1")["claim_code"] == code
+    assert journal.watched_orders() == []
+
+
+def test_a_code_given_on_cancel_is_kept_without_opening_a_claim(journal: Journal) -> None:
+    journal.begin(make_order(), "mixpay")
+    journal.payment_created("tx-1", make_request())
+    journal.abandoned("tx-1", "cancelled", {"reason": "customer"}, code=claim_code("tx-1"))
+    tx = journal.transaction("tx-1")
+    assert (tx["status"], tx["claim_code"]) == ("cancelled", claim_code("tx-1"))
+    assert journal.find_by_claim_code(claim_code("tx-1"))["id"] == "tx-1"  # the operator's look-up
+    assert tx["status"] not in OPEN_CLAIM_STATUSES
+
+
+def test_a_payment_that_fails_verification_after_the_sale_ended_is_a_claim(
+        journal: Journal) -> None:
+    journal.begin(make_order(), "mixpay")
+    journal.payment_created("tx-1", make_request())
+    journal.abandoned("tx-1", "expired", {})
+    journal.claim_issued("tx-1", claim_code("tx-1"), "verification failed: payeeId mismatch")
+    assert journal.transaction("tx-1")["status"] == "refund_due"
+    journal.begin(make_order("tx-2"), "mixpay")
+    with pytest.raises(JournalError, match="creating -> refund_due"):  # no payment exists
+        journal.claim_issued("tx-2", claim_code("tx-2"), "nothing")
+
+
+def test_a_requote_is_journalled_and_is_what_a_restart_watches(journal: Journal) -> None:
+    journal.begin(make_order(), "wctpay")
+    journal.payment_created("tx-1", make_request())
+    new = PaymentRequest("trace-tx-1", "bitcoin:bc1q?amount=0.00003100", 1_800_000_400,
+                         Decimal("0.00003100"), "BTC")
+    journal.requoted("tx-1", new)
+    tx = journal.transaction("tx-1")
+    assert tx["payment_link"] == new.link
+    assert tx["events"][-1]["kind"] == "requoted"
+    assert tx["events"][-1]["detail"]["crypto_amount"] == "0.00003100"
+    [(order, request)] = journal.watched_orders()
+    assert request == new
+
+
+def test_a_slot_failing_n_vends_in_a_row_goes_off_sale_and_a_vend_resets_the_count(
+        journal: Journal) -> None:
+    journal.init_slots({"A1": 5})
+    outcomes = ["no_drop", "vended", "no_drop", "timeout", "jam"]
+    for n, outcome in enumerate(outcomes):
+        paid_sale(journal, f"tx-{n}")
+        assert journal.start_vend(f"tx-{n}")
+        journal.vend_result(f"tx-{n}", outcome, {}, disable_slot=False, disable_after=2)
+        if n < len(outcomes) - 1:
+            assert not journal.slot_states()["A1"].disabled, outcome
+    # no_drop, then a timeout (the customer, not the slot), then a jam: two failures in a row
+    assert journal.slot_states()["A1"] == SlotState(4, True, "2 failed vends in a row")
+    journal.set_slot("A1", enabled=True)
+    paid_sale(journal, "tx-9")
+    assert journal.start_vend("tx-9")
+    journal.vend_result("tx-9", "no_drop", {}, disable_slot=False, disable_after=2)
+    assert not journal.slot_states()["A1"].disabled   # re-enabled: counting starts again
+
+
+def test_the_refund_queue_survives_a_restart_and_ends_done_or_given_up(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    with Journal(path) as journal:
+        for tx_id in ("tx-1", "tx-2"):
+            paid_sale(journal, tx_id)
+            assert journal.start_vend(tx_id)
+            journal.vend_result(tx_id, "jam", {}, disable_slot=False)
+            assert journal.queue_refund(tx_id, f"refund-{tx_id}", "vend jam", "REF42", {})
+        assert not journal.queue_refund("tx-1", "refund-tx-1", "again", "REF42", {})
+        journal.refund_attempt_failed("tx-1", "HTTP 503")
+    with Journal(path) as journal:   # a restart
+        pending = {refund.tx_id: refund for refund in journal.pending_refunds()}
+        assert set(pending) == {"tx-1", "tx-2"}
+        assert (pending["tx-1"].attempts, pending["tx-1"].reference) == (1, "refund-tx-1")
+        journal.refund_done("tx-1", {"reference": "refund-tx-1"})
+        journal.refund_given_up("tx-2", "refund refused: closed")
+        assert journal.pending_refunds() == []
+        assert journal.transaction("tx-1")["status"] == "refunded"
+        tx2 = journal.transaction("tx-2")
+    assert (tx2["status"], tx2["claim_code"]) == ("refund_due", "REF42")
+    assert tx2["events"][-1]["detail"]["reason"] == "refund refused: closed"
+
+
+def test_a_version_3_journal_gains_slot_failures_and_the_refund_queue(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    old = sqlite3.connect(path)
+    old.executescript("CREATE TABLE slots (id TEXT PRIMARY KEY, stock INTEGER NOT NULL,"
+                      " disabled INTEGER NOT NULL DEFAULT 0,"
+                      " disabled_reason TEXT NOT NULL DEFAULT '');"
+                      "INSERT INTO slots VALUES ('A1', 4, 0, '');"
+                      "PRAGMA user_version = 3;")
+    old.close()
+    with Journal(path) as journal:
+        assert journal.slot_states() == {"A1": SlotState(4, False, "")}
+        assert journal.pending_refunds() == []
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == 4
     check.close()

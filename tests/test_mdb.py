@@ -18,9 +18,11 @@ from hardware.mdb_sim import SimulatedMdbMachine
 ITEMS = {11: 250, 12: 300}
 EURO = "C,SETCONF,mdb-currency-code=0x1978"
 FAST: dict[str, Any] = {
-    "setconf": [EURO], "patience_s": 2.0, "vend_timeout_s": 3.0, "silence_timeout_s": 3.0,
-    "reconnect_backoff_s": (0.05, 0.1), "reply_timeout_s": 0.5, "enable_timeout_s": 1.0,
+    "setconf": [EURO], "patience_s": 2.0, "selection_timeout_s": 3.0, "dispense_timeout_s": 3.0,
+    "silence_timeout_s": 3.0, "reconnect_backoff_s": (0.05, 0.1), "reply_timeout_s": 0.5,
+    "enable_timeout_s": 1.0,
 }
+DENIES = ("C,STOP", "C,VEND,-1")
 STARTUP = ["V", "C,0", "C,SETCONF,mdb-addr=0x10", EURO, "C,1"]
 
 Rig = Callable[..., tuple[SimulatedMdbMachine, MdbDriver]]
@@ -32,9 +34,10 @@ def rig() -> Iterator[Rig]:
     opened: list[SimulatedMdbMachine | MdbDriver] = []
 
     def build(items: Mapping[int, int] = ITEMS, faults: Mapping[int, str] | None = None,
-              dispense_s: float = 0.05, **driver: Any) -> tuple[SimulatedMdbMachine, MdbDriver]:
+              dispense_s: float = 0.05, customer_delay_s: float = 0.05,
+              **driver: Any) -> tuple[SimulatedMdbMachine, MdbDriver]:
         machine = SimulatedMdbMachine(items, faults=faults, poll_interval_s=0.1,
-                                      dispense_s=dispense_s)
+                                      dispense_s=dispense_s, customer_delay_s=customer_delay_s)
         opened.append(machine)
         mdb = MdbDriver(port=machine.port, **{**FAST, **driver})
         opened.append(mdb)
@@ -133,18 +136,37 @@ def test_vend_failure_is_a_failed_outcome(rig: Rig) -> None:
     assert machine.vended == [] and len(approvals(machine)) == 1
 
 
-def test_no_result_after_approval_times_out_and_ends_the_session(rig: Rig) -> None:
-    machine, driver = rig(faults={11: "no_answer"}, vend_timeout_s=0.6)
+def test_no_result_after_approval_is_unknown_and_the_vend_is_never_denied(rig: Rig) -> None:
+    machine, driver = rig(faults={11: "no_answer"}, dispense_timeout_s=0.6)
     result = driver.vend(request())
-    assert result.outcome is VendOutcome.TIMEOUT and "no VEND SUCCESS" in result.detail
-    assert machine.wait_for_host("C,STOP")
-    assert machine.host_lines()[-2:] == ["C,VEND,2.50", "C,STOP"]
+    assert result.outcome is VendOutcome.UNKNOWN
+    assert "no VEND SUCCESS" in result.detail and "0.6 s dispense budget" in result.detail
+    assert not machine.wait_for_host("C,STOP", timeout_s=0.3)  # the machine may still drop it
+    lines = machine.host_lines()
+    after_approval = lines[lines.index("C,VEND,2.50") + 1:]
+    assert not set(after_approval) & set(DENIES) and approvals(machine) == ["C,VEND,2.50"]
+
+
+def test_a_dispense_outlasting_the_selection_budget_is_vended(rig: Rig) -> None:
+    # The reproduction of issue #9: VEND SUCCESS came after the one old budget had run out.
+    machine, driver = rig(selection_timeout_s=0.5, dispense_timeout_s=3.0, dispense_s=1.0)
+    result = driver.vend(request())
+    assert result.outcome is VendOutcome.VENDED and machine.vended == [11]
+    assert not set(machine.host_lines()) & set(DENIES)
+
+
+def test_the_walk_to_the_keypad_does_not_eat_the_dispense_budget(rig: Rig) -> None:
+    machine, driver = rig(selection_timeout_s=3.0, dispense_timeout_s=0.9,
+                          customer_delay_s=0.8, dispense_s=0.3)  # 1.1 s in all
+    assert driver.vend(request()).outcome is VendOutcome.VENDED
+    assert machine.vended == [11] and not set(machine.host_lines()) & set(DENIES)
 
 
 def test_nobody_pressing_times_out_and_ends_the_session(rig: Rig) -> None:
-    machine, driver = rig(vend_timeout_s=0.5)
+    machine, driver = rig(selection_timeout_s=0.5)
     result = driver.vend(request(11, 999))  # no item costs 9.99: the customer never presses
-    assert result.outcome is VendOutcome.TIMEOUT and "nobody selected" in result.detail
+    assert result.outcome is VendOutcome.TIMEOUT
+    assert "nobody selected item 11" in result.detail and "selection budget" in result.detail
     assert machine.wait_for_host("C,STOP")
     assert machine.host_lines()[5:] == ["C,START,9.99", "C,STOP"]
 
@@ -299,6 +321,8 @@ def test_loop_url_is_accepted_but_an_echo_is_not_a_bridge() -> None:
     ({"setconf": ["C,1"]}, "C,SETCONF"),
     ({"deny_command": ""}, "deny_command"),
     ({"reconnect_backoff_s": ()}, "reconnect_backoff_s"),
+    ({"selection_timeout_s": 0}, "selection_timeout_s"),
+    ({"dispense_timeout_s": -1}, "dispense_timeout_s"),
 ])
 def test_bad_settings_are_refused(kwargs: dict[str, Any], complaint: str) -> None:
     with pytest.raises(ValueError, match=complaint):

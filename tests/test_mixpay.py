@@ -473,7 +473,7 @@ def test_a_spoofed_success_fails_verification_and_never_pays(
         fields: dict[str, Any], field: str, clock: FakeTime) -> None:
     order = make_order(clock)
     seen = status_of(result(order, **fields), order, clock)
-    assert seen.state is PaymentState.FAILED
+    assert seen.state is PaymentState.UNVERIFIED
     assert seen.reason.startswith("verification failed: ") and field in seen.reason
 
 

@@ -23,6 +23,7 @@ from kiosk.config import Config, load_config
 from kiosk.flow import Screen, StartTapped
 from kiosk.journal import SCHEMA_VERSION, Journal
 from kiosk.operator_pin import hash_pin, verify_pin, with_pin_hash
+from kiosk.payments.sandbox import Sandbox
 from kiosk.runtime import Runtime
 from kiosk.ui.operator_screens import render_operator
 
@@ -39,8 +40,8 @@ gateway = "mixpay"
 [payment.mixpay]
 payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
 settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
-api_base = "http://127.0.0.1:9"
-checkout_base = "http://127.0.0.1:9"
+api_base = "{api_base}"
+checkout_base = "{checkout_base}"
 
 """ + simulated_machine_toml("jam")
 
@@ -198,7 +199,7 @@ def test_a_version_2_journal_gets_the_operator_events_table(tmp_path: Path) -> N
         journal.operator_event("pin_failed", {"failures": 1})
         assert journal.pin_lockout() == (1, 0.0)
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     check.close()
 
 
@@ -258,9 +259,17 @@ class Kiosk:
         self.runtime.close()
 
 
-def make_config(tmp_path: Path, pin_hash: str | None) -> Config:
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    """The kiosk is in service only while its gateway answers."""
+    with Sandbox(requests_per_minute=10_000) as running:
+        yield running
+
+
+def make_config(tmp_path: Path, pin_hash: str | None, sandbox: Sandbox) -> Config:
     path = tmp_path / "kiosk.toml"
-    path.write_text(CONFIG.format(data_dir=tmp_path / "data"))
+    path.write_text(CONFIG.format(data_dir=tmp_path / "data", api_base=sandbox.mixpay_api_base,
+                                  checkout_base=sandbox.checkout_base))
     if pin_hash is not None:
         (tmp_path / "secrets.toml").write_text(f'[operator]\npin_hash = "{pin_hash}"\n')
         os.chmod(tmp_path / "secrets.toml", 0o600)
@@ -268,8 +277,8 @@ def make_config(tmp_path: Path, pin_hash: str | None) -> Config:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return make_config(tmp_path, hash_pin(PIN, iterations=1000))
+def config(tmp_path: Path, sandbox: Sandbox) -> Config:
+    return make_config(tmp_path, hash_pin(PIN, iterations=1000), sandbox)
 
 
 @pytest.fixture
@@ -331,8 +340,8 @@ def test_operator_pin_lockout_survives_a_restart(config: Config) -> None:
         second.close()
 
 
-def test_no_pin_hash_means_the_menu_cannot_be_opened(tmp_path: Path) -> None:
-    kiosk = Kiosk(make_config(tmp_path, None), FakeTime(time.time()))
+def test_no_pin_hash_means_the_menu_cannot_be_opened(tmp_path: Path, sandbox: Sandbox) -> None:
+    kiosk = Kiosk(make_config(tmp_path, None, sandbox), FakeTime(time.time()))
     try:
         kiosk.open_pin_screen()
         kiosk.enter("0000")
@@ -380,7 +389,8 @@ def test_sales_and_status_are_loaded_off_the_ui_thread(kiosk: Kiosk) -> None:
     kiosk.runtime.post(op.OpShow(op.OpScreen.STATUS))
     kiosk.wait(lambda: kiosk.menu.status is not None)
     status = kiosk.menu.status
-    assert status.hardware[0] and not status.gateway[0]   # nothing listens on port 9
+    assert status.hardware[0] and status.gateway[0]
+    assert status.gateway[1].startswith("mixpay: ") and status.network[0]
 
 
 # ---------------------------------------------------------------- screens

@@ -4,51 +4,24 @@ the production MixPay client, the simulated machine."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from hardware.base import DriverHealth
 from hardware.simulated import SimulatedDriver
-from fakes import simulated_machine_toml
-from kiosk.assembly import build_gateway, build_runtime
+from harness import Harness, kinds, mixpay_config, pay
+from kiosk.assembly import build_gateway
 from kiosk.claims import claim_code
-from kiosk.config import Config, load_config
-from kiosk.flow import (
-    CancelPressed,
-    CoinChosen,
-    ItemChosen,
-    Order,
-    Screen,
-    StartTapped,
-)
+from kiosk.config import Config
+from kiosk.flow import CancelPressed, Order, Screen
 from kiosk.errors import JournalError
 from kiosk.journal import Journal
 from kiosk.payments.base import PaymentRequest
 from kiosk.payments.sandbox import Sandbox
-from kiosk.runtime import Runtime
 
-CONFIG = """
-[machine]
-id = "test-01"
-currency = "USD"
-data_dir = "{data_dir}"
-
-[payment]
-gateway = "mixpay"
-timeout_s = 60
-poll_interval_s = 0.2
-
-[payment.mixpay]
-payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
-settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
-api_base = "{api_base}"
-checkout_base = "{checkout_base}"
-
-""" + simulated_machine_toml("jam")
+__all__ = ["Harness", "kinds", "pay"]  # the MDB and Centrapay runtime tests import them here
 
 
 @pytest.fixture
@@ -59,54 +32,7 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def config(tmp_path: Path, sandbox: Sandbox) -> Config:
-    path = tmp_path / "kiosk.toml"
-    path.write_text(CONFIG.format(data_dir=tmp_path / "data", api_base=sandbox.mixpay_api_base,
-                                  checkout_base=sandbox.checkout_base))
-    return load_config(path)
-
-
-class Harness:
-    """A runtime driven by flow events instead of taps, with its finished sales collected."""
-
-    def __init__(self, config: Config, driver: SimulatedDriver | None) -> None:
-        """``driver`` None: the one the config names (the real MDB driver, say)."""
-        self.lines: list[dict[str, Any]] = []
-        self.config = config
-        self.driver = driver
-        self.runtime: Runtime = build_runtime(config, self.lines.append, driver=driver)
-        self.runtime.start()
-
-    def wait_for(self, condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.runtime.pump()
-            if condition():
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"timed out on screen {self.runtime.state.screen}")
-
-    def wait_screen(self, screen: Screen, timeout_s: float = 10.0) -> None:
-        self.wait_for(lambda: self.runtime.state.screen is screen, timeout_s)
-
-    def buy(self, slot: str) -> tuple[Order, PaymentRequest]:
-        self.wait_screen(Screen.ATTRACT)
-        self.runtime.post(StartTapped())
-        self.runtime.post(ItemChosen(slot))
-        self.wait_for(lambda: self.sale_assets() is not None)  # the detail/confirm step
-        assets = self.sale_assets()
-        assert bool(assets) == self.runtime.flow.settings.choose_asset
-        self.runtime.post(CoinChosen(assets[0] if assets else None))
-        self.wait_screen(Screen.AWAITING_PAYMENT)
-        sale = self.runtime.state.sale
-        assert sale is not None and sale.order is not None and sale.request is not None
-        return sale.order, sale.request
-
-    def sale_assets(self) -> Any:
-        sale = self.runtime.state.sale
-        return sale.assets if sale else None
-
-    def close(self) -> None:
-        self.runtime.close()
+    return mixpay_config(tmp_path, sandbox)
 
 
 @pytest.fixture
@@ -114,14 +40,6 @@ def harness(config: Config) -> Iterator[Harness]:
     running = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
     yield running
     running.close()
-
-
-def pay(link: str) -> None:
-    httpx.post(f"{link}/pay", timeout=5).raise_for_status()
-
-
-def kinds(journal_tx: dict[str, Any]) -> list[str]:
-    return [event["kind"] for event in journal_tx["events"]]
 
 
 def test_a_paid_sale_is_journalled_before_each_step_and_vends_once(harness: Harness,

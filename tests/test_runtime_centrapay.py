@@ -13,6 +13,9 @@ from fakes import simulated_machine_toml
 from kiosk.config import Config, load_config
 from kiosk.flow import CancelPressed, Screen
 from kiosk.journal import Journal
+from kiosk.errors import GatewayRejected
+from kiosk.payments.base import RefundResult
+from kiosk.payments.centrapay import CentrapayGateway
 from kiosk.payments.sandbox import Fault, Sandbox
 from test_runtime import Harness, kinds, pay
 
@@ -97,3 +100,61 @@ def test_an_unknown_status_voids_the_request_and_ends_the_sale(harness: Harness,
     assert sale is not None and "unknown" in sale.message
     harness.wait_for(lambda: simulated(sandbox, request.payment_id).status == "cancelled")
     assert harness.driver.vended == []
+
+
+def test_a_refund_that_fails_on_three_restarts_is_refunded_once_on_the_fourth(
+        config: Config, sandbox: Sandbox) -> None:
+    """The refund queue lives in the journal: every start tries again, with one reference."""
+    sandbox.inject("centrapay", Fault("http_503", path="/refund"), count=3)
+    harness = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
+    order, request = harness.buy("A2")
+    pay(request.link)
+    harness.wait_screen(Screen.VEND_FAILED)
+    for restart in (1, 2, 3):
+        harness.wait_for(lambda: queued_attempts(config) == restart)
+        harness.close()   # power cut before the next try
+        harness = Harness(config, SimulatedDriver(turn_time_s=0))
+    try:
+        harness.wait_for(lambda: simulated(sandbox, request.payment_id).refunds != ())
+        harness.runtime.settle(5, watches=True)
+    finally:
+        harness.close()
+    [refund] = simulated(sandbox, request.payment_id).refunds
+    assert refund.external_ref == f"refund-{order.tx_id}" and refund.amount == 200
+    with Journal.open_in(config.machine.data_dir) as journal:
+        tx = journal.transaction(order.tx_id)
+        assert journal.pending_refunds() == []
+    assert tx["status"] == "refunded"
+    assert kinds(tx).count("refund_requested") == 1 and kinds(tx).count("refund_done") == 1
+    references = {e["detail"]["reference"] for e in tx["events"]
+                  if e["kind"] in ("refund_requested", "refund_done")}
+    assert references == {f"refund-{order.tx_id}"}
+
+
+def test_a_refund_the_gateway_refuses_becomes_an_operator_claim(
+        harness: Harness, sandbox: Sandbox, config: Config,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object) -> RefundResult:
+        raise GatewayRejected("centrapay POST /refund: rejected", code="REFUND_WINDOW_CLOSED")
+
+    monkeypatch.setattr(CentrapayGateway, "refund", refuse)
+    order, request = harness.buy("A2")
+    pay(request.link)
+    harness.wait_screen(Screen.VEND_FAILED)
+    harness.wait_for(lambda: "refund refused" in last_event(config, order.tx_id))
+    with Journal.open_in(config.machine.data_dir) as journal:
+        tx = journal.transaction(order.tx_id)
+        assert journal.pending_refunds() == []
+    assert tx["status"] == "refund_due" and tx["claim_code"] == request.reference
+    assert simulated(sandbox, request.payment_id).refunds == ()
+
+
+def queued_attempts(config: Config) -> int:
+    with Journal.open_in(config.machine.data_dir) as journal:
+        pending = journal.pending_refunds()
+    return pending[0].attempts if pending else 0
+
+
+def last_event(config: Config, tx_id: str) -> str:
+    with Journal.open_in(config.machine.data_dir) as journal:
+        return str(journal.transaction(tx_id)["events"][-1]["detail"])

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from hardware.mdb_sim import SimulatedMdbMachine
+from kiosk.claims import claim_code
 from kiosk.config import load_config
-from kiosk.flow import CancelPressed, Screen
+from kiosk.flow import CancelPressed, ClaimReason, Screen
 from kiosk.payments.sandbox import Sandbox
 from test_runtime import Harness, pay
 
@@ -108,3 +109,68 @@ def test_a_cancelled_keypad_sale_denies_the_vend(harness: Harness,
         time.sleep(0.05)
     assert "C,STOP" in machine.host_lines()
     assert not any(line.startswith("C,VEND,") for line in machine.host_lines())
+
+
+CENTRAPAY_MDB = """
+[machine]
+currency = "NZD"
+data_dir = "{data_dir}"
+
+[payment]
+gateway = "centrapay"
+timeout_s = 60
+poll_interval_s = 0.2
+
+[payment.centrapay]
+api_base = "{api_base}"
+config_id = "sandbox-config"
+api_key = "sandbox-key"
+
+[vend]
+driver = "mdb"
+
+[vend.mdb]
+port = "{port}"
+selection_timeout_s = 5
+dispense_timeout_s = 5
+
+[[slot]]
+id = "A1"
+name = "Water"
+price = "2.50"
+stock = 3
+mdb_item = 11
+"""
+
+
+def test_an_approved_vend_without_a_result_is_a_claim_never_an_automatic_refund(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The machine may still drop the item: the operator checks before any money goes back."""
+    with SimulatedMdbMachine({11: 250}, faults={11: "no_answer"}) as machine, \
+            Sandbox(confirm_s=0.2, requests_per_minute=10_000) as sandbox:
+        path = tmp_path / "kiosk.toml"
+        path.write_text(CENTRAPAY_MDB.format(data_dir=tmp_path / "data", port=machine.port,
+                                             api_base=sandbox.base("centrapay")))
+        harness = Harness(load_config(path), driver=None)
+        try:
+            order, request = harness.buy("A1")
+            pay(request.link)
+            harness.wait_screen(Screen.VEND_FAILED, timeout_s=30)
+            sale = harness.runtime.state.sale
+            assert sale is not None and sale.claim_reason is ClaimReason.VEND_UNKNOWN
+            assert sale.claim_code == claim_code(order.tx_id)   # ours, not a refund reference
+            tx = harness.wait_status(order.tx_id, "refund_due")
+            harness.runtime.settle(5, watches=True)
+        finally:
+            harness.close()
+        assert machine.host_lines().count("C,VEND,2.50") == 1
+        assert not any(line == "C,STOP" for line in machine.host_lines()[
+            machine.host_lines().index("C,VEND,2.50"):])      # no deny mid-vend
+        snapshot = sandbox.simulators["centrapay"].snapshot(  # type: ignore[attr-defined]
+            request.payment_id)
+        assert snapshot.refunds == ()
+    assert tx["claim_code"] == claim_code(order.tx_id)
+    assert [e["detail"]["outcome"] for e in tx["events"] if e["kind"] == "vend_result"] \
+        == ["unknown"]
+    assert not any(e["kind"] == "refund_requested" and e["detail"].get("method") == "gateway"
+                   for e in tx["events"])

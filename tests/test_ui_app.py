@@ -8,6 +8,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pygame
 import pytest
@@ -72,14 +73,15 @@ class Kiosk:
     """An app opened on the dummy driver, stepped frame by frame with a clock we move."""
 
     def __init__(self, rotation: int = 0, locale: str = "en", size: tuple[int, int] = (800, 480),
-                 autopilot: Autopilot | None = None) -> None:
+                 autopilot: Autopilot | None = None, screenshots: Path | None = None) -> None:
         self.now = 1000.0
         self.runtime = FlowRuntime(self.now)
         view = View(currency="USD", images_dir=assets_dir() / "products", locale=locale)
         options = DisplayOptions(width=size[0], height=size[1], fullscreen=False, headless=True,
                                  rotation=rotation)
         self.app = KioskApp(self.runtime, view, options,  # type: ignore[arg-type]
-                            autopilot=autopilot, clock=lambda: self.now)
+                            autopilot=autopilot, clock=lambda: self.now,
+                            screenshots_dir=screenshots)
         self.app.open()
         self.size = size
         self.texts: list[str] = []
@@ -212,3 +214,24 @@ def test_the_panel_shows_the_logical_frame_turned_clockwise() -> None:
     assert language.right <= 480 and language.bottom <= 800
     x, y = kiosk.app.orientation.to_native(language.center)
     assert x < 400 and y > 240  # turned clockwise: bottom right goes to bottom left
+
+
+def test_a_screenshot_is_saved_whenever_what_the_customer_is_asked_to_pay_changes(
+        tmp_path: Path) -> None:
+    kiosk = Kiosk(screenshots=tmp_path)
+    kiosk.touch("start")
+    kiosk.touch("item:A1")
+    kiosk.feed(AssetsLoaded("A1", (BTC,)))
+    kiosk.touch("coin:BTC")
+    first = PaymentRequest("tx-1", LINK, int(kiosk.now) + 120, Decimal("0.00004"), "BTC")
+    kiosk.feed(PaymentCreated("tx-1", first))
+    kiosk.frame()
+    # The quote expired: the same screen now shows a new QR and a new amount.
+    requote = PaymentRequest("tx-1", LINK + "-2", int(kiosk.now) + 120, Decimal("0.00005"),
+                             "BTC")
+    kiosk.feed(PaymentUpdate("tx-1", PaymentStatus(PaymentState.AWAITING, request=requote)))
+    kiosk.frame()
+    kiosk.app.close()
+    names = sorted(path.name for path in tmp_path.glob("*.png"))
+    paying = [name for name in names if name.endswith("-awaiting_payment.png")]
+    assert len(paying) == 2, names   # one per QR, none for frames that changed nothing else

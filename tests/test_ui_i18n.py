@@ -9,15 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.flow import ClaimReason
 from kiosk.i18n import (
     REFERENCE,
     Catalogue,
     CatalogueError,
     default_catalogue,
+    language_for,
     placeholders,
     read_table,
 )
 from kiosk.resources import assets_dir
+from kiosk.ui.screens import CLAIM_TEXTS
 
 CATALOGUE = default_catalogue()
 OTHERS = [code for code in CATALOGUE.languages if code != REFERENCE]
@@ -49,7 +52,8 @@ def test_every_language_names_itself_differently() -> None:
 
 
 def test_every_key_the_screens_use_exists() -> None:
-    """Every literal ``c.t("...")`` key in screens.py, and the message screens' prefixes."""
+    """Every literal ``c.t("...")`` key in screens.py, the claim texts by reason, and the
+    message screens' prefixes."""
     tree = ast.parse(SCREENS.read_text())
     used: set[str] = set()
     prefixes: set[str] = set()
@@ -62,6 +66,8 @@ def test_every_key_the_screens_use_exists() -> None:
                 and node.func.id == "_message_screen":
             prefixes.add(node.args[0].value)  # type: ignore[attr-defined]
     assert len(used) > 20
+    assert set(CLAIM_TEXTS) == set(ClaimReason)  # every reason a code is given has its words
+    used |= set(CLAIM_TEXTS.values())
     english = CATALOGUE.keys(REFERENCE)
     assert sorted(used - english) == []
     for prefix in prefixes:
@@ -126,6 +132,13 @@ def test_a_broken_language_file_is_left_out_and_the_others_still_work(
 def test_the_machine_locale_picks_the_language(locale: str, language: str) -> None:
     assert CATALOGUE.resolve(locale) == language
     assert CATALOGUE.with_language(locale).language == language
+
+
+@pytest.mark.parametrize("locale, language", [
+    ("de", "de"), ("de-AT", "de"), ("es_MX", "es"), ("pt-BR", None), ("fr", None)])
+def test_a_locale_has_a_language_only_when_its_texts_exist(locale: str,
+                                                            language: str | None) -> None:
+    assert language_for(locale, CATALOGUE.languages) == language
 
 
 def test_the_language_button_cycles_through_every_language() -> None:

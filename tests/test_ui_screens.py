@@ -20,6 +20,7 @@ from kiosk.flow import (
     AssetsFailed,
     AssetsLoaded,
     CancelPressed,
+    ClaimReason,
     CoinChosen,
     Event,
     Flow,
@@ -39,8 +40,10 @@ from kiosk.flow import (
 )
 from kiosk.i18n import default_catalogue
 from kiosk.payments.base import Asset, PaymentRequest, PaymentState, PaymentStatus
+from kiosk.payments.wctpay import WctPayGateway
 from kiosk.resources import assets_dir
 from kiosk.ui import widgets as w
+from kiosk.ui.gallery import CLAIM_SAMPLES, sample_state
 from kiosk.ui.input import TapAdapter
 from kiosk.ui.orientation import Orientation
 from kiosk.ui.screens import View, render
@@ -77,6 +80,15 @@ LONG_NAMES = (
             "crisps.png"),
 )
 VIEW = View(currency="USD", images_dir=assets_dir() / "products", machine_id="vm-0042")
+SUPPORT = "Call +1 555 0142 (8 am to 8 pm) or write to help-desk@vending-operator.test"  # 78
+SUPPORT_URL = "https://help.vending-operator.test/machines/vm-0042?from=screen"
+WITH_SUPPORT = replace(VIEW, support=SUPPORT)
+WITH_SUPPORT_URL = replace(VIEW, support=SUPPORT_URL)
+# WCT Pay's coins as its client names them (no network call): Lightning and on-chain apart.
+WCT_COINS = tuple(WctPayGateway(api_base="https://wct.test/api", key="k", api_secret="s",
+                                assets=["BTC-LN", "BTC", "USDT-TRC20"])
+                  .list_assets(Decimal("2.50"), "USD"))
+WCT_VIEW = replace(VIEW, wallet_picks_coin=False)
 
 
 def layout_id(layout: tuple[tuple[int, int], int]) -> str:
@@ -149,6 +161,22 @@ VARIANTS: dict[str, tuple[Screen, tuple[Event | tuple[Event, float], ...], View]
     "cancelled_part_paid": (Screen.CANCELLED, (*TO_QR, UNDERPAID, CancelPressed()), VIEW),
     "unconfirmed_claim": (Screen.PAYMENT_FAILED, (*TO_QR, status(PaymentState.CONFIRMING),
                                                   (Tick(), 1400.0)), VIEW),
+    "maybe_paid_claim": (Screen.CANCELLED, (*TO_QR, CancelPressed()), WITH_SUPPORT),
+    "unverified_claim": (Screen.PAYMENT_FAILED,
+                         (*TO_QR, status(PaymentState.UNVERIFIED, reason="verification failed")),
+                         WITH_SUPPORT_URL),
+    "vend_failed_support": (Screen.VEND_FAILED, STATES[Screen.VEND_FAILED], WITH_SUPPORT),
+    "vend_unknown": (Screen.VEND_FAILED, (*TO_QR, status(PaymentState.PAID),
+                                          VendFinished("tx-1", "unknown")),
+                     replace(WITH_SUPPORT, auto_refund=True)),
+    "auto_refund_support": (Screen.VEND_FAILED, STATES[Screen.VEND_FAILED],
+                            replace(WITH_SUPPORT_URL, auto_refund=True)),
+    "out_of_service_contact": (Screen.OUT_OF_SERVICE, STATES[Screen.OUT_OF_SERVICE],
+                               WITH_SUPPORT),
+    "out_of_service_url": (Screen.OUT_OF_SERVICE, STATES[Screen.OUT_OF_SERVICE],
+                           WITH_SUPPORT_URL),
+    "wct_coins": (Screen.CHOOSE_COIN, (*TO_QR[:2], AssetsLoaded("A1", WCT_COINS)), WCT_VIEW),
+    "wct_pay_now": (Screen.CHOOSE_COIN, (*TO_QR[:2], AssetsFailed("A1", "offline")), WCT_VIEW),
 }
 
 
@@ -274,9 +302,160 @@ def test_a_failed_vend_shows_the_claim_code_as_a_readable_qr(
     state = play(*STATES[Screen.VEND_FAILED])
     assert state.sale is not None
     frame = draw(state, *layout)
+    code = state.sale.claim_code
     assert [c.text for c in zxingcpp.read_barcodes(frame.native_image())] == \
-        [f"CLAIM {state.sale.claim_code} vm-0042"]
-    assert frame.drawn(state.sale.claim_code)
+        [f"Claim {code}\nMachine vm-0042"]
+    assert frame.drawn(code)
+    assert not [t for t in frame.texts if t.text.startswith("Contact:")]  # none configured
+    with_contact = draw(state, *layout, view=WITH_SUPPORT)
+    assert [c.text for c in zxingcpp.read_barcodes(with_contact.native_image())] == \
+        [f"Claim {code}\nMachine vm-0042\nContact: {SUPPORT}"]
+    assert with_contact.drawn(f"Contact: {SUPPORT}")
+
+
+def test_the_claim_qr_speaks_the_customers_language() -> None:
+    state = play(*STATES[Screen.VEND_FAILED])
+    assert state.sale is not None
+    frame = draw(state, (800, 480), language="es", view=WITH_SUPPORT)
+    assert [c.text for c in zxingcpp.read_barcodes(frame.native_image())] == \
+        [f"Reclamación {state.sale.claim_code}\nMáquina vm-0042\nContacto: {SUPPORT}"]
+
+
+# What each reason's code means to the customer, in English; the other languages by key.
+WHAT_THE_CODE_MEANS = {
+    ClaimReason.PART_PAID: ("claim.part_paid", (
+        "Part of the price arrived. The operator refunds what you sent with this code.")),
+    ClaimReason.MAYBE_PAID: ("claim.maybe_paid", (
+        "Nothing was dispensed. If your wallet already sent the payment, keep this code: "
+        "the operator refunds it.")),
+    ClaimReason.UNCONFIRMED: ("claim.unconfirmed", (
+        "Your payment is still unconfirmed. If it arrives, the operator refunds it with this "
+        "code.")),
+    ClaimReason.UNVERIFIED: ("claim.unverified", (
+        "A payment was reported but did not match this order, so nothing was dispensed. "
+        "The operator checks it with this code.")),
+}
+UNPAID_RESULTS = (Screen.CANCELLED, Screen.EXPIRED, Screen.PAYMENT_FAILED)
+
+
+def with_claim(screen: Screen, reason: ClaimReason) -> KioskState:
+    """``screen`` as the flow shows it, holding a code for ``reason``."""
+    state = play(*STATES[screen])
+    assert state.screen is screen and state.sale is not None
+    return replace(state, sale=replace(state.sale, claim_code="7KQ2-M4XD", claim_reason=reason))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("reason", list(WHAT_THE_CODE_MEANS), ids=lambda r: r.value)
+@pytest.mark.parametrize("screen", UNPAID_RESULTS, ids=lambda s: s.value)
+def test_a_code_on_an_unpaid_result_says_why_it_was_given(screen: Screen, reason: ClaimReason,
+                                                          language: str) -> None:
+    texts = default_catalogue().with_language(language)
+    frame = draw(with_claim(screen, reason), (800, 480), language=language, view=WITH_SUPPORT)
+    key, english = WHAT_THE_CODE_MEANS[reason]
+    assert frame.drawn(texts.text(f"{screen.value}.title"))
+    assert frame.drawn(texts.text(key))
+    assert not frame.drawn(texts.text(f"{screen.value}.body"))  # never "you were not charged"
+    assert frame.drawn("7KQ2-M4XD") and frame.drawn(texts.text("claim.code_label"))
+    assert frame.drawn(texts.text("support.contact", support=SUPPORT))
+    if language == "en":
+        assert texts.text(key) == english and "not charged" not in english
+
+
+@pytest.mark.parametrize("screen", [Screen.CANCELLED, Screen.EXPIRED], ids=lambda s: s.value)
+def test_without_a_code_the_screen_says_you_were_not_charged(screen: Screen) -> None:
+    """The gateway confirmed nothing arrived: no code, no QR, no contact line."""
+    state = play(*STATES[screen])
+    assert state.sale is not None and state.sale.claim_code == ""
+    frame = draw(state, (800, 480), view=WITH_SUPPORT)
+    assert frame.drawn(default_catalogue().text(f"{screen.value}.body"))
+    assert "not charged" in default_catalogue().text(f"{screen.value}.body")
+    assert zxingcpp.read_barcodes(frame.native_image()) == []
+    assert not frame.drawn(f"Contact: {SUPPORT}")
+
+
+def test_a_failed_vend_promises_the_money_back_and_an_auto_refund_says_so() -> None:
+    state = play(*STATES[Screen.VEND_FAILED])
+    catalogue = default_catalogue()
+    assert draw(state, (800, 480)).drawn(catalogue.text("vend_failed.refund"))
+    auto = draw(state, (800, 480), view=replace(WITH_SUPPORT, auto_refund=True))
+    assert auto.drawn(catalogue.text("vend_failed.auto_refund"))
+    assert auto.drawn(catalogue.text("claim.reference_label"))
+    assert auto.drawn(f"Contact: {SUPPORT}")
+
+
+def test_the_gallery_shows_every_reason_a_code_is_given() -> None:
+    """Its samples are played through the real flow: each must still end with its reason."""
+    assert set(CLAIM_SAMPLES) | {ClaimReason.VEND_FAILED} == set(ClaimReason)
+    failed = sample_state(Screen.VEND_FAILED).sale
+    assert failed is not None and failed.claim_reason is ClaimReason.VEND_FAILED
+    for reason, (screen, _) in CLAIM_SAMPLES.items():
+        state = sample_state(screen, reason)  # checks the screen and the reason it reached
+        assert state.sale is not None and state.sale.claim_code
+
+
+def test_a_vend_of_unknown_result_promises_a_check_not_a_refund() -> None:
+    """The item may have dropped: not "did not drop", and no automatic refund even where the
+    gateway could refund (the operator checks first)."""
+    screen, events, view = VARIANTS["vend_unknown"]
+    state = play(*events)
+    assert state.screen is screen and state.sale is not None
+    assert state.sale.claim_reason is ClaimReason.VEND_UNKNOWN
+    catalogue = default_catalogue()
+    frame = draw(state, (800, 480), view=view)
+    assert frame.drawn("Sorry, we could not confirm your item")
+    assert frame.drawn("The machine gave no result. If your item did not drop, keep this code: "
+                       "the operator checks and refunds you.")
+    assert frame.drawn(catalogue.text("claim.code_label")) and frame.drawn(state.sale.claim_code)
+    for promise in ("vend_failed.title", "vend_failed.auto_refund", "vend_failed.refund"):
+        assert not frame.drawn(catalogue.text(promise))
+    assert frame.drawn(f"Contact: {SUPPORT}")
+
+
+@pytest.mark.parametrize("layout", [((800, 480), 0), ((720, 1280), 0), ((800, 480), 270)],
+                         ids=layout_id)
+def test_out_of_service_tells_how_to_reach_the_operator(
+        layout: tuple[tuple[int, int], int]) -> None:
+    state = play(*STATES[Screen.OUT_OF_SERVICE])
+    bare = draw(state, *layout)
+    assert not [t for t in bare.texts if t.text.startswith("Contact:")]
+    assert zxingcpp.read_barcodes(bare.native_image()) == []
+    text = draw(state, *layout, view=WITH_SUPPORT)
+    assert text.drawn(f"Contact: {SUPPORT}")
+    assert zxingcpp.read_barcodes(text.native_image()) == []  # a phone number is no link
+    url = draw(state, *layout, view=WITH_SUPPORT_URL)
+    assert url.drawn(f"Contact: {SUPPORT_URL}")
+    assert [c.text for c in zxingcpp.read_barcodes(url.native_image())] == [SUPPORT_URL]
+    assert url.drawn("Status: bridge not answering")
+
+
+def test_wct_coins_say_lightning_or_on_chain_and_offer_no_wallet_choice() -> None:
+    state = play(*VARIANTS["wct_coins"][1])
+    frame = draw(state, (800, 480), view=WCT_VIEW)
+    labels = {t.text for t in frame.texts}
+    assert {"BTC\nLightning", "BTC\nBitcoin (on-chain)", "USDT\nTron"} <= labels
+    names = [b.name for b in frame.buttons]
+    assert "coin:wallet" not in names and names.count("coin:BTC") == 2
+    assert default_catalogue().text("choose_coin.wallet") not in labels
+    # A gateway whose wallet may pick (MixPay) still offers it.
+    assert "coin:wallet" in {b.name for b in draw(state, (800, 480)).buttons}
+
+
+def test_without_a_wallet_choice_pay_now_does_not_promise_one() -> None:
+    state = play(*VARIANTS["wct_pay_now"][1])
+    catalogue = default_catalogue()
+    frame = draw(state, (800, 480), view=WCT_VIEW)
+    assert frame.drawn(catalogue.text("choose_coin.pay_now"))
+    assert not frame.drawn(catalogue.text("choose_coin.pay"))
+
+
+def test_the_payment_screen_names_the_coins_network() -> None:
+    lightning = WCT_COINS[0]
+    state = play(*TO_QR[:2], AssetsLoaded("A1", WCT_COINS), CoinChosen(lightning),
+                 PaymentCreated("tx-1", PaymentRequest("tx-1", "lightning:LNBC41670N1P", 1120,
+                                                       Decimal("0.0000417"), "BTC")))
+    assert state.screen is Screen.AWAITING_PAYMENT
+    assert draw(state, (800, 480)).drawn("Pay 0.0000417 BTC (Lightning)")
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=layout_id)
@@ -379,7 +558,7 @@ def test_the_screens_speak_the_language_they_are_given() -> None:
     keypad = draw(play(*VARIANTS["keypad_prompt"][1]), (800, 480), language="de")
     assert keypad.drawn(german.text("vending.keypad", item=12))
     claim = draw(play(*VARIANTS["expired_part_paid"][1]), (800, 480), language="de")
-    assert claim.drawn(german.text("expired.with_claim"))
+    assert claim.drawn(german.text("claim.part_paid"))
 
 
 def test_the_view_locale_is_the_default_language() -> None:

@@ -27,7 +27,7 @@ from kiosk.errors import (
     OperationNotSupported,
 )
 from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState, PaymentStatus
-from kiosk.payments.payment_uri import coin_of
+from kiosk.payments.payment_uri import coin_of, plain_decimal
 from kiosk.payments.ratelimit import RateLimiter
 from kiosk.payments.sandbox import Fault, Sandbox
 from kiosk.payments.sandbox.server import SandboxServer
@@ -35,7 +35,7 @@ from kiosk.payments.sandbox.wctpay import WctPaySimulator
 from kiosk.payments.wctpay import WctPayGateway
 
 KEY, SECRET = "K3y-7f1c9a2d", "S3cr3t-e0b4d2aa"
-COINS = ["BTC", "LTC", "USDT-TRC20", "ETH", "XRP", "USDT-ERC20"]
+COINS = ["BTC", "LTC", "USDT-TRC20", "ETH", "XRP", "USDT-ERC20", "BTC-LN"]
 BTC_ADDRESS = "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh"
 ETH_ADDRESS = "0x62ba1ef84aac42c6b34d8c03b83f5951ccce29b9"
 XRP_ADDRESS = "rEb8TK3gBgk5auZkwc6sHnwrGVJH8DuaLh"
@@ -135,15 +135,28 @@ def test_pay_in_full_with_a_bip21_qr(gateway: WctPayGateway, sim: WctPaySimulato
     assert seen.request is None and "3" in seen.raw_status
 
 
-def test_bitcoin_is_paid_through_its_lightning_invoice(gateway: WctPayGateway,
-                                                       sim: WctPaySimulator, base: str,
-                                                       web: httpx.Client,
-                                                       clock: FakeTime) -> None:
-    order = make_order(clock, coin="BTC")
+def test_bitcoin_by_lightning_is_paid_through_its_invoice(gateway: WctPayGateway,
+                                                          sim: WctPaySimulator, base: str,
+                                                          web: httpx.Client,
+                                                          clock: FakeTime) -> None:
+    order = make_order(clock, coin="BTC-LN")
     request = gateway.create(order)
     payreq = sim.snapshot(order.tx_id).payreq
     assert payreq and payreq.startswith("lnbc41670n1p")
     assert request.link == f"lightning:{payreq.upper()}"
+    assert wallet(web, base, qr=request.link).status_code == 200
+    clock.now += 2
+    assert gateway.status(order, request).state is PaymentState.PAID
+
+
+def test_bitcoin_on_chain_is_paid_at_its_address_though_wct_offers_an_invoice(
+        gateway: WctPayGateway, sim: WctPaySimulator, base: str, web: httpx.Client,
+        clock: FakeTime) -> None:
+    order = make_order(clock, coin="BTC")
+    request = gateway.create(order)
+    snap = sim.snapshot(order.tx_id)
+    assert snap.payreq                                   # WCT answered with an invoice too
+    assert request.link == f"bitcoin:{snap.address}?amount={plain_decimal(snap.payment_amount)}"
     assert wallet(web, base, qr=request.link).status_code == 200
     clock.now += 2
     assert gateway.status(order, request).state is PaymentState.PAID
@@ -178,7 +191,7 @@ def test_an_overpayment_is_paid(gateway: WctPayGateway, sim: WctPaySimulator, ba
     assert (seen.state, seen.paid_amount) == (PaymentState.PAID, paid)
 
 
-@pytest.mark.parametrize("coin", ["BTC", "ETH"])
+@pytest.mark.parametrize("coin", ["BTC-LN", "ETH"])
 def test_an_expired_quote_brings_a_new_qr_for_the_same_order(coin: str, gateway: WctPayGateway,
                                                              sim: WctPaySimulator, base: str,
                                                              web: httpx.Client,
@@ -194,7 +207,7 @@ def test_an_expired_quote_brings_a_new_qr_for_the_same_order(coin: str, gateway:
     assert fresh.crypto_amount != first.crypto_amount
     assert (fresh.payment_id, fresh.expires_at, fresh.reference, fresh.crypto_symbol) == (
         order.tx_id, order.expires_at, first.reference, first.crypto_symbol)
-    if coin == "BTC":                                    # a new invoice for the new amount
+    if coin == "BTC-LN":                                 # a new invoice for the new amount
         assert fresh.link == f"lightning:{(snap.payreq or '').upper()}" != first.link
         assert wallet(web, base, qr=first.link).status_code == 410
     else:                                                # the same address, a new amount
@@ -456,17 +469,21 @@ def test_list_assets_are_the_configured_coins_with_no_network_call(clock: FakeTi
     def handler(request: httpx.Request) -> httpx.Response:
         raise AssertionError("list_assets must not call WCT")
 
-    client = mock_gateway(handler, clock, assets=["btc", "USDT-TRC20", "XRP", "BTC", "PEPE"])
+    client = mock_gateway(handler, clock,
+                          assets=["btc", "btc-ln", "USDT-TRC20", "XRP", "BTC", "PEPE"])
     assert client.list_assets(Decimal("2.50"), "USD") == [
-        Asset("BTC", "Bitcoin", "Bitcoin", "BTC"),
+        Asset("BTC", "Bitcoin", "Bitcoin (on-chain)", "BTC"),
+        Asset("BTC", "Bitcoin", "Lightning", "BTC-LN"),
         Asset("USDT", "Tether USD", "Tron", "USDT-TRC20"),
         Asset("XRP", "XRP", "XRP Ledger", "XRP"), Asset("PEPE", "PEPE", "PEPE", "PEPE")]
+    # Every WCT payment names its coin: the kiosk offers no "any coin, pick in the wallet".
+    assert client.wallet_picks_coin is False and client.offers_asset_choice is True
     with pytest.raises(GatewayRejected) as caught:
         client.list_assets(Decimal("2.50"), "EUR")
     assert caught.value.code == "local"
 
 
-@pytest.mark.parametrize("assets", [[], ["USDT TRC20"], ["BTC/LN"], [""]])
+@pytest.mark.parametrize("assets", [[], ["USDT TRC20"], ["BTC/LN"], [""], ["LTC-LN"]])
 def test_the_coin_allow_list_must_be_usable(assets: list[str], clock: FakeTime) -> None:
     with pytest.raises(ValueError, match="wctpay"):
         mock_gateway(reply_with({}), clock, assets=assets)
@@ -499,6 +516,18 @@ def test_create_sends_exactly_the_documented_fields_signed(clock: FakeTime) -> N
     assert (plain["requested_asset"], plain["amount"]) == ("BTC", "2.5")
     assert "requested_asset_network" not in plain
     assert plain["hash"] == md5(f"{KEY}USD2.5{SECRET}")   # the same amount string as sent
+
+
+def test_lightning_asks_wct_for_plain_bitcoin(clock: FakeTime) -> None:
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json=created(payment_payreq=INVOICE))
+
+    request = mock_gateway(handler, clock).create(make_order(clock, coin="BTC-LN"))
+    assert sent[0]["requested_asset"] == "BTC" and "requested_asset_network" not in sent[0]
+    assert request.link == f"lightning:{INVOICE.upper()}"
 
 
 def test_getupdate_sends_the_reference_signed(clock: FakeTime) -> None:
@@ -553,9 +582,11 @@ def test_create_builds_the_qr_and_keeps_the_memo(clock: FakeTime) -> None:
     request = mock_gateway(reply_with(reply), clock).create(order)
     assert request == PaymentRequest(order.tx_id, f"{XRP_ADDRESS}?dt=100004", order.expires_at,
                                      Decimal("5"), "XRP", CODE, "100004")
-    btc = mock_gateway(reply_with(created(payment_payreq=INVOICE)), clock).create(
-        make_order(clock, coin="BTC"))
-    assert btc.link == f"lightning:{INVOICE.upper()}"
+    with_invoice = mock_gateway(reply_with(created(payment_payreq=INVOICE)), clock)
+    lightning = with_invoice.create(make_order(clock, coin="BTC-LN"))
+    assert lightning.link == f"lightning:{INVOICE.upper()}"
+    on_chain = with_invoice.create(make_order(clock, coin="BTC"))
+    assert on_chain.link == f"bitcoin:{BTC_ADDRESS}?amount=0.00039304"   # the invoice unused
 
 
 @pytest.mark.parametrize(("reply", "words"), [
@@ -572,8 +603,6 @@ def test_create_builds_the_qr_and_keeps_the_memo(clock: FakeTime) -> None:
      "payment_address cannot go into a QR"),
     (created(payment_amount_asset=None), "payment_amount_asset is missing or not the requested"),
     (created(payment_amount_asset="ETH"), "payment_amount_asset is missing or not the requested"),
-    (created(payment_payreq="lnbc-nonsense"), "payment_payreq cannot go into a QR"),
-    (created(payment_payreq=5), "payment_payreq is not a string"),
     (created(payment_memo=["x"]), "payment_memo is not a string"),
     (created(payment="flat"), "payment is not an object"),
     ([created()], "not an object"),
@@ -582,6 +611,17 @@ def test_malformed_create_replies_are_protocol_errors(reply: Any, words: str,
                                                       clock: FakeTime) -> None:
     with pytest.raises(GatewayProtocolError, match=words):
         mock_gateway(reply_with(reply), clock).create(make_order(clock, coin="BTC"))
+
+
+@pytest.mark.parametrize(("reply", "words"), [
+    (created(), "payment_payreq is missing: BTC-LN pays by Lightning"),
+    (created(payment_payreq="lnbc-nonsense"), "payment_payreq cannot go into a QR"),
+    (created(payment_payreq=5), "payment_payreq is not a string"),
+])
+def test_a_lightning_payment_needs_a_usable_invoice(reply: Any, words: str,
+                                                    clock: FakeTime) -> None:
+    with pytest.raises(GatewayProtocolError, match=words):
+        mock_gateway(reply_with(reply), clock).create(make_order(clock, coin="BTC-LN"))
 
 
 @pytest.mark.parametrize(("body", "status", "words"), [
@@ -693,7 +733,7 @@ def test_a_spoofed_completion_fails_verification_and_never_pays(
         fields: dict[str, Any], problem: str, nested: bool, clock: FakeTime) -> None:
     order = make_order(clock, coin="BTC")
     seen = status_of(updated(order, nested=nested, **fields), clock, order)
-    assert seen.state is PaymentState.FAILED
+    assert seen.state is PaymentState.UNVERIFIED
     assert seen.reason == f"verification failed: {problem}"
 
 
@@ -772,21 +812,22 @@ def test_json_number_amounts_are_parsed_without_float(number: str, clock: FakeTi
 # -- re-quotes ------------------------------------------------------------------------------------
 
 def test_an_unchanged_quote_is_not_redrawn_even_without_the_invoice(clock: FakeTime) -> None:
-    order = make_order(clock, coin="BTC")
+    order = make_order(clock, coin="BTC-LN")
     lightning = PaymentRequest(order.tx_id, f"lightning:{INVOICE.upper()}", order.expires_at,
                                Decimal("0.00039304"), "BTC", CODE)
     seen = status_of(updated(order, payment_status=0), clock, order, lightning)
     assert seen.state is PaymentState.AWAITING and seen.request is None
 
 
-def test_a_new_amount_without_a_new_invoice_falls_back_to_bip21(clock: FakeTime) -> None:
-    order = make_order(clock, coin="BTC")
+def test_a_new_amount_without_a_new_invoice_is_never_shown_as_an_address(
+        clock: FakeTime) -> None:
+    """A Lightning customer's wallet cannot pay a Bitcoin address: no silent switch to one."""
+    order = make_order(clock, coin="BTC-LN")
     lightning = PaymentRequest(order.tx_id, f"lightning:{INVOICE.upper()}", order.expires_at,
                                Decimal("0.00039304"), "BTC", CODE)
-    seen = status_of(updated(order, payment_status=0, payment_amount="0.0004"), clock, order,
-                     lightning)
-    assert seen.request == PaymentRequest(order.tx_id, f"bitcoin:{BTC_ADDRESS}?amount=0.0004",
-                                          order.expires_at, Decimal("0.0004"), "BTC", CODE)
+    with pytest.raises(GatewayProtocolError, match="payment_payreq is missing"):
+        status_of(updated(order, payment_status=0, payment_amount="0.0004"), clock, order,
+                  lightning)
 
 
 def test_a_new_address_is_a_new_qr(clock: FakeTime) -> None:

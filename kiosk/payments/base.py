@@ -19,6 +19,8 @@ class PaymentState(enum.Enum):
     FAILED = "failed"                # will never be paid (reason says why)
     EXPIRED = "expired"              # the payment window closed unpaid
     CANCELLED = "cancelled"          # voided by us or the payer
+    UNVERIFIED = "unverified"        # reported paid, but not as ordered (payee, amount, asset,
+                                     # reference): never vended; money may have arrived: a claim
 
     @property
     def terminal(self) -> bool:
@@ -26,7 +28,7 @@ class PaymentState(enum.Enum):
 
 
 _TERMINAL = frozenset({PaymentState.PAID, PaymentState.FAILED, PaymentState.EXPIRED,
-                       PaymentState.CANCELLED})
+                       PaymentState.CANCELLED, PaymentState.UNVERIFIED})
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class Gateway(abc.ABC):
     can_cancel: bool = False          # False: an abandoned payment is watched until it expires
     can_refund: bool = False          # False: a failed vend gets a claim code instead
     offers_asset_choice: bool = True  # False: no coin list, the wallet always chooses
+    wallet_picks_coin: bool = True    # False: every payment needs a coin (no "any coin" choice)
     poll_interval_s: float = 2.0      # the pace the gateway's docs ask for
 
     @abc.abstractmethod

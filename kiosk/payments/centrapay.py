@@ -271,7 +271,7 @@ class CentrapayGateway(Gateway):
         if raw == "paid":
             problem = self._verification_problem(body, order, request, minor)
             if problem:
-                return PaymentStatus(PaymentState.FAILED, raw_status=raw,
+                return PaymentStatus(PaymentState.UNVERIFIED, raw_status=raw,
                                      reason=f"verification failed: {problem} mismatch")
             return PaymentStatus(PaymentState.PAID, raw_status=raw, paid_amount=order.amount,
                                  paid_symbol=order.currency)

@@ -16,8 +16,14 @@ Coins (``assets``): WCT has no coin-list endpoint, so the operator's allow-list 
 its order. Notation: ``<COIN>`` or ``<COIN>-<NETWORK>``, e.g. ``BTC``, ``XRP``, ``USDT-TRC20``,
 ``USDT-ERC20``. A network suffix is sent verbatim as ``requested_asset_network`` (WCT requires it
 for Tether; its exact spelling is not in the docs, so write what WCT onboarding says), and the
-entry itself is the ``Asset.asset_id``. WCT needs a coin for every payment: an order without
-one (``choose_asset = false``) is paid in the first configured coin.
+entry itself is the ``Asset.asset_id``. WCT needs a coin for every payment, so the wallet cannot
+pick one (``wallet_picks_coin``): an order without one (``choose_asset = false``) is paid in the
+first configured coin.
+
+Bitcoin comes two ways, and the coin button says which: ``BTC-LN`` pays by Lightning (the QR is
+the BOLT11 invoice WCT returns with a BTC payment; a reply without one is a protocol error) and
+``BTC`` pays on-chain (the QR is the BIP21 address, even when WCT adds an invoice). The ``LN``
+suffix is the kiosk's own: WCT is asked for plain ``BTC`` either way.
 
 Unknown in WCT's public docs, so configurable or handled defensively here:
 
@@ -68,12 +74,14 @@ _STATUS_WORDS = {"created": CREATED, "partial": PARTIAL, "completed": COMPLETED,
                  "cancelled": CANCELLED, "canceled": CANCELLED}
 _ENTRY = re.compile(r"[A-Z0-9]{1,16}(-[A-Z0-9]{1,16})?")
 _NAMES = {   # display names only; an unknown coin shows its symbol
-    "BTC": ("Bitcoin", "Bitcoin"), "LTC": ("Litecoin", "Litecoin"),
+    # Bitcoin is named by how it pays: a Lightning wallet cannot pay an address, nor the reverse.
+    "BTC": ("Bitcoin", "Bitcoin (on-chain)"), "LTC": ("Litecoin", "Litecoin"),
     "DOGE": ("Dogecoin", "Dogecoin"), "BCH": ("Bitcoin Cash", "Bitcoin Cash"),
     "ETH": ("Ether", "Ethereum"), "XRP": ("XRP", "XRP Ledger"), "XLM": ("Stellar", "Stellar"),
     "SOL": ("Solana", "Solana"), "TRX": ("TRON", "Tron"), "USDT": ("Tether USD", "Ethereum"),
     "USDC": ("USD Coin", "Ethereum"),
 }
+LIGHTNING = "LN"                    # the network suffix of Bitcoin paid by Lightning: "BTC-LN"
 _NETWORKS = {"TRC20": "Tron", "ERC20": "Ethereum", "BEP20": "BNB Smart Chain", "SPL": "Solana",
              "POLYGON": "Polygon"}
 
@@ -92,11 +100,24 @@ class _Coin:
         if not _ENTRY.fullmatch(entry):
             raise ValueError(f"wctpay: {entry!r} is not a coin such as BTC or USDT-TRC20")
         asset, _, network = entry.partition("-")
+        if network == LIGHTNING and asset != "BTC":
+            raise ValueError(f"wctpay: {entry!r}: only BTC pays by Lightning (BTC-LN)")
         return cls(entry, asset, network or None)
+
+    @property
+    def lightning(self) -> bool:
+        return self.network == LIGHTNING
+
+    @property
+    def requested_network(self) -> str | None:
+        """What WCT is told in ``requested_asset_network``: Lightning is not a WCT network."""
+        return None if self.lightning else self.network
 
     def as_asset(self) -> Asset:
         name, network = _NAMES.get(self.asset, (self.asset, self.asset))
-        if self.network is not None:
+        if self.lightning:
+            network = "Lightning"
+        elif self.network is not None:
             network = _NETWORKS.get(self.network, self.network)
         return Asset(symbol=self.asset, name=name, network=network, asset_id=self.entry)
 
@@ -132,6 +153,7 @@ class WctPayGateway(Gateway):
     can_cancel = False
     can_refund = False              # WCT's refund API is undocumented: failed vends get a claim
     offers_asset_choice = True
+    wallet_picks_coin = False       # every payment names its coin: no "any coin" button
     poll_interval_s = 2.0
 
     def __init__(
@@ -142,7 +164,7 @@ class WctPayGateway(Gateway):
         api_secret: str,
         settlement_asset: str = "USD",
         assets: Sequence[str],
-        requests_per_minute: int = 60,
+        requests_per_minute: int = 54,   # WCT publishes no limit: MixPay's, with its headroom
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout | None = None,
         clock: Callable[[], float] = time.time,
@@ -184,8 +206,8 @@ class WctPayGateway(Gateway):
         coin = self._coin_for(order)
         amount = format(order.amount, "f")
         body: dict[str, Any] = {"asset": self._settlement, "requested_asset": coin.asset}
-        if coin.network is not None:
-            body["requested_asset_network"] = coin.network
+        if coin.requested_network is not None:
+            body["requested_asset_network"] = coin.requested_network
         body |= {
             "amount": amount,
             "description": order.item_name,
@@ -291,13 +313,17 @@ class WctPayGateway(Gateway):
         if wrong or (symbol is None and previous is None):
             raise GatewayProtocolError(
                 f"{where}: payment_amount_asset is missing or not the requested {coin.asset}")
-        payreq = self._string(payment, "payment_payreq", where)
+        # The coin decides how it is paid: an invoice WCT adds to an on-chain coin is not shown.
+        payreq = self._string(payment, "payment_payreq", where) if coin.lightning else None
         memo = self._memo(payment, where)
         if previous is not None:
             memo = memo or previous.memo
             # A getupdate may omit the invoice: the old one still pays the unchanged amount.
-            if payreq is None and amount == previous.crypto_amount:
+            if coin.lightning and payreq is None and amount == previous.crypto_amount:
                 payreq = invoice_in(previous.link)
+        if coin.lightning and payreq is None:
+            raise GatewayProtocolError(
+                f"{where}: payment_payreq is missing: {coin.entry} pays by Lightning")
         try:
             plain_decimal(amount)                      # positive and sane even for a plain QR
             uri = payment_uri(coin.asset, address, amount, payreq=payreq, memo=memo)
@@ -334,8 +360,8 @@ class WctPayGateway(Gateway):
         if code == COMPLETED:
             problem = self._verification_problem(payment, order, request, coin, missing)
             if problem:
-                return PaymentStatus(PaymentState.FAILED, reason=f"verification failed: {problem}",
-                                     **seen)
+                return PaymentStatus(PaymentState.UNVERIFIED,
+                                     reason=f"verification failed: {problem}", **seen)
             return PaymentStatus(PaymentState.PAID, **seen)
         if code == CANCELLED:
             return PaymentStatus(PaymentState.CANCELLED, reason="cancelled at WCT Pay", **seen)

@@ -83,6 +83,7 @@ class KioskApp:
         self._language_at = 0.0            # when the customer last changed the language
         self._dirty = True                 # something only the UI knows changed: redraw
         self._last_screen: Screen | None = None   # on the last frame drawn
+        self._last_asked: tuple[object, ...] = ()  # what that frame asked of the customer
         self._seen_screen: Screen | None = None   # on the last frame, drawn or not
         self._last_second = -1
         self._native: pygame.Surface | None = None
@@ -160,8 +161,13 @@ class KioskApp:
             self._notifier.ready()  # the first frame is on screen
             self._last_second = second
             self._dirty = False
-            if state.screen is not self._last_screen:
+            asked = _asked_of_customer(state)
+            if state.screen is not self._last_screen or asked != self._last_asked:
+                # A new screen, or a new QR, amount or code on the same one (a re-quote, a
+                # top-up, a withdrawn code): each is a record of what the customer was told.
                 self._screenshot(self._logical, state.screen)
+                self._last_asked = asked
+            if state.screen is not self._last_screen:
                 self._last_screen = state.screen
                 self._last_activity = now
         return not (self._autopilot is not None and self._drive_autopilot(now))
@@ -174,8 +180,12 @@ class KioskApp:
             return min(IDLE_POLL_S, 1 / ANIMATION_FPS)
         return min(IDLE_POLL_S, 1.0 - now % 1.0)  # countdowns tick on whole seconds
 
-    def _request_stop(self, signum: int, frame: object) -> None:
+    def request_stop(self) -> None:
+        """Leave the loop after this frame (safe from any thread; wake the runtime too)."""
         self._stop_requested = True
+
+    def _request_stop(self, signum: int, frame: object) -> None:
+        self.request_stop()
 
     def _open_display(self) -> pygame.Surface:
         if self._display.headless:
@@ -269,6 +279,16 @@ class KioskApp:
         path = self._screenshots_dir / f"{self._shots:04d}-{screen.value}.png"
         pixels = pygame.image.tobytes(surface, "RGB")
         self._writer.submit(_write_png, path, surface.get_size(), pixels)
+
+
+def _asked_of_customer(state: KioskState) -> tuple[object, ...]:
+    """What the screen asks the customer to pay, or gives them to keep."""
+    sale = state.sale
+    if sale is None:
+        return ()
+    request, status = sale.request, sale.status
+    return (request.link if request else None, request.crypto_amount if request else None,
+            status.remaining if status else None, sale.claim_code)
 
 
 def _write_png(path: Path, size: tuple[int, int], pixels: bytes) -> None:

@@ -5,7 +5,9 @@
     python -m kiosk.ui.gallery shots --all --size 800x480 --rotation 90
 
 Each PNG is what the panel shows (the native surface, rotated like on the machine). Sample
-sales are played through the real flow, so the screens show what a customer would see.
+sales are played through the real flow, so the screens show what a customer would see. With
+``--all`` the result screens also come once per reason a customer keeps a code
+(``...-expired-part_paid.png``), each with the sample operator contact.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 from kiosk.flow import (
     AssetsLoaded,
+    CancelPressed,
+    ClaimReason,
     CoinChosen,
     Event,
     Flow,
@@ -31,6 +35,7 @@ from kiosk.flow import (
     Product,
     Screen,
     StartTapped,
+    Tick,
     VendFinished,
     initial_state,
 )
@@ -41,6 +46,7 @@ NOW = 1001.0
 BTC = Asset("BTC", "Bitcoin", "Bitcoin", "c6d0c728-2624-429b-8e0d-d9d19b6592fa")
 USDT = Asset("USDT", "Tether USD", "Ethereum", "4d8c508b-91c5-375b-92b0-ee702ed2dac5")
 LINK = "https://mixpay.me/code/8e69e534-d0c4-3e04-8b61-37a73cd9e7d7"
+SUPPORT = "+1 555 0142 or help@vending-operator.test"
 PRODUCTS = (
     Product("A1", "Sparkling water", Decimal("2.50"), "water.png"),
     Product("A2", "Cola", Decimal("2.00"), "cola.png"),
@@ -51,6 +57,7 @@ PRODUCTS = (
     Product("B3", "Coffee", Decimal("1.50"), "coffee.png"),
 )
 STOCK = {"A1": 3, "A2": 2, "A3": 0, "B1": 4, "B2": 1, "B3": 5}
+Step = Event | tuple[Event, float]     # an event at NOW, or at the time paired with it
 TO_QR: tuple[Event, ...] = (
     StartTapped(), ItemChosen("A1"), AssetsLoaded("A1", (BTC, USDT)), CoinChosen(BTC),
     PaymentCreated("tx-1", PaymentRequest("tx-1", LINK, 1120, crypto_amount=Decimal("0.0000412"),
@@ -61,7 +68,7 @@ def _status(state: PaymentState, **kwargs: object) -> PaymentUpdate:
     return PaymentUpdate("tx-1", PaymentStatus(state, **kwargs))  # type: ignore[arg-type]
 
 
-SAMPLES: dict[Screen, tuple[Event, ...]] = {
+SAMPLES: dict[Screen, tuple[Step, ...]] = {
     Screen.ATTRACT: (),
     Screen.CHOOSE_ITEM: (StartTapped(),),
     Screen.CHOOSE_COIN: TO_QR[:3],
@@ -78,6 +85,19 @@ SAMPLES: dict[Screen, tuple[Event, ...]] = {
     Screen.CANCELLED: (*TO_QR, _status(PaymentState.CANCELLED)),
     Screen.OUT_OF_SERVICE: (HardwareChanged("bridge not answering"),),
 }
+# The result screens' other faces: why the customer keeps a code decides what the screen says.
+# (A failed vend is the VEND_FAILED sample itself.)
+UNDERPAID = _status(PaymentState.UNDERPAID, remaining=Decimal("0.0000102"), paid_symbol="BTC")
+CLAIM_SAMPLES: dict[ClaimReason, tuple[Screen, tuple[Step, ...]]] = {
+    ClaimReason.VEND_UNKNOWN: (Screen.VEND_FAILED, (*TO_QR, _status(PaymentState.PAID),
+                                                    VendFinished("tx-1", "unknown"))),
+    ClaimReason.PART_PAID: (Screen.EXPIRED, (*TO_QR, UNDERPAID, (Tick(), NOW + 200))),
+    ClaimReason.MAYBE_PAID: (Screen.CANCELLED, (*TO_QR, CancelPressed())),
+    ClaimReason.UNCONFIRMED: (Screen.PAYMENT_FAILED, (*TO_QR, _status(PaymentState.CONFIRMING),
+                                                      (Tick(), NOW + 400))),
+    ClaimReason.UNVERIFIED: (Screen.PAYMENT_FAILED, (*TO_QR, _status(
+        PaymentState.UNVERIFIED, reason="verification failed: payment_amount_asset mismatch"))),
+}
 
 # (screen, size, rotation, language) of the README's pictures
 README_SET = (
@@ -89,19 +109,25 @@ README_SET = (
 )
 
 
-def sample_state(screen: Screen) -> KioskState:
+def sample_state(screen: Screen, reason: ClaimReason | None = None) -> KioskState:
+    """``screen`` after its sample sale; with ``reason``, the sale that ends there with a code
+    for that reason."""
     ids = (f"tx-{n}" for n in itertools.count(1))
     flow = Flow(FlowSettings(currency="USD", gateway="mixpay", payment_window_s=120),
                 lambda: next(ids))
     state = initial_state(PRODUCTS, STOCK, frozenset(), "", NOW - 1)
-    for event in SAMPLES[screen]:
-        state = flow.step(state, event, NOW).state
+    steps = SAMPLES[screen] if reason is None else CLAIM_SAMPLES[reason][1]
+    for step in steps:
+        event, at = step if isinstance(step, tuple) else (step, NOW)
+        state = flow.step(state, event, at).state
     assert state.screen is screen, (screen, state.screen)
+    if reason is not None:
+        assert state.sale is not None and state.sale.claim_reason is reason, (reason, state.sale)
     return state
 
 
 def save(directory: Path, screen: Screen, size: tuple[int, int], rotation: int,
-         language: str) -> Path:
+         language: str, reason: ClaimReason | None = None) -> Path:
     import pygame
 
     from kiosk.ui.orientation import Orientation
@@ -110,11 +136,13 @@ def save(directory: Path, screen: Screen, size: tuple[int, int], rotation: int,
     orientation = Orientation(size, rotation)
     native = pygame.Surface(size)
     logical = orientation.logical_surface(native)
-    view = View(currency="USD", images_dir=assets_dir() / "products", machine_id="vm-0042")
-    render(logical, sample_state(screen), view, NOW, language)
+    view = View(currency="USD", images_dir=assets_dir() / "products", machine_id="vm-0042",
+                support=SUPPORT)
+    render(logical, sample_state(screen, reason), view, NOW, language)
     orientation.present(logical, native)
     suffix = f"-r{rotation}" if rotation else ""
-    path = directory / f"{size[0]}x{size[1]}{suffix}-{language}-{screen.value}.png"
+    face = f"-{reason.value}" if reason is not None else ""
+    path = directory / f"{size[0]}x{size[1]}{suffix}-{language}-{screen.value}{face}.png"
     directory.mkdir(parents=True, exist_ok=True)
     pygame.image.save(native, str(path))
     return path
@@ -137,12 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     pygame.font.init()
     if args.all:
         width, height = (int(n) for n in args.size.lower().split("x"))
-        wanted = [(screen, (width, height), args.rotation, language)
-                  for language in default_catalogue().languages for screen in Screen]
+        faces: list[tuple[Screen, ClaimReason | None]] = [
+            *((screen, None) for screen in Screen),
+            *((screen, reason) for reason, (screen, _) in CLAIM_SAMPLES.items())]
+        wanted = [(screen, (width, height), args.rotation, language, reason)
+                  for language in default_catalogue().languages for screen, reason in faces]
     else:
-        wanted = list(README_SET)
-    for screen, size, rotation, language in wanted:
-        print(save(args.directory, screen, size, rotation, language))
+        wanted = [(*sample, None) for sample in README_SET]
+    for screen, size, rotation, language, reason in wanted:
+        print(save(args.directory, screen, size, rotation, language, reason))
     return 0
 
 

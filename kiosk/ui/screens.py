@@ -20,6 +20,7 @@ import pygame
 
 from kiosk.flow import (
     CancelPressed,
+    ClaimReason,
     CoinChosen,
     DonePressed,
     Event,
@@ -37,6 +38,16 @@ from kiosk.ui.qr import qr_surface
 
 LANGUAGE_ACTION = "language"      # the UI action of the language button (handled by the app)
 QR_MIN_SHORT_SIDE = 0.45          # the payment QR is at least this share of the short side
+# What a result screen with a code promises, by why the customer holds it. Never "you were not
+# charged": the flow drops the code only when the gateway confirmed nothing arrived.
+CLAIM_TEXTS: dict[ClaimReason, str] = {
+    ClaimReason.VEND_FAILED: "vend_failed.refund",
+    ClaimReason.VEND_UNKNOWN: "claim.vend_unknown",
+    ClaimReason.PART_PAID: "claim.part_paid",
+    ClaimReason.MAYBE_PAID: "claim.maybe_paid",
+    ClaimReason.UNCONFIRMED: "claim.unconfirmed",
+    ClaimReason.UNVERIFIED: "claim.unverified",
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,8 @@ class View:
     machine_id: str = ""
     auto_refund: bool = False         # the gateway refunds by itself (Centrapay)
     locale: str = "en"                # machine.locale: the language a customer is first shown
+    support: str = ""                 # machine.support: phone, e-mail or http(s) URL; "" = none
+    wallet_picks_coin: bool = True    # False (WCT Pay): no "any coin" button, every order a coin
     catalogue: Catalogue = field(default_factory=default_catalogue, repr=False)
 
 
@@ -265,7 +278,8 @@ def _choose_coin(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
         return buttons + [_pay_in_wallet(c, product, top)]
     choices: list[tuple[str, str, Event]] = [
         (f"coin:{a.symbol}", f"{a.symbol}\n{a.network}", CoinChosen(a)) for a in sale.assets]
-    choices.append(("coin:wallet", c.t("choose_coin.wallet"), CoinChosen(None)))
+    if c.view.wallet_picks_coin:
+        choices.append(("coin:wallet", c.t("choose_coin.wallet"), CoinChosen(None)))
     area_top = top + c.px(10)
     area = pygame.Rect(int(0.04 * c.width), area_top, int(0.92 * c.width),
                        c.content_bottom() - area_top)
@@ -295,7 +309,9 @@ def _pay_in_wallet(c: Canvas, product: Product, top: int) -> w.Button:
         if product.image else None
     if image is not None:
         c.surface.blit(image, image.get_rect(center=picture.center))
-    w.draw_button(c.surface, button, c.t("choose_coin.pay"), size=c.px(6))
+    # Without a wallet's choice the gateway takes the first coin: the QR screen names it.
+    label = c.t("choose_coin.pay") if c.view.wallet_picks_coin else c.t("choose_coin.pay_now")
+    w.draw_button(c.surface, button, label, size=c.px(6))
     return w.Button("coin:wallet", button, CoinChosen(None))
 
 
@@ -361,11 +377,14 @@ def _paying(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
 
 def _coin_line(c: Canvas, sale: Sale) -> str:
     request = sale.request
+    asset = sale.order.asset if sale.order else None
     if request and request.crypto_amount is not None and request.crypto_symbol:
+        if asset is not None:  # the network too: Lightning or on-chain, Tron or Ethereum
+            return c.t("pay.amount_on_network", amount=request.crypto_amount,
+                       symbol=request.crypto_symbol, network=asset.network)
         return c.t("pay.amount_in_coin", amount=request.crypto_amount,
                    symbol=request.crypto_symbol)
-    if sale.order and sale.order.asset:
-        asset = sale.order.asset
+    if asset is not None:
         return c.t("pay.with_coin", symbol=asset.symbol, network=asset.network)
     return c.t("pay.any_coin")
 
@@ -445,9 +464,10 @@ def _result(c: Canvas, title: str, body: str, colour: tuple[int, int, int],
 
 
 def _claim_block(c: Canvas, code: str, label: str, hint: str) -> None:
-    """The code in large type, and as a QR the operator's phone can read off a photo."""
-    payload = f"CLAIM {code} {c.view.machine_id}".strip()
-    if c.portrait:  # words full width, the QR centred under them
+    """The code in large type and as a QR the operator's phone can read off a photo, and how to
+    reach the operator when the config says."""
+    payload = _claim_payload(c, code)
+    if c.portrait:  # words full width, the QR centred under them, the contact under that
         w.draw_text(c.surface, label, c.rect(0.05, 0.26, 0.9, 0.04), c.px(4.5), w.MUTED,
                     max_lines=1)
         w.draw_text(c.surface, code, c.rect(0.05, 0.30, 0.9, 0.07), c.px(10), w.ACCENT,
@@ -455,50 +475,92 @@ def _claim_block(c: Canvas, code: str, label: str, hint: str) -> None:
         w.draw_text(c.surface, hint, c.rect(0.05, 0.37, 0.9, 0.07), c.px(4), w.MUTED)
         image = qr_surface(payload, min(int(c.height * 0.33), int(c.width * 0.7)))
         c.surface.blit(image, image.get_rect(midtop=(c.width // 2, int(c.height * 0.45))))
-        return
-    qr_side = int(c.height * 0.36)
-    text_w = 0.9 - qr_side / c.width
-    w.draw_text(c.surface, label, c.rect(0.05, 0.45, text_w, 0.08), c.px(4.5), w.MUTED,
-                max_lines=1)
-    w.draw_text(c.surface, code, c.rect(0.05, 0.53, text_w, 0.16), c.px(10), w.ACCENT,
-                bold=True, max_lines=1)
-    w.draw_text(c.surface, hint, c.rect(0.05, 0.70, text_w, 0.12), c.px(4), w.MUTED)
-    image = qr_surface(payload, qr_side)
-    c.surface.blit(image, image.get_rect(topright=(int(c.width * 0.96), int(c.height * 0.44))))
+        contact = c.rect(0.05, 0.79, 0.9, 0.1)
+    else:
+        qr_side = int(c.height * 0.36)
+        text_w = 0.9 - qr_side / c.width
+        w.draw_text(c.surface, label, c.rect(0.05, 0.45, text_w, 0.08), c.px(4.5), w.MUTED,
+                    max_lines=1)
+        w.draw_text(c.surface, code, c.rect(0.05, 0.53, text_w, 0.16), c.px(10), w.ACCENT,
+                    bold=True, max_lines=1)
+        w.draw_text(c.surface, hint, c.rect(0.05, 0.70, text_w, 0.12), c.px(4), w.MUTED)
+        image = qr_surface(payload, qr_side)
+        c.surface.blit(image,
+                       image.get_rect(topright=(int(c.width * 0.96), int(c.height * 0.44))))
+        done = c.bottom_rect(right=True)  # the contact sits left of the Done button
+        left = int(0.05 * c.width)
+        contact = pygame.Rect(left, done.top, done.left - c.px(2) - left, done.height)
+    if c.view.support:
+        w.draw_text(c.surface, c.t("support.contact", support=c.view.support), contact,
+                    c.px(4), max_lines=2)
+
+
+def _claim_payload(c: Canvas, code: str) -> str:
+    """What the claim QR reads as: the code first, then the machine and the operator's
+    contact, one per line, so a photo of the screen is enough to make the claim."""
+    lines = [c.t("claim.qr_code", code=code)]
+    if c.view.machine_id:
+        lines.append(c.t("claim.qr_machine", machine=c.view.machine_id))
+    if c.view.support:
+        lines.append(c.t("support.contact", support=c.view.support))
+    return "\n".join(lines)
 
 
 def _message_screen(prefix: str, colour: tuple[int, int, int], *,
                     claim_body: bool = True) -> _Renderer:
-    """A result screen from the catalogue's ``<prefix>.title`` / ``.body`` (and
-    ``.with_claim`` when a refund code is shown)."""
+    """A result screen from the catalogue's ``<prefix>.title`` / ``.body``; with a code the body
+    is the one for the code's reason (``CLAIM_TEXTS``)."""
     def draw(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
-        code = state.sale.claim_code if state.sale is not None else ""
+        sale = state.sale
+        code = sale.claim_code if sale is not None else ""
         claim = (code, c.t("claim.code_label"), c.t("claim.code_hint")) if code else None
-        body = c.t(f"{prefix}.with_claim" if code and claim_body else f"{prefix}.body")
+        body = c.t(f"{prefix}.body")
+        if sale is not None and code and claim_body:
+            # A code without a reason still never reads "you were not charged".
+            body = c.t(CLAIM_TEXTS[sale.claim_reason or ClaimReason.MAYBE_PAID])
         return _result(c, c.t(f"{prefix}.title"), body, colour, claim)
     return draw
 
 
 def _vend_failed(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
     sale = _sale(state)
-    if c.view.auto_refund:
+    title = c.t("vend_failed.title")
+    code = (sale.claim_code, c.t("claim.code_label"), c.t("claim.code_hint"))
+    if sale.claim_reason is ClaimReason.VEND_UNKNOWN:
+        # The item may have dropped: no refund is under way, not even an automatic one.
+        title, body = c.t("vend_failed.title_unknown"), c.t(CLAIM_TEXTS[ClaimReason.VEND_UNKNOWN])
+    elif c.view.auto_refund:
         body = c.t("vend_failed.auto_refund")
-        claim = (sale.claim_code, c.t("claim.reference_label"), c.t("claim.reference_hint"))
+        code = (sale.claim_code, c.t("claim.reference_label"), c.t("claim.reference_hint"))
     else:
-        body = c.t("vend_failed.refund")
-        claim = (sale.claim_code, c.t("claim.code_label"), c.t("claim.code_hint"))
-    return _result(c, c.t("vend_failed.title"), body, w.DANGER, claim)
+        body = c.t(CLAIM_TEXTS[ClaimReason.VEND_FAILED])
+    return _result(c, title, body, w.DANGER, code)
 
 
 def _out_of_service(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
-    w.draw_text(c.surface, c.t("out_of_service.title"), c.rect(0.05, 0.22, 0.9, 0.24),
-                c.px(8), w.ACCENT, bold=True)
-    w.draw_text(c.surface, c.t("out_of_service.body"), c.rect(0.05, 0.48, 0.9, 0.12),
-                c.px(5))
+    support = c.view.support
+    if _is_url(support):  # the words move up to make room for the address as a QR
+        title, body, contact = (c.rect(0.05, 0.04, 0.9, 0.2), c.rect(0.05, 0.25, 0.9, 0.1),
+                                c.rect(0.05, 0.36, 0.9, 0.08))
+        image = qr_surface(support, min(int(c.height * 0.38), int(c.width * 0.8)))
+        c.surface.blit(image, image.get_rect(midtop=(c.width // 2, int(c.height * 0.47))))
+    else:
+        title, body, contact = (c.rect(0.05, 0.22, 0.9, 0.24), c.rect(0.05, 0.48, 0.9, 0.12),
+                                c.rect(0.05, 0.62, 0.9, 0.1))
+    w.draw_text(c.surface, c.t("out_of_service.title"), title, c.px(8), w.ACCENT, bold=True)
+    w.draw_text(c.surface, c.t("out_of_service.body"), body, c.px(5))
+    if support:
+        w.draw_text(c.surface, c.t("support.contact", support=support), contact, c.px(4.5),
+                    max_lines=2)
     # For the technician, deliberately not translated.
     w.draw_text(c.surface, f"Status: {state.hardware_fault}", c.rect(0.05, 0.88, 0.9, 0.08),
                 c.px(3.2), w.MUTED, max_lines=1)
     return []
+
+
+def _is_url(support: str) -> bool:
+    """A web address (the config checked its shape): shown as a QR as well as in words."""
+    return support.lower().startswith(("http://", "https://"))
 
 
 def _sale(state: KioskState) -> Sale:
