@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
 
@@ -21,6 +21,9 @@ class VendOutcome(enum.Enum):
     UNKNOWN = "unknown"          # the driver lost track mid-vend: the item may have dropped
 
 
+NOT_RECORDED = "the kiosk could not record the vend; nothing was dispensed"
+
+
 @dataclass(frozen=True)
 class VendRequest:
     """One item to dispense. Drivers read only the fields their wiring needs."""
@@ -29,6 +32,14 @@ class VendRequest:
     price_minor: int              # the paid price in minor units (MDB approves this amount)
     motor: str | None = None      # gpio: "3" (direct) or "2,4" (matrix row,column), 1-based
     mdb_item: int | None = None   # mdb: the machine's own item number
+    # Asked just before anything can dispense (the motor's relay, the MDB approval): the
+    # kiosk journals that the vend is now under way, so that a crash before it is a certain
+    # no-vend. False: it could not, and nothing may move.
+    before_dispense: Callable[[], bool] | None = field(default=None, compare=False,
+                                                       repr=False)
+
+    def may_dispense(self) -> bool:
+        return self.before_dispense is None or self.before_dispense()
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,7 @@ class KeypadSelection:
 
 
 SelectionListener = Callable[[KeypadSelection], None]
+ResultListener = Callable[[VendResult], None]
 
 
 class VendDriver(abc.ABC):
@@ -100,6 +112,10 @@ class VendDriver(abc.ABC):
 
     def release_selection(self) -> None:
         """The keypad-first sale will not be paid: let the machine go (MDB: deny the vend)."""
+
+    def set_unclaimed_result_listener(self, listener: ResultListener | None) -> None:
+        """Be told of a vend result no ``vend`` call was waiting for (MDB: the machine reports
+        the vend approved before a restart). ``listener`` must only hand it over."""
 
     def close(self) -> None:
         """Release pins or ports. Safe to call twice."""

@@ -42,7 +42,15 @@ from dataclasses import dataclass
 from gpiozero import DigitalInputDevice, DigitalOutputDevice
 from gpiozero.pins import Factory
 
-from hardware.base import DriverHealth, Probe, VendDriver, VendOutcome, VendRequest, VendResult
+from hardware.base import (
+    NOT_RECORDED,
+    DriverHealth,
+    Probe,
+    VendDriver,
+    VendOutcome,
+    VendRequest,
+    VendResult,
+)
 from hardware.errors import HardwareError
 
 log = logging.getLogger(__name__)
@@ -193,6 +201,8 @@ class GpioDriver(VendDriver):
             problems = self._rest_problems()
             if problems:
                 return VendResult(VendOutcome.DENIED, "; ".join(problems))
+            if not request.may_dispense():
+                return VendResult(VendOutcome.DENIED, NOT_RECORDED)
             try:
                 return self._dispense(pins, self._arm(request.motor))
             except _OutputFailed as exc:

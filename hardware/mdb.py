@@ -47,16 +47,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol, cast
+from typing import Protocol, TypeVar, cast
 
 import serial
 
 from hardware import mdb_protocol as proto
 from hardware import mdb_session as session
 from hardware.base import (
+    NOT_RECORDED,
     DriverHealth,
     KeypadSelection,
     Probe,
+    ResultListener,
     SelectionListener,
     VendDriver,
     VendRequest,
@@ -176,6 +178,7 @@ class MdbDriver(VendDriver):
         self._state: session.State = session.Disabled(self._fault)
         self._result: VendResult | None = None   # the current vend's Report
         self._listener: SelectionListener | None = None
+        self._unclaimed_listener: ResultListener | None = None
         self._thread = threading.Thread(target=self._run, name="mdb-reader", daemon=True)
         self._thread.start()
 
@@ -208,6 +211,11 @@ class MdbDriver(VendDriver):
             if request.mdb_item is None or session.selection_waiting(self._state, request):
                 return ""  # keypad first: the customer already pressed it
         return f"Select {request.mdb_item} on the machine's keypad"
+
+    def set_unclaimed_result_listener(self, listener: ResultListener | None) -> None:
+        """``listener`` runs on the reader thread: it must only post an event and return."""
+        with self._cond:
+            self._unclaimed_listener = listener
 
     def set_selection_listener(self, listener: SelectionListener | None) -> None:
         """``listener`` runs on the reader thread: it must only post an event and return."""
@@ -292,6 +300,12 @@ class MdbDriver(VendDriver):
                 log.info("opening a session with %s", price)
                 return self._command(action, proto.start_session(price, self._decimals))
             case session.Approve(price_text=price_text):
+                dispensing = self._state
+                if isinstance(dispensing, session.Dispensing) and \
+                        not dispensing.request.may_dispense():
+                    # Not sent: to the machine this is an approval that never came.
+                    log.error("not approving the vend: %s", NOT_RECORDED)
+                    return session.WriteFailed(action)
                 log.info("approving the vend at %s", price_text)
                 return self._command(action, proto.approve(price_text))
             case session.Deny(reason=reason):
@@ -306,6 +320,12 @@ class MdbDriver(VendDriver):
                              selection.item)
                     return session.SelectionReleased()
                 notices.append(lambda: _notify(listener, selection))
+            case session.ReportUnclaimed(result=result):
+                log.warning("a vend result nobody waits for: %s %s", result.outcome.value,
+                            result.detail)
+                unclaimed = self._unclaimed_listener
+                if unclaimed is not None:
+                    notices.append(lambda: _notify(unclaimed, result))
         return None
 
     def _command(self, command: session.Command, line: str) -> session.Event | None:
@@ -513,11 +533,13 @@ def _status_event(status: str) -> session.Event:
     return session.ReaderDisabled(status)
 
 
-def _notify(listener: SelectionListener, selection: KeypadSelection) -> None:
+_Notice = TypeVar("_Notice", KeypadSelection, VendResult)
+
+def _notify(listener: Callable[[_Notice], None], notice: _Notice) -> None:
     try:
-        listener(selection)
+        listener(notice)
     except Exception:  # a listener bug must not stop the reader thread
-        log.exception("the keypad selection listener failed")
+        log.exception("the kiosk's listener failed on %s", notice)
 
 
 def _check_settings(address: int, deny_command: str, setconf: Sequence[str],

@@ -235,8 +235,16 @@ class NotifySelection:
     selection: KeypadSelection
 
 
+@dataclass(frozen=True)
+class ReportUnclaimed:
+    """A vend result no vend of this driver is waiting for: the vend approved before a
+    restart, or one this driver already gave up on. The kiosk decides whose it is."""
+
+    result: VendResult
+
+
 Command = StartSession | Approve | Deny
-Action = Command | Report | NotifySelection
+Action = Command | Report | NotifySelection | ReportUnclaimed
 Event = (LinkUp | LinkLost | ReaderEnabled | SessionIdle | ReaderReset | ReaderDisabled
          | VendRequested | VendSucceeded | VendFailed | BridgeError | VendAsked
          | SelectionReleased | DriverClosed | Tick | WriteFailed)
@@ -263,6 +271,12 @@ def _report(outcome: VendOutcome, detail: str = "") -> Report:
     return Report(VendResult(outcome, detail))
 
 
+def _vend_outcome(event: VendSucceeded | VendFailed) -> VendResult:
+    if isinstance(event, VendSucceeded):
+        return VendResult(VendOutcome.VENDED)
+    return VendResult(VendOutcome.NO_DROP, f"the machine reported a failed vend: {event.text}")
+
+
 # ---------------------------------------------------------------- the machine
 
 
@@ -276,6 +290,9 @@ class SessionMachine:
         """The next state and the actions to carry out, in order; ``now`` is monotonic."""
         if isinstance(event, Ending):
             return _ended(state, event)
+        if isinstance(event, (VendSucceeded, VendFailed)) and \
+                isinstance(state, (Disabled, Idle, Finished)):
+            return Transition(state, (ReportUnclaimed(_vend_outcome(event)),))
         match state:
             case Disabled():
                 return self._disabled(state, event)
@@ -399,11 +416,8 @@ class SessionMachine:
         # VEND REQUESTs here are ignored, never denied: MDB's Vend state is uninterruptible,
         # and a deny could come back as an error that reads like a failed vend.
         match event:
-            case VendSucceeded():
-                return Transition(Finished(), (_report(VendOutcome.VENDED),))
-            case VendFailed():
-                return Transition(Finished(), (_report(
-                    VendOutcome.NO_DROP, f"the machine reported a failed vend: {event.text}"),))
+            case VendSucceeded() | VendFailed():
+                return Transition(Finished(), (Report(_vend_outcome(event)),))
             case ReaderEnabled():
                 return Transition(Idle(), (_report(
                     VendOutcome.UNKNOWN, "the session ended without VEND SUCCESS or FAILURE"),))

@@ -11,7 +11,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from hardware.base import DriverHealth, Probe, VendDriver, VendOutcome, VendRequest, VendResult
+from hardware.base import (
+    NOT_RECORDED,
+    DriverHealth,
+    Probe,
+    VendDriver,
+    VendOutcome,
+    VendRequest,
+    VendResult,
+)
 
 FAULTS: Mapping[str, VendOutcome | None] = {
     "jam": VendOutcome.JAM,
@@ -69,6 +77,8 @@ class SimulatedDriver(VendDriver):
             fault = self._faults.get(request.slot_id)
             if not self._ready.ready:
                 return VendResult(VendOutcome.DENIED, f"machine offline: {self._ready.reason}")
+            if not request.may_dispense():
+                return VendResult(VendOutcome.DENIED, NOT_RECORDED)
             if fault == "motor_fault":
                 return VendResult(VendOutcome.MOTOR_FAULT, "simulated motor fault")
             self._sleep(self._turn_time_s * (SLOW_FACTOR if fault == "slow" else 1))

@@ -114,4 +114,6 @@ def build_runtime(config: Config, on_sale_finished: Callable[[dict[str, Any]], N
                    on_sale_finished=on_sale_finished, clock=clock,
                    operator_pin_hash=config.operator.pin_hash,
                    failures_to_disable=config.vend.failures_to_disable,
-                   refund_give_up_s=config.payment.refund_give_up_h * 3600.0)
+                   refund_give_up_s=config.payment.refund_give_up_h * 3600.0,
+                   # the machine's word on a vend approved before a restart counts this long
+                   late_result_window_s=config.vend.mdb.dispense_timeout_s + 30.0)

@@ -1,12 +1,13 @@
 """The sale state machine: ``step(state, event, now) -> Transition(state, effects)``.
 
 Pure: no pygame, httpx, sqlite or hardware. Events come in (taps, gateway answers, vend results,
-clock ticks); effects go out (create a payment, vend, abandon, issue a claim) and the runtime
-carries them out on worker threads, feeding the results back as events.
+clock ticks); effects go out (create a payment, vend, abandon, record a late payment) and the
+runtime carries them out on worker threads, feeding the results back as events.
 
 Rules that keep money safe live here:
 - a vend is asked for only once per sale, and only after a PAID (verified) status for the very
-  transaction on screen, while that sale is still waiting for its payment;
+  transaction on screen, while that sale is still waiting for its payment; it carries the code
+  a failure gives the customer, so the journal records the claim with the result;
 - a PAID status for any other transaction, or for a sale already cancelled or expired, becomes
   ``RecordPaidLate`` (journalled and flagged for refund), never a vend;
 - a payment that is confirming is never abandoned by the local countdown alone: it gets a grace
@@ -274,6 +275,16 @@ class HardwareChanged:
 
 
 @dataclass(frozen=True)
+class SaleInterrupted:
+    """Start-up found a paid sale a crash cut short minutes ago: its customer may still be
+    standing there, so the screen shows their claim before anything else."""
+
+    order: Order
+    claim_code: str
+    claim_reason: ClaimReason
+
+
+@dataclass(frozen=True)
 class StockChanged:
     stock: Mapping[str, int]
     disabled: frozenset[str]
@@ -281,7 +292,8 @@ class StockChanged:
 
 Event = (Tick | StartTapped | ItemChosen | CoinChosen | CancelPressed | DonePressed
          | AssetsLoaded | AssetsFailed | PaymentCreated | PaymentCreateFailed | PaymentUpdate
-         | VendFinished | HardwareChanged | StockChanged | KeypadSelected | VendPrompted)
+         | VendFinished | HardwareChanged | StockChanged | KeypadSelected | VendPrompted
+         | SaleInterrupted)
 
 
 # ---------------------------------------------------------------- effects
@@ -321,21 +333,13 @@ class AbandonPayment:
 
 @dataclass(frozen=True)
 class Vend:
-    """Journal paid_verified and vend_started, dispense, journal the result."""
+    """Journal paid_verified and vend_started, dispense, journal the result together with what
+    a failure owes the customer: a refund where the gateway can (``refund``) or a claim under
+    ``claim_code``; an unknown result is a claim under the kiosk's own code, never a refund."""
 
     order: Order
-
-
-@dataclass(frozen=True)
-class IssueClaim:
-    """A paid sale did not vend: refund where the gateway can (and ``refund``: the item
-    surely did not drop), else journal the claim code."""
-
-    order: Order
-    request: PaymentRequest | None
     claim_code: str
-    reason: str
-    refund: bool = True
+    refund: bool = False
 
 
 @dataclass(frozen=True)
@@ -359,8 +363,8 @@ class SaleFinished:
     paid_symbol: str | None = None
 
 
-Effect = (LoadAssets | CreatePayment | AbandonPayment | Vend | IssueClaim | RecordPaidLate
-          | SaleFinished | ReleaseSelection)
+Effect = (LoadAssets | CreatePayment | AbandonPayment | Vend | RecordPaidLate | SaleFinished
+          | ReleaseSelection)
 
 
 @dataclass(frozen=True)
@@ -389,6 +393,8 @@ class Flow:
             return _late_payment_update(state, event)
         if isinstance(event, KeypadSelected):
             return self._keypad_selected(state, event, now)
+        if isinstance(event, SaleInterrupted):
+            return _sale_interrupted(state, event, now)
         if isinstance(event, (StartTapped, ItemChosen, CoinChosen, CancelPressed, DonePressed)):
             state = replace(state, last_input=now)
         handler = _HANDLERS.get(state.screen)
@@ -478,7 +484,9 @@ class Flow:
         sale = replace(sale, status=status, request=status.request or sale.request,
                        part_paid=sale.part_paid or status.state is PaymentState.UNDERPAID)
         if status.state is PaymentState.PAID:
-            return _go(state, Screen.VENDING, now, sale, Vend(sale.order))
+            refunds = self.settings.auto_refund and sale.request is not None
+            return _go(state, Screen.VENDING, now, sale,
+                       Vend(sale.order, self._claim_reference(sale), refund=refunds))
         if status.state in _ENDED_BY_GATEWAY:
             screen, kind, claim = _ENDED_BY_GATEWAY[status.state]
             if sale.part_paid and claim is not ClaimReason.UNVERIFIED:
@@ -518,11 +526,10 @@ class Flow:
         else:
             code, reason = self._claim_reference(sale), ClaimReason.VEND_FAILED
             outcome = Outcome.VEND_FAILED
+        # The runtime journalled the claim or refund with the vend's result (the same code).
         sale = replace(sale, claim_code=code, claim_reason=reason)
         state = replace(state, disabled=disabled)
-        claim = IssueClaim(sale.order, sale.request, code, f"vend {event.outcome}",
-                           refund=outcome is Outcome.VEND_FAILED)
-        return _go(state, Screen.VEND_FAILED, now, sale, claim,
+        return _go(state, Screen.VEND_FAILED, now, sale,
                    SaleFinished(sale.order, outcome, link, paid_symbol))
 
     def _result(self, state: KioskState, event: Event, now: float) -> Transition:
@@ -627,6 +634,14 @@ class Flow:
     def _is_current_payment(state: KioskState, event: PaymentUpdate) -> bool:
         return (state.sale is not None and state.sale.tx_id == event.tx_id
                 and state.screen not in ENDED_UNPAID_SCREENS)
+
+
+def _sale_interrupted(state: KioskState, event: SaleInterrupted, now: float) -> Transition:
+    if state.sale is not None or state.screen not in (Screen.ATTRACT, Screen.OUT_OF_SERVICE):
+        return Transition(state)  # a new customer is already being served
+    sale = Sale(slot_id=event.order.slot_id, order=event.order, claim_code=event.claim_code,
+                claim_reason=event.claim_reason, message="interrupted by a restart")
+    return _go(state, Screen.VEND_FAILED, now, sale)
 
 
 def _late_payment_update(state: KioskState, event: PaymentUpdate) -> Transition:

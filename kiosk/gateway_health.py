@@ -61,19 +61,26 @@ class GatewayHealth:
     def unreachable(self, reason: str) -> None:
         with self._lock:
             self._failure = reason
+            self._next_probe = max(self._next_probe, self._clock() + PROBE_BACKOFF_MIN_S)
+
+    def probe_failed(self) -> None:
+        """Only failed probes back off: a burst of failed polls must not delay the next one."""
+        with self._lock:
             self._next_probe = self._clock() + self._backoff_s
             self._backoff_s = min(PROBE_BACKOFF_MAX_S, self._backoff_s * 2)
 
-    def fresh(self) -> bool:
-        """The gateway answered within ``fresh_s`` and its last call did not fail."""
+    def fresh(self, max_age_s: float | None = None) -> bool:
+        """The gateway answered within ``max_age_s`` (default ``fresh_s``) and its last call
+        did not fail."""
         with self._lock:
             last = self._last_answer
-            return (last is not None and self._clock() - last < self._fresh_s
-                    and not self._failure)
+            limit = self._fresh_s if max_age_s is None else max_age_s
+            return last is not None and self._clock() - last < limit and not self._failure
 
-    def probe_due(self) -> bool:
-        """Probe when nothing answered recently, no sooner than the back-off allows."""
-        if self.fresh():
+    def probe_due(self, max_age_s: float | None = None) -> bool:
+        """Probe when nothing answered within ``max_age_s`` (default ``fresh_s``), no sooner
+        than the back-off allows."""
+        if self.fresh(max_age_s):
             return False
         with self._lock:
             return self._clock() >= self._next_probe

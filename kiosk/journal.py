@@ -169,12 +169,15 @@ class RecoveryReport:
     """What ``Journal.recover`` found at start-up (transaction ids, oldest first)."""
 
     vend_unknown: tuple[str, ...]   # vend started, no result: never vend again, operator checks
-    refund_due: tuple[str, ...]     # paid but not vended: claim code issued
+    refund_due: tuple[str, ...]     # paid but not vended (or failed): claim code issued
     watch: tuple[str, ...]          # payment still open at the gateway: keep polling
+    closed: tuple[str, ...] = ()    # interrupted before a payment was shown: payment_failed
+    not_dispensed: tuple[str, ...] = ()  # of refund_due: stopped before the machine was told
+                                         # to vend, so a certain no-vend: refundable
 
     @property
     def empty(self) -> bool:
-        return not (self.vend_unknown or self.refund_due or self.watch)
+        return not (self.vend_unknown or self.refund_due or self.watch or self.closed)
 
 
 def utc_now() -> datetime:
@@ -363,11 +366,21 @@ class Journal:
             if (row["status"] != "paid" or not self._has_event(cur, tx_id, "paid_verified")
                     or self._has_event(cur, tx_id, "vend_started")):
                 return False
-            self._append(cur, tx_id, "vend_started", {"slot": row["slot"]}, status="vending")
+            # marks_dispense: a "vend_dispensing" event will say when the machine was told to
+            # vend, so a recovery that finds none knows nothing can have dropped.
+            self._append(cur, tx_id, "vend_started", {"slot": row["slot"], "marks_dispense": True},
+                         status="vending")
             return True
 
+    def dispensing(self, tx_id: str) -> None:
+        """The driver is about to dispense (energise the motor, approve the MDB vend)."""
+        with self._tx() as cur:
+            self._require_status(cur, tx_id, "vending", {"vending"})
+            self._append(cur, tx_id, "vend_dispensing", {})
+
     def vend_result(self, tx_id: str, outcome: str, detail: dict[str, Any],
-                    disable_slot: bool, disable_after: int = 0) -> None:
+                    disable_slot: bool, disable_after: int = 0, *, claim: str = "",
+                    refund_reference: str = "") -> None:
         """Record what the hardware did, with the slot's stock and fault in the same commit.
 
         ``outcome`` is a ``hardware.VendOutcome`` value. ``"vended"`` -> ``vended`` and one item
@@ -375,6 +388,11 @@ class Journal:
         other outcome -> ``vend_failed``. ``disable_slot`` takes the slot out of sale with the
         outcome as the reason, and so does the ``disable_after``-th slot failure (no drop, jam,
         motor fault) in a row; a vend resets the count.
+
+        What a failure owes the customer is recorded in the same commit, so no crash can leave a
+        paid sale failed without it: with ``refund_reference`` a refund is queued, else with
+        ``claim`` a claim under that code. An unknown result (the item may have dropped) is
+        never refunded: with either given it is a claim under the kiosk's own code.
         """
         outcome = str(outcome.value if isinstance(outcome, Enum) else outcome)
         new_status = {"vended": "vended", "unknown": "vend_unknown"}.get(outcome, "vend_failed")
@@ -405,6 +423,43 @@ class Journal:
             elif disable_after and failures >= disable_after:
                 cur.execute("UPDATE slots SET disabled = 1, disabled_reason = ? WHERE id = ?",
                             (f"{failures} failed vends in a row", slot))
+            self._owe_for_vend(cur, tx_id, outcome, claim, refund_reference)
+
+    def _owe_for_vend(self, cur: sqlite3.Cursor, tx_id: str, outcome: str, claim: str,
+                      refund_reference: str) -> None:
+        reason = f"vend {outcome}"
+        if outcome == "vended" or not (claim or refund_reference):
+            return
+        if outcome == "unknown":
+            self._issue_claim(cur, tx_id, claim_code(tx_id), reason)
+        elif refund_reference:
+            row = self._row(cur, tx_id)
+            self._queue_refund(cur, tx_id, refund_reference, reason, claim or claim_code(tx_id),
+                               {"currency": row["currency"], "amount": row["amount"]})
+        else:
+            self._issue_claim(cur, tx_id, claim, reason)
+
+    def unresolved_vends(self, since: datetime) -> list[str]:
+        """``vend_unknown`` sales whose machine was told to dispense at or after ``since``."""
+        with self._tx(write=False) as cur:
+            rows = cur.execute(
+                "SELECT DISTINCT t.id FROM transactions t JOIN events e ON e.tx_id = t.id"
+                " WHERE t.status = 'vend_unknown' AND e.kind = 'vend_dispensing' AND e.at >= ?"
+                " ORDER BY t.rowid", (since.astimezone(timezone.utc).isoformat(
+                    timespec="microseconds"),)).fetchall()
+        return [row["id"] for row in rows]
+
+    def resolve_vend(self, tx_id: str, outcome: str, detail: dict[str, Any]) -> None:
+        """The machine's late word on a ``vend_unknown`` sale: ``vended`` (one item less; its
+        claim is no longer open) or a failure (``refund_due``: its claim stays open)."""
+        with self._tx() as cur:
+            row = self._require_status(cur, tx_id, "resolved", {"vend_unknown"})
+            status = "vended" if outcome == "vended" else "refund_due"
+            self._append(cur, tx_id, "vend_resolved", {"outcome": outcome, **detail},
+                         status=status)
+            if outcome == "vended":
+                cur.execute("UPDATE slots SET stock = MAX(stock - 1, 0), failures = 0"
+                            " WHERE id = ?", (row["slot"],))
 
     def claim_issued(self, tx_id: str, claim_code: str, reason: str) -> None:
         """The customer was shown ``claim_code`` to claim a refund or the item (``refund_due``)."""
@@ -435,14 +490,18 @@ class Journal:
             self._require_status(cur, tx_id, "refund_due", _REFUNDABLE)
             if cur.execute("SELECT 1 FROM refunds WHERE tx_id = ?", (tx_id,)).fetchone():
                 return False
-            stamp = self._stamp()
-            cur.execute("INSERT INTO refunds (tx_id, reference, reason, claim_code, requested_at)"
-                        " VALUES (?, ?, ?, ?, ?)", (tx_id, reference, reason, code, stamp))
-            cur.execute("UPDATE transactions SET claim_code = ? WHERE id = ?", (code, tx_id))
-            self._append(cur, tx_id, "refund_requested",
-                         {"method": "gateway", "reference": reference, "reason": reason,
-                          **detail}, status="refund_due")
+            self._queue_refund(cur, tx_id, reference, reason, code, detail)
             return True
+
+    def _queue_refund(self, cur: sqlite3.Cursor, tx_id: str, reference: str, reason: str,
+                      code: str, detail: Mapping[str, Any]) -> None:
+        stamp = self._stamp()
+        cur.execute("INSERT INTO refunds (tx_id, reference, reason, claim_code, requested_at)"
+                    " VALUES (?, ?, ?, ?, ?)", (tx_id, reference, reason, code, stamp))
+        cur.execute("UPDATE transactions SET claim_code = ? WHERE id = ?", (code, tx_id))
+        self._append(cur, tx_id, "refund_requested",
+                     {"method": "gateway", "reference": reference, "reason": reason, **detail},
+                     status="refund_due")
 
     def pending_refunds(self) -> list[PendingRefund]:
         """Queued refunds not yet confirmed or given up, oldest first."""
@@ -521,32 +580,68 @@ class Journal:
     def recover(self) -> RecoveryReport:
         """Settle what a crash or power cut left unfinished, in one commit (see module doc).
 
-        * ``vending`` (vend_started, no vend_result) -> ``vend_unknown``; never vended again.
+        * ``vending`` (vend_started, no vend_result) -> ``vend_unknown`` with a claim code;
+          never vended again. Unless the driver was never told to dispense (no
+          ``vend_dispensing``): then it is a certain no-vend, ``refund_due`` with its claim.
         * ``paid`` (verified, not vended) -> ``refund_due`` with a claim code; never vended.
+        * a failed or unknown vend that has no claim yet (a crash between the result and its
+          claim, in a journal written before they shared a commit) -> its claim.
+        * ``creating`` (the QR was never shown, so nobody can have paid) -> ``payment_failed``:
+          closed, nothing to watch.
         * an open payment (pre-payment, or abandoned but not yet closed at the gateway) ->
           listed in ``watch`` for the runtime to poll (see ``watched_orders``).
         """
         vend_unknown: list[str] = []
         refund_due: list[str] = []
+        closed: list[str] = []
+        not_dispensed: list[str] = []
         with self._tx() as cur:
-            unfinished = cur.execute("SELECT id, status FROM transactions"
-                                     " WHERE status IN ('vending', 'paid') ORDER BY rowid")
+            unfinished = cur.execute(
+                "SELECT id, status FROM transactions t WHERE status IN ('vending', 'paid',"
+                " 'creating') OR (status IN ('vend_failed', 'vend_unknown') AND NOT EXISTS ("
+                " SELECT 1 FROM events e WHERE e.tx_id = t.id AND e.kind = 'refund_requested'))"
+                " ORDER BY rowid")
             for row in unfinished.fetchall():
-                tx_id = row["id"]
-                if row["status"] == "vending":
+                tx_id, status = row["id"], row["status"]
+                if status == "creating":
+                    self._append(cur, tx_id, "payment_failed",
+                                 {"reason": "interrupted before the payment was shown"},
+                                 status="payment_failed")
+                    self._append(cur, tx_id, "recovered", {"action": "closed"})
+                    closed.append(tx_id)
+                    continue
+                if status == "vending" and self._never_dispensed(cur, tx_id):
+                    self._append(cur, tx_id, "recovered", {"action": "not_dispensed"},
+                                 status="vend_failed")
+                    status = "not_dispensed"
+                    not_dispensed.append(tx_id)
+                elif status == "vending":
                     self._append(cur, tx_id, "recovered", {"action": "vend_unknown"},
                                  status="vend_unknown")
+                    status = "vend_unknown"
+                reason = {"paid": "paid but not vended before a restart",
+                          "vend_unknown": "vend result unknown after a restart",
+                          "not_dispensed": "the kiosk stopped before the machine was told to "
+                                           "vend"}.get(status, "vend failed before a restart")
+                code = self._issue_claim(cur, tx_id, claim_code(tx_id), reason)
+                if status == "vend_unknown":
                     vend_unknown.append(tx_id)
-                else:
-                    code = self._issue_claim(cur, tx_id, claim_code(tx_id),
-                                             "paid but not vended before a restart")
+                    continue
+                if status != "not_dispensed":  # that one has its own "recovered" already
                     self._append(cur, tx_id, "recovered",
                                  {"action": "refund_due", "claim_code": code})
-                    refund_due.append(tx_id)
+                refund_due.append(tx_id)
             watch = [row["id"] for row in self._watched_rows(cur)]
             for tx_id in watch:
                 self._append(cur, tx_id, "recovered", {"action": "watch"})
-        return RecoveryReport(tuple(vend_unknown), tuple(refund_due), tuple(watch))
+        return RecoveryReport(tuple(vend_unknown), tuple(refund_due), tuple(watch),
+                              tuple(closed), tuple(not_dispensed))
+
+    def _never_dispensed(self, cur: sqlite3.Cursor, tx_id: str) -> bool:
+        """The vend was started by firmware that marks dispensing, and never got that far."""
+        started = self._last_event(cur, tx_id, "vend_started") or {}
+        return bool(started.get("marks_dispense")) and not self._has_event(
+            cur, tx_id, "vend_dispensing")
 
     def watched_orders(self) -> list[tuple[Order, PaymentRequest | None]]:
         """Payments that may still be paid: pre-payment sales, and abandoned sales whose gateway
@@ -586,6 +681,19 @@ class Journal:
             row = self._row(cur, tx_id)
             raw = str(detail.get("raw_status", state.value))
             self._seen(cur, tx_id, row["status"], state, raw, detail, _CLOSED_STATUS[state])
+
+    def watch_given_up(self, tx_id: str, reason: str, *, claim: bool) -> None:
+        """The kiosk stops watching a payment that never reached a final status at the gateway
+        (past its deadline), so no restart watches it again. ``claim``: money was seen (part
+        paid, still confirming) or nothing is known: the operator settles it by its code;
+        otherwise nothing arrived by the deadline and the sale is closed as expired."""
+        with self._tx() as cur:
+            row = self._row(cur, tx_id)
+            # A terminal status_seen is what keeps a payment out of the watch list.
+            self._seen(cur, tx_id, row["status"], PaymentState.EXPIRED, "watch ended",
+                       {"reason": reason}, "expired")
+            if claim and row["status"] not in OPEN_CLAIM_STATUSES | {"refunded"}:
+                self._issue_claim(cur, tx_id, claim_code(tx_id), reason)
 
     # ------------------------------------------------------------------ reading
 
@@ -833,7 +941,8 @@ class Journal:
         row = self._require_status(cur, tx_id, "refund_due", _REFUNDABLE | ABANDONED
                                    | (PRE_PAYMENT - {"creating"}) | {"refunded"})
         cur.execute("UPDATE transactions SET claim_code = ? WHERE id = ?", (code, tx_id))
-        status = None if row["status"] == "refunded" else "refund_due"
+        # A refunded sale stays refunded; an unknown vend stays unknown: the operator checks.
+        status = None if row["status"] in ("refunded", "vend_unknown") else "refund_due"
         self._append(cur, tx_id, "refund_requested",
                      {"method": "claim", "claim_code": code, "reason": reason}, status=status)
         return code

@@ -11,7 +11,6 @@ claim code for the operator (``kiosk journal --claims``).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -25,6 +24,7 @@ from kiosk.errors import (
 )
 from kiosk.journal import Journal, PendingRefund, utc_now
 from kiosk.payments.base import Gateway
+from kiosk.worker import SupervisedLoop
 
 log = logging.getLogger(__name__)
 
@@ -39,34 +39,17 @@ def refund_reference(tx_id: str) -> str:
     return f"refund-{tx_id}"
 
 
-class RefundWorker:
+class RefundWorker(SupervisedLoop):
     def __init__(self, gateway: Gateway, journal: Journal, give_up_s: float,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], datetime] = utc_now) -> None:
+        super().__init__("refund worker", clock)
         self._gateway = gateway
         self._journal = journal
         self._give_up_s = give_up_s
         self._clock = clock
         self._wall = wall
         self._next_try: dict[str, float] = {}   # tx id -> monotonic time of its next try
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="refunds", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout=15)
-
-    def wake(self) -> None:
-        """A refund was just queued: try it now."""
-        with self._cond:
-            self._cond.notify_all()
 
     def pending(self) -> int:
         try:
@@ -74,21 +57,7 @@ class RefundWorker:
         except JournalError:
             return 0
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if self._stopping:
-                    return
-            try:
-                wait_s = self._work_off_due()
-            except Exception:  # never let one bad row end the refunds for good
-                log.exception("refund worker failed; retrying")
-                wait_s = RETRY_MIN_S
-            with self._cond:
-                if not self._stopping:
-                    self._cond.wait(timeout=wait_s)
-
-    def _work_off_due(self) -> float:
+    def turn(self) -> float:
         """Try every refund that is due; return how long until the next one is."""
         now = self._clock()
         wait_s = IDLE_WAIT_S

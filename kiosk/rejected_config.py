@@ -54,6 +54,9 @@ class _Idle:
     def pump(self, now: float | None = None) -> bool:
         return False
 
+    def alive(self) -> bool:
+        return True
+
 
 def run_rejected(config_path: Path, error: ConfigError, *, headless: bool,
                  screenshots: Path | None = None, max_run_s: float | None = None) -> bool:

@@ -21,6 +21,7 @@ import logging
 import queue
 import threading
 import time
+from datetime import datetime, timedelta
 from collections.abc import Callable
 from decimal import Decimal
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,9 +42,11 @@ from kiosk import operator as op
 from kiosk.flow import (
     AbandonPayment,
     CancelPressed,
+    ClaimReason,
     CoinChosen,
     DonePressed,
     ItemChosen,
+    SaleInterrupted,
     Screen,
     StartTapped,
     AssetsFailed,
@@ -53,7 +56,6 @@ from kiosk.flow import (
     Event,
     Flow,
     HardwareChanged,
-    IssueClaim,
     KeypadSelected,
     KioskState,
     LoadAssets,
@@ -71,7 +73,7 @@ from kiosk.flow import (
 )
 from kiosk.firstboot import recorded_errors
 from kiosk.gateway_health import GatewayHealth, MonitoredGateway
-from kiosk.journal import OPEN_CLAIM_STATUSES, PIN_FAILED, PIN_LOCKED, PIN_OK, Journal
+from kiosk.journal import OPEN_CLAIM_STATUSES, PIN_FAILED, PIN_LOCKED, PIN_OK, Journal, utc_now
 from kiosk.operator_pin import verify_pin
 from kiosk.money import format_amount, to_minor
 from kiosk.payments.base import Gateway, Order, PaymentRequest, PaymentState, PaymentStatus
@@ -83,6 +85,8 @@ log = logging.getLogger(__name__)
 HEALTH_CHECK_INTERVAL_S = 30.0
 FAULT_RECHECK_INTERVAL_S = 2.0    # out of service: notice quickly when the machine is back
 REFUND_GIVE_UP_S = 72 * 3600.0
+CUSTOMER_FRESH_S = 20.0           # a customer's first tap probes a gateway quiet for longer
+INTERRUPTED_RECENT_S = 300.0      # a sale cut short this recently may still have its customer
 STARTING_UP = "starting up"
 # Taps a customer makes: dropped while the operator menu is open.
 CUSTOMER_EVENTS = (StartTapped, ItemChosen, CoinChosen, CancelPressed, DonePressed)
@@ -103,12 +107,15 @@ class Runtime:
                  poll_interval_s: float, on_sale_finished: Callable[[dict[str, Any]], None],
                  clock: Callable[[], float] = time.time, operator_pin_hash: str = "",
                  failures_to_disable: int = 2,
-                 refund_give_up_s: float = REFUND_GIVE_UP_S) -> None:
+                 refund_give_up_s: float = REFUND_GIVE_UP_S,
+                 late_result_window_s: float = 0.0) -> None:
         self.flow = flow
         self.state = state
         self.gateway_health = GatewayHealth()
         self._gateway = MonitoredGateway(gateway, self.gateway_health)
         self._failures_to_disable = failures_to_disable
+        self._late_result_window_s = late_result_window_s
+        self._customer_coming = False    # a tap asked for a fresh look at the gateway
         self._driver = driver
         self._journal = journal
         self._wiring = wiring
@@ -139,6 +146,7 @@ class Runtime:
         self.watcher.start()
         self.refunds.start()
         self._driver.set_selection_listener(self._keypad_selection)
+        self._driver.set_unclaimed_result_listener(self._unclaimed_result)
         self._submit(self._misc_worker, self._startup)
 
     def close(self) -> None:
@@ -151,6 +159,10 @@ class Runtime:
         self._journal.close()
 
     # -- the caller's side
+
+    def alive(self) -> bool:
+        """Every worker thread is running and recent: what the systemd watchdog ping needs."""
+        return self.watcher.alive() and self.refunds.alive()
 
     def post(self, event: Event | op.OpEvent) -> None:
         """Queue an event and wake the UI loop; safe from any thread."""
@@ -181,8 +193,10 @@ class Runtime:
         elif self.operator.open and isinstance(event, KeypadSelected):
             self._dispatch(ReleaseSelection())  # nor from the machine's keypad
             return
-        if isinstance(event, (StartTapped, KeypadSelected)) and not self.gateway_health.fresh():
+        if isinstance(event, (StartTapped, KeypadSelected)) and \
+                not self.gateway_health.fresh(CUSTOMER_FRESH_S):
             # A customer is coming: make sure the gateway answers before a coin is chosen.
+            self._customer_coming = True
             self._next_health_check = min(self._next_health_check, now)
         transition = self.flow.step(self.state, event, now)
         self.state = transition.state
@@ -199,9 +213,7 @@ class Runtime:
         elif isinstance(effect, AbandonPayment):
             self._submit(self._sale_worker, self._abandon, effect)
         elif isinstance(effect, Vend):
-            self._submit(self._sale_worker, self._vend, effect.order)
-        elif isinstance(effect, IssueClaim):
-            self._submit(self._sale_worker, self._issue_claim, effect)
+            self._submit(self._sale_worker, self._vend, effect)
         elif isinstance(effect, RecordPaidLate):
             self._submit(self._sale_worker, self._record_paid_late, effect)
         elif isinstance(effect, ReleaseSelection):
@@ -278,6 +290,31 @@ class Runtime:
         """On the driver's reader thread: only hand it over."""
         self.post(KeypadSelected(selection.item, selection.price_minor))
 
+    def _unclaimed_result(self, result: VendResult) -> None:
+        """On the driver's reader thread: only hand it over to the sale worker."""
+        self._submit(self._sale_worker, self._resolve_unclaimed, result)
+
+    def _resolve_unclaimed(self, result: VendResult) -> None:
+        """The machine reports the vend that a crash (or a lapsed budget) left unknown: settle
+        that sale by it, if exactly one was being dispensed that recently; never another."""
+        since = utc_now() - timedelta(seconds=self._late_result_window_s)
+        candidates = self._journal.unresolved_vends(since)
+        if len(candidates) != 1:
+            log.warning("vend result %s matches %d unknown vend(s): left to the operator",
+                        result.outcome.value, len(candidates))
+            return
+        tx_id = candidates[0]
+        self._journal.resolve_vend(tx_id, result.outcome.value, {"detail": result.detail})
+        log.warning("vend %s resolved by the machine's late report: %s", tx_id,
+                    result.outcome.value)
+        if not result.vended and result.outcome is not VendOutcome.UNKNOWN \
+                and self._gateway.can_refund:
+            order, request = self._journal.sale(tx_id)
+            if request is not None:  # a certain failure now: the money can go back
+                self._queue_refund(order, self._journal.transaction(tx_id)["claim_code"],
+                                   "vend failed (reported after a restart)")
+        self._post_stock()
+
     def _startup(self) -> None:
         try:
             self._recover()
@@ -293,32 +330,65 @@ class Runtime:
         if report.vend_unknown or report.refund_due:
             log.warning("recovered: %d vend(s) of unknown result, %d paid sale(s) due a refund",
                         len(report.vend_unknown), len(report.refund_due))
+        if self._gateway.can_refund:  # certainly not dispensed: the money can go back now
+            for tx_id in report.not_dispensed:
+                order, request = self._journal.sale(tx_id)
+                if request is not None:
+                    self._queue_refund(order, request.reference or claim_code(tx_id),
+                                       "the kiosk stopped before the machine was told to vend")
         for order, request in self._journal.watched_orders():
             request = request or self._lost_request(order)
             if request is not None:
                 self.watcher.watch(order, request, late=True)
+        self._show_interrupted(report.vend_unknown + report.refund_due)
         self._post_stock()
         # The operator's new file was refused: never sell on the old config without saying so.
         rejected = recorded_errors(self._journal.path.parent)
         self._startup_fault = " ".join(rejected.splitlines()[:2])
 
+    def _show_interrupted(self, recovered: tuple[str, ...]) -> None:
+        """The newest sale a crash cut short in the last minutes: its customer may still be
+        there, so its claim is on the screen before the next customer's "touch to start"."""
+        recent = [tx for tx in map(self._journal.transaction, recovered)
+                  if self._wall_age_s(tx["created_at"]) < INTERRUPTED_RECENT_S]
+        if not recent:
+            return
+        tx = max(recent, key=lambda t: t["created_at"])
+        order, _ = self._journal.sale(tx["id"])
+        reason = (ClaimReason.VEND_UNKNOWN if tx["status"] == "vend_unknown"
+                  else ClaimReason.VEND_FAILED)
+        self.post(SaleInterrupted(order, tx["claim_code"], reason))
+
+    def _wall_age_s(self, stamp: str) -> float:
+        return self._clock() - datetime.fromisoformat(stamp).timestamp()
+
     def _check_health(self) -> None:
         try:
             health = self._driver.health()
             hardware = "" if health.ready else health.reason or "not ready"
-            self.post(HardwareChanged(self._startup_fault or hardware or self._gateway_fault()))
+            # Without its watcher the kiosk would never see a payment: out of service.
+            fault = (self._startup_fault or hardware or self.watcher.fault
+                     or self.watcher.status_fault() or self._gateway_fault())
+            self.post(HardwareChanged(fault))
+            if fault:  # notice the cause going away quickly
+                self._next_health_check = min(self._next_health_check,
+                                              self._clock() + FAULT_RECHECK_INTERVAL_S)
         finally:
             self._health_pending = False
 
     def _gateway_fault(self) -> str:
         """Probe the gateway when it has not answered recently; its fault, or ""."""
-        if self.gateway_health.probe_due():
+        max_age_s = CUSTOMER_FRESH_S if self._customer_coming else None
+        self._customer_coming = False
+        if self.gateway_health.probe_due(max_age_s):
             try:
                 self._gateway.check_reachable(Decimal("1"), self.flow.settings.currency)
             except GatewayRejected as exc:  # it answers, but will not take our payments
                 self.gateway_health.unreachable(str(exc))
+                self.gateway_health.probe_failed()
             except GatewayError as exc:
                 log.warning("payment gateway not reachable: %s", exc)
+                self.gateway_health.probe_failed()
         return self.gateway_health.fault
 
     def _post_stock(self) -> None:
@@ -410,7 +480,8 @@ class Runtime:
         # PAID: it was paid after all; CANCELLED: the screen may now say "not charged".
         self.post(PaymentUpdate(order.tx_id, status))
 
-    def _vend(self, order: Order) -> None:
+    def _vend(self, effect: Vend) -> None:
+        order = effect.order
         try:
             self._journal.paid_verified(order.tx_id, {"slot": order.slot_id})
             allowed = self._journal.start_vend(order.tx_id)
@@ -427,7 +498,8 @@ class Runtime:
             return
         wiring = self._wiring.get(order.slot_id, SlotWiring(None, None))
         request = VendRequest(order.slot_id, to_minor(order.amount, order.currency),
-                              wiring.motor, wiring.mdb_item)
+                              wiring.motor, wiring.mdb_item,
+                              before_dispense=lambda: self._mark_dispensing(order.tx_id))
         prompt = self._driver.vend_prompt(request)
         if prompt:
             self.post(VendPrompted(order.tx_id, prompt))
@@ -437,10 +509,14 @@ class Runtime:
             log.exception("vend driver failed on %s", order.tx_id)
             result = VendResult(VendOutcome.UNKNOWN, f"driver error: {type(exc).__name__}")
         try:
+            refund = refund_reference(order.tx_id) if effect.refund else ""
             self._journal.vend_result(order.tx_id, result.outcome.value,
                                       {"detail": result.detail},
                                       disable_slot=result.disables_slot,
-                                      disable_after=self._failures_to_disable)
+                                      disable_after=self._failures_to_disable,
+                                      claim=effect.claim_code, refund_reference=refund)
+            if refund and result.outcome is not VendOutcome.VENDED:
+                self.refunds.wake()
         except JournalError as exc:  # recovery marks it vend_unknown; the customer moves on
             log.error("vend result of %s not journalled: %s", order.tx_id, exc)
         # Whatever the journal did, the customer must never be left on the vending screen.
@@ -451,14 +527,14 @@ class Runtime:
         except JournalError as exc:
             log.error("stock not re-read after %s: %s", order.tx_id, exc)
 
-    def _issue_claim(self, effect: IssueClaim) -> None:
-        order = effect.order
-        if effect.refund and self._gateway.can_refund and effect.request is not None:
-            self._queue_refund(order, effect.claim_code, effect.reason)
-            return
-        self._journal.claim_issued(order.tx_id, effect.claim_code, effect.reason)
-        log.warning("sale %s needs a refund: claim code %s (%s)", order.tx_id,
-                    effect.claim_code, effect.reason)
+    def _mark_dispensing(self, tx_id: str) -> bool:
+        """On the driver's thread, just before it dispenses: no record, no dispensing."""
+        try:
+            self._journal.dispensing(tx_id)
+        except JournalError as exc:
+            log.error("not dispensing %s: the journal failed (%s)", tx_id, exc)
+            return False
+        return True
 
     def _record_paid_late(self, effect: RecordPaidLate) -> None:
         tx_id, status = effect.tx_id, effect.status

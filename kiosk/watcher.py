@@ -10,7 +10,10 @@ Two kinds of watch:
 A payment whose create reply was lost (``confirmed=False``: the gateway may never have made
 it) is watched only until the gateway's own expiry for it, answer or not: polling orders that
 never existed would spend the gateway's rate budget that real sales need. A payment the gateway
-did create is watched past its deadline until the gateway answers.
+did create is watched past its deadline until the gateway answers, for at most
+``UNKNOWN_GIVE_UP_S``. Every late watch ends in the journal (``Journal.watch_given_up``), so a
+restart never watches it again: closed as expired when nothing had arrived, or handed to the
+operator as a claim when money was seen (part paid, still confirming) or nothing is known.
 
 Every observation is journalled (deduplicated by the journal) before it is passed on; a new
 quote (WCT Pay) is journalled as ``requoted`` with what the customer is now asked to pay.
@@ -19,7 +22,6 @@ quote (WCT Pay) is journalled as ``requoted`` with what the customer is now aske
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +29,14 @@ from dataclasses import dataclass
 from kiosk.errors import GatewayError, GatewayRateLimited, JournalError
 from kiosk.flow import PaymentUpdate
 from kiosk.journal import Journal
-from kiosk.payments.base import Gateway, Order, PaymentRequest, PaymentState, PaymentStatus
+from kiosk.payments.base import (
+    Gateway,
+    Order,
+    PaymentRequest,
+    PaymentState,
+    PaymentStatus,
+)
+from kiosk.worker import SupervisedLoop
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +44,7 @@ LATE_GRACE_S = 30.0          # after the gateway's deadline, for its own expiry 
 UNKNOWN_AFTER_FAILURES = 3   # polls in a row without an answer: the status is unknown
 LATE_CONFIRMING_MAX_S = 3600.0  # a confirming payment is followed this long past its deadline
 ERROR_BACKOFF_MAX_S = 30.0
+UNKNOWN_GIVE_UP_S = 24 * 3600.0  # a created payment the gateway will not answer about
 
 
 @dataclass
@@ -45,14 +55,16 @@ class _Watch:
     next_poll: float
     confirmed: bool = True          # the gateway said it created this payment
     failures: int = 0
+    last_error: str = ""
     reported_unknown: bool = False
 
 
-class PaymentWatcher:
+class PaymentWatcher(SupervisedLoop):
     def __init__(self, gateway: Gateway, journal: Journal,
                  post: Callable[[PaymentUpdate], None], poll_interval_s: float,
                  clock: Callable[[], float] = time.time,
                  on_unknown: Callable[[Order, PaymentRequest], None] | None = None) -> None:
+        super().__init__("payment watcher")
         self._gateway = gateway
         self._on_unknown = on_unknown
         self._journal = journal
@@ -62,19 +74,6 @@ class PaymentWatcher:
         self._clock = clock
         self._watches: dict[str, _Watch] = {}
         self._abandoned: set[str] = set()
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="payment-watcher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout=15)
 
     def watch(self, order: Order, request: PaymentRequest, late: bool = False,
               confirmed: bool = True) -> None:
@@ -99,22 +98,26 @@ class PaymentWatcher:
         with self._cond:
             return len(self._watches)
 
+    def status_fault(self) -> str:
+        """Why the status of a payment that exists cannot be read now, or "": while money may
+        be arriving unseen, no new customer is asked for any."""
+        with self._cond:
+            failing = [w for w in self._watches.values() if w.confirmed and w.failures]
+            return f"payment status unavailable: {failing[0].last_error}" if failing else ""
+
     # -- the thread
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if self._stopping:
-                    return
-                due = self._next_due()
-                if due is None:
-                    self._cond.wait(timeout=self._poll_s)
-                    continue
-                delay = due.next_poll - self._clock()
-                if delay > 0:
-                    self._cond.wait(timeout=delay)
-                    continue
-            self._poll(due)
+    def turn(self) -> float:
+        """Poll the watch that is due, if one is; return how long until the next is."""
+        with self._cond:
+            due = self._next_due()
+            if due is None:
+                return self._poll_s
+            delay = due.next_poll - self._clock()
+            if delay > 0:
+                return delay
+        self._poll(due)
+        return 0.0
 
     def _next_due(self) -> _Watch | None:
         return min(self._watches.values(), key=lambda w: w.next_poll, default=None)
@@ -130,13 +133,16 @@ class PaymentWatcher:
         watch.confirmed = True
         self._record(tx_id, status)
         with self._cond:
-            if status.state.terminal or self._late_watch_over(watch, status):
+            over = not status.state.terminal and self._late_watch_over(watch, status)
+            if status.state.terminal or over:
                 self._watches.pop(tx_id, None)
                 self._cond.notify_all()
             else:
                 interval = self._late_poll_s if watch.late else self._poll_s
                 watch.next_poll = self._clock() + interval
             late = watch.late
+        if over:
+            self._end_late_watch(watch, status)
         if late and status.state.terminal and status.state is not PaymentState.PAID:
             self._close_late(tx_id, status)
         self._post(PaymentUpdate(tx_id, status))
@@ -154,35 +160,51 @@ class PaymentWatcher:
 
     def _close_late(self, tx_id: str, status: PaymentStatus) -> None:
         try:
-            self._journal.close_watch(tx_id, status.state, {"reason": status.reason})
+            self._journal.close_watch(tx_id, status.state, {"reason": status.reason,
+                                                            "raw_status": status.raw_status})
         except JournalError:
             log.exception("could not close the watch of %s", tx_id)
 
     def _late_watch_over(self, watch: _Watch, status: PaymentStatus) -> bool:
         if not watch.late:
             return False
-        past = self._clock() - watch.request.expires_at
         limit = LATE_CONFIRMING_MAX_S if status.state in (
             PaymentState.CONFIRMING, PaymentState.UNDER_REVIEW) else LATE_GRACE_S
-        if past > limit:
-            log.warning("stopped watching %s past its deadline in state %s; it stays "
-                        "unfinished in the journal and is watched again at the next start",
-                        watch.order.tx_id, status.state.value)
-            return True
-        return False
+        return self._clock() - watch.request.expires_at > limit
+
+    def _end_late_watch(self, watch: _Watch, status: PaymentStatus) -> None:
+        past = self._clock() - watch.request.expires_at
+        money_seen = status.state is not PaymentState.AWAITING
+        reason = (f"still {status.state.value} {past / 60:.0f} min after its deadline"
+                  if money_seen else "nothing arrived by the gateway's deadline")
+        log.warning("stopped watching %s: %s", watch.order.tx_id, reason)
+        self._give_up(watch.order.tx_id, reason, claim=money_seen)
+
+    def _give_up(self, tx_id: str, reason: str, *, claim: bool) -> None:
+        try:
+            self._journal.watch_given_up(tx_id, reason, claim=claim)
+        except JournalError:
+            log.exception("could not end the watch of %s", tx_id)
 
     def _after_error(self, watch: _Watch, exc: GatewayError) -> None:
         watch.failures += 1
+        watch.last_error = str(exc)[:160]
         if isinstance(exc, GatewayRateLimited):
             backoff = exc.retry_after_s
         else:
             backoff = min(ERROR_BACKOFF_MAX_S, self._poll_s * 2 ** min(watch.failures, 5))
-        with self._cond:
-            if not watch.confirmed and self._clock() > watch.request.expires_at + LATE_GRACE_S:
+        past = self._clock() - watch.request.expires_at
+        if (not watch.confirmed and past > LATE_GRACE_S) or past > UNKNOWN_GIVE_UP_S:
+            with self._cond:
+                self._watches.pop(watch.order.tx_id, None)
+            if watch.confirmed:  # it exists, and nobody can say what became of it
+                reason = f"status unknown {past / 3600:.0f} h after its deadline ({exc})"
+                log.error("stopped watching %s: %s", watch.order.tx_id, reason)
+                self._give_up(watch.order.tx_id, reason, claim=True)
+            else:
                 log.warning("stopped watching %s: the gateway never confirmed creating it and "
                             "its expiry has passed (%s)", watch.order.tx_id, exc)
-                self._watches.pop(watch.order.tx_id, None)
-                return
+            return
         log.warning("status of %s not known (%s); retrying in %.0f s", watch.order.tx_id,
                     exc, backoff)
         with self._cond:

@@ -23,6 +23,7 @@ from kiosk.flow import (
     PAYMENT_SCREENS,
     AbandonPayment,
     ClaimReason,
+    SaleInterrupted,
     AssetsFailed,
     AssetsLoaded,
     CancelPressed,
@@ -34,7 +35,6 @@ from kiosk.flow import (
     Flow,
     FlowSettings,
     HardwareChanged,
-    IssueClaim,
     ItemChosen,
     KioskState,
     LoadAssets,
@@ -273,7 +273,7 @@ def assert_step_invariants(before: KioskState, event: Event, t: Transition) -> N
         assert before.sale is not None and before.sale.order is not None
         assert is_paid(event) and isinstance(event, PaymentUpdate)
         assert event.tx_id == before.sale.tx_id
-        assert vends == [Vend(before.sale.order)]
+        assert vends == [Vend(before.sale.order, claim_code(before.sale.order.tx_id))]
         assert t.state.screen is S.VENDING
     for late in (e for e in t.effects if isinstance(e, RecordPaidLate)):
         assert isinstance(event, PaymentUpdate)
@@ -342,6 +342,9 @@ MATRIX_EVENTS: dict[str, MatrixEvent] = {
     "stock": lambda s: StockChanged({"A1": 9, "A2": 9, "B1": 9}, frozenset({"B1"})),
     "keypad": lambda s: KeypadSelected(item=11, price_minor=250),   # priced like A1
     "prompt": lambda s: VendPrompted(_tx(s), "Select 11 on the machine's keypad"),
+    "interrupted": lambda s: SaleInterrupted(
+        Order(EARLIER_TX, "A1", "Cola", Decimal("2.50"), "USD", None, int(T0)),
+        claim_code(EARLIER_TX), ClaimReason.VEND_UNKNOWN),
 }
 LATE_S = 10_000.0
 
@@ -419,12 +422,12 @@ _BY_SCREEN: dict[Screen, dict[str, Expect]] = {
                   "cancel": _ended(S.CANCELLED, "cancelled", Outcome.CANCELLED, C.PART_PAID),
                   "tick_late": _ended(S.EXPIRED, "expired", Outcome.EXPIRED, C.PART_PAID)},
     S.VENDING: {"vend_vended": Expect(S.THANK_YOU, (SaleFinished,), Outcome.VENDED),
-                "vend_jam": Expect(S.VEND_FAILED, (IssueClaim, SaleFinished),
+                "vend_jam": Expect(S.VEND_FAILED, (SaleFinished,),
                                    Outcome.VEND_FAILED, claim=C.VEND_FAILED),
-                "vend_unknown": Expect(S.VEND_FAILED, (IssueClaim, SaleFinished),
+                "vend_unknown": Expect(S.VEND_FAILED, (SaleFinished,),
                                        Outcome.VEND_UNKNOWN, claim=C.VEND_UNKNOWN),
                 # no word from the machine for vend_backstop_s: unknown, with a claim code
-                "tick_late": Expect(S.VEND_FAILED, (IssueClaim, SaleFinished),
+                "tick_late": Expect(S.VEND_FAILED, (SaleFinished,),
                                     Outcome.VEND_UNKNOWN, claim=C.VEND_UNKNOWN)},
     S.THANK_YOU: dict(_LEAVE_RESULT),
     S.VEND_FAILED: dict(_LEAVE_RESULT),
@@ -451,6 +454,10 @@ for _screen in Screen:
 for _screen in (S.ATTRACT, S.CHOOSE_ITEM):
     _BY_SCREEN[_screen]["keypad"] = Expect(S.CHOOSE_COIN, (LoadAssets,))
 _BY_SCREEN[S.VENDING]["prompt"] = Expect(S.VENDING, refresh=True)
+# A sale a crash cut short shows its claim, but never over a customer being served.
+for _screen in (S.ATTRACT, S.OUT_OF_SERVICE):
+    _BY_SCREEN[_screen]["interrupted"] = Expect(S.VEND_FAILED,
+                                                claim=ClaimReason.VEND_UNKNOWN)
 
 EXPECTED: dict[tuple[Screen, str], Expect] = {
     (screen, key): expect for screen, table in _BY_SCREEN.items() for key, expect in table.items()
@@ -524,17 +531,14 @@ def test_matrix_transition_table(screen: Screen, key: str) -> None:
                                          amount=Decimal("2.50"), currency="USD",
                                          asset=event.asset, expires_at=int(k.now) + WINDOW_S)
             assert new_sale is not None and new_sale.order == effect.order
-        elif isinstance(effect, (Vend, AbandonPayment, SaleFinished, IssueClaim)):
+        elif isinstance(effect, (Vend, AbandonPayment, SaleFinished)):
             assert old_order is not None and effect.order == old_order
         if isinstance(effect, AbandonPayment):
             assert effect.kind == expect.abandon
         if isinstance(effect, SaleFinished):
             assert effect.outcome is expect.outcome
-        if isinstance(effect, IssueClaim):
-            assert old_order is not None
-            assert effect.claim_code == claim_code(old_order.tx_id)
-            # the item may have dropped: no automatic refund
-            assert effect.refund is (expect.outcome is Outcome.VEND_FAILED)
+        if isinstance(effect, Vend):   # the code a failure will owe, decided up front
+            assert (effect.claim_code, effect.refund) == (claim_code(effect.order.tx_id), False)
         if isinstance(effect, RecordPaidLate):
             assert isinstance(event, PaymentUpdate)
             assert effect == RecordPaidLate(event.tx_id, event.status)
@@ -649,7 +653,7 @@ def test_happy_path_with_coin_choice() -> None:
     assert k.effects == [
         LoadAssets("A1", Decimal("2.50"), "USD"),
         CreatePayment(order),
-        Vend(order),
+        Vend(order, claim_code(order.tx_id)),
         SaleFinished(order, Outcome.VENDED, "https://pay.example/tx-1", "BTC"),
     ]
     assert k.state.stock["A1"] == 4
@@ -784,7 +788,7 @@ def test_underpaid_then_top_up_then_paid_vends() -> None:
     assert k.screen is S.CONFIRMING
     t = gateway_says(PaymentState.PAID)(k)
     assert t.state.screen is S.VENDING
-    assert t.effects == (Vend(k.order),)
+    assert t.effects == (Vend(k.order, claim_code(k.order.tx_id)),)
     assert k.effects_of(AbandonPayment) == [] and k.effects_of(SaleFinished) == []
 
 
@@ -882,7 +886,7 @@ def test_paid_while_confirming_in_grace_still_vends() -> None:
     k = state_at(S.CONFIRMING)
     k.send(Tick(), at=float(k.order.expires_at) + 60)
     t = gateway_says(PaymentState.PAID)(k)
-    assert t.state.screen is S.VENDING and t.effects == (Vend(k.order),)
+    assert t.state.screen is S.VENDING and t.effects == (Vend(k.order, claim_code(k.order.tx_id)),)
 
 
 def test_creating_backstop_timeout_fails_the_payment() -> None:
@@ -1057,9 +1061,8 @@ def test_jam_issues_a_claim_and_disables_the_slot() -> None:
     assert t.state.screen is S.VEND_FAILED
     code = claim_code("tx-1")
     assert CLAIM_CODE_RE.match(code) and k.sale.claim_code == code
-    assert t.effects == (IssueClaim(order, k.sale.request, code, "vend jam"),
-                         SaleFinished(order, Outcome.VEND_FAILED, "https://pay.example/tx-1",
-                                      "BTC"))
+    assert t.effects == (SaleFinished(order, Outcome.VEND_FAILED, "https://pay.example/tx-1",
+                                      "BTC"),)
     assert k.sale.request is not None and k.sale.request.link == "https://pay.example/tx-1"
     assert "A1" in k.state.disabled and not k.state.available("A1")
     assert k.state.stock["A1"] == 5        # nothing dropped
@@ -1073,8 +1076,9 @@ def test_vend_unknown_finishes_as_vend_unknown() -> None:
     k = state_at(S.VENDING)
     t = vend_finishes("unknown")(k)
     assert t.state.screen is S.VEND_FAILED
-    assert types_of(t.effects) == (IssueClaim, SaleFinished)
-    finished = t.effects[1]
+    assert types_of(t.effects) == (SaleFinished,)
+    assert k.sale.claim_reason is ClaimReason.VEND_UNKNOWN
+    finished = t.effects[0]
     assert isinstance(finished, SaleFinished) and finished.outcome is Outcome.VEND_UNKNOWN
 
 
@@ -1166,8 +1170,8 @@ def test_vending_waits_for_the_machine_then_gives_a_claim_code() -> None:
     assert k.send(Tick(), after=299.0).state.screen is S.VENDING
     t = k.send(Tick(), after=2.0)
     assert t.state.screen is S.VEND_FAILED
-    claim, finished = t.effects
-    assert isinstance(claim, IssueClaim) and claim.claim_code == claim_code("tx-1")
+    [finished] = t.effects
+    assert k.sale.claim_code == claim_code("tx-1")
     assert isinstance(finished, SaleFinished) and finished.outcome is Outcome.VEND_UNKNOWN
     late = k.send(VendFinished("tx-1", "vended"))
     assert (late.state.screen, late.effects) == (S.VEND_FAILED, ())
@@ -1203,7 +1207,7 @@ def test_fault_during_payment_lets_the_sale_finish_then_goes_out_of_service() ->
     t = k.send(HardwareChanged(FAULT))
     assert (t.state.screen, t.effects) == (S.AWAITING_PAYMENT, ())
     t = gateway_says(PaymentState.PAID)(k)
-    assert t.effects == (Vend(k.order),)
+    assert t.effects == (Vend(k.order, claim_code(k.order.tx_id)),)
     vend_finishes("motor_fault")(k)
     assert k.screen is S.VEND_FAILED
     assert k.send(DonePressed()).state.screen is S.OUT_OF_SERVICE
@@ -1231,12 +1235,16 @@ def test_a_refunding_gateway_shows_its_own_reference_after_a_failed_vend() -> No
     state = initial_state(PRODUCTS, STOCK, frozenset(), "", 0.0)
     request = PaymentRequest("pr-1", "https://pay.example/pr-1", 60, reference="CP-C7F-ZS5")
     for event in (StartTapped(), ItemChosen("A1"), AssetsLoaded("A1", ()), CoinChosen(None),
-                  PaymentCreated("tx-1", request),
-                  PaymentUpdate("tx-1", PaymentStatus(PaymentState.PAID))):
+                  PaymentCreated("tx-1", request)):
         state = flow.step(state, event, 1.0).state
-    t = flow.step(state, VendFinished("tx-1", "no_drop"), 2.0)
+    paid = flow.step(state, PaymentUpdate("tx-1", PaymentStatus(PaymentState.PAID)), 1.0)
+    [vend] = paid.effects
+    assert isinstance(vend, Vend) and (vend.claim_code, vend.refund) == ("CP-C7F-ZS5", True)
+    t = flow.step(paid.state, VendFinished("tx-1", "no_drop"), 2.0)
     assert t.state.sale is not None and t.state.sale.claim_code == "CP-C7F-ZS5"
-    assert isinstance(t.effects[0], IssueClaim) and t.effects[0].claim_code == "CP-C7F-ZS5"
+    unknown = flow.step(paid.state, VendFinished("tx-1", "unknown"), 2.0)
+    assert unknown.state.sale is not None   # may have dropped: the kiosk's code, no refund
+    assert unknown.state.sale.claim_code == claim_code("tx-1")
 
 
 def test_a_new_quote_replaces_the_qr_without_losing_the_order() -> None:

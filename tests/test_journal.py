@@ -244,6 +244,7 @@ def test_start_vend_refused_after_recovery_marked_vend_unknown(tmp_path: Path) -
     with Journal(path) as j:
         paid_sale(j)
         assert j.start_vend("tx-1")
+        j.dispensing("tx-1")
     with Journal(path) as j:
         report = j.recover()
         assert report.vend_unknown == ("tx-1",)
@@ -293,7 +294,8 @@ CHILD = textwrap.dedent("""
     from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState
 
     data_dir, steps = Path(sys.argv[1]), int(sys.argv[2])
-    crash_in_commit = len(sys.argv) > 3
+    crash_in_commit = "in-commit" in sys.argv[3:]
+    outcome = "no_drop" if "fails" in sys.argv[3:] else "vended"
     j = Journal.open_in(data_dir)
     j.init_slots({"A1": 3})
     asset = Asset("BTC", "Bitcoin", "Bitcoin", "c6d0c728-2624")
@@ -305,7 +307,8 @@ CHILD = textwrap.dedent("""
         lambda: j.status_seen("tx-crash", PaymentState.CONFIRMING, "pending", {}),
         lambda: j.paid_verified("tx-crash", {"paid_amount": "0.0000295"}),
         lambda: j.start_vend("tx-crash"),
-        lambda: j.vend_result("tx-crash", "vended", {}, False),
+        lambda: j.dispensing("tx-crash"),
+        lambda: j.vend_result("tx-crash", outcome, {}, False, claim="CLAIM-CODE"),
     ]
     for number, action in enumerate(actions[:steps], start=1):
         if crash_in_commit and number == steps:
@@ -319,22 +322,25 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def crash_child(data_dir: Path, steps: int, in_commit: bool = False) -> None:
+def crash_child(data_dir: Path, steps: int, in_commit: bool = False,
+                fails: bool = False) -> None:
     args = [sys.executable, "-c", CHILD, str(data_dir), str(steps)]
     if in_commit:
         args.append("in-commit")
+    if fails:
+        args.append("fails")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr
     assert done.stderr == ""
 
 
-STEP_STATUS = ["creating", "awaiting", "confirming", "paid", "vending", "vended"]
+STEP_STATUS = ["creating", "awaiting", "confirming", "paid", "vending", "vending", "vended"]
 
 
-@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 6],
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 6, 7],
                          ids=["begin", "payment_created", "status_seen", "paid_verified",
-                              "start_vend", "vend_result"])
+                              "start_vend", "dispensing", "vend_result"])
 def test_crash_after_each_step_then_recover(tmp_path: Path, steps: int) -> None:
     crash_child(tmp_path, steps)
     wal = tmp_path / "journal.db-wal"
@@ -349,17 +355,19 @@ def test_crash_after_each_step_then_recover(tmp_path: Path, steps: int) -> None:
         after = j.transaction("tx-crash")
         recovered = [e["detail"] for e in after["events"] if e["kind"] == "recovered"]
 
-        if steps <= 3:  # payment still open: keep watching it
+        if steps == 1:  # the QR was never shown: nobody can have paid, nothing to watch
+            assert report == RecoveryReport((), (), (), closed=("tx-crash",))
+            assert recovered == [{"action": "closed"}]
+            assert after["status"] == "payment_failed"
+            assert j.watched_orders() == []
+        elif steps <= 3:  # payment still open: keep watching it
             assert report == RecoveryReport(vend_unknown=(), refund_due=(), watch=("tx-crash",))
             assert recovered == [{"action": "watch"}]
             assert after["status"] == STEP_STATUS[steps - 1]
             (order, request), = j.watched_orders()
             assert order == make_order("tx-crash", amount="2.50")
-            if steps == 1:
-                assert request is None
-            else:
-                assert request == PaymentRequest("trace-crash", "https://pay.example/crash",
-                                                 1_800_000_200, Decimal("0.0000295"), "BTC")
+            assert request == PaymentRequest("trace-crash", "https://pay.example/crash",
+                                             1_800_000_200, Decimal("0.0000295"), "BTC")
             # the customer paid while the Pi was off: a late payment, never a vend
             assert j.paid_late("tx-crash", {"paid_amount": "0.0000295"})
             assert j.transaction("tx-crash")["status"] == "paid_late"
@@ -371,9 +379,16 @@ def test_crash_after_each_step_then_recover(tmp_path: Path, steps: int) -> None:
             assert after["claim_code"] == claim_code("tx-crash")
             assert recovered == [{"action": "refund_due", "claim_code": claim_code("tx-crash")}]
             assert j.find_by_claim_code(claim_code("tx-crash"))["id"] == "tx-crash"
-        elif steps == 5:  # vend started, result unknown: the operator checks
+        elif steps == 5:  # the driver was never told to dispense: a certain no-vend
+            assert report == RecoveryReport((), ("tx-crash",), (), not_dispensed=("tx-crash",))
+            assert (after["status"], after["claim_code"]) == ("refund_due",
+                                                              claim_code("tx-crash"))
+            assert recovered == [{"action": "not_dispensed"}]
+            assert j.slot_states()["A1"].stock == 3
+        elif steps == 6:  # told to dispense, result unknown: the operator checks, by a claim code
             assert report == RecoveryReport(vend_unknown=("tx-crash",), refund_due=(), watch=())
             assert after["status"] == "vend_unknown"
+            assert after["claim_code"] == claim_code("tx-crash")
             assert recovered == [{"action": "vend_unknown"}]
             assert j.slot_states()["A1"].stock == 3
         else:  # finished before the crash: nothing to do
@@ -384,23 +399,24 @@ def test_crash_after_each_step_then_recover(tmp_path: Path, steps: int) -> None:
         # no crash point lets the sale vend (again)
         assert j.start_vend("tx-crash") is False
         assert kinds(j, "tx-crash").count("vend_started") == (1 if steps >= 5 else 0)
+        assert j.transaction("tx-crash")["status"] not in ("vending", "creating", "paid")
 
         # recovering again settles nothing twice
         count = len(j.transaction("tx-crash")["events"])
         second = j.recover()
-        assert second.vend_unknown == () and second.refund_due == ()
+        assert second.vend_unknown == () and second.refund_due == () and second.closed == ()
         assert len(j.transaction("tx-crash")["events"]) == count
         assert j.start_vend("tx-crash") is False
 
 
-@pytest.mark.parametrize("steps", [4, 6], ids=["paid_verified", "vend_result"])
+@pytest.mark.parametrize("steps", [4, 7], ids=["paid_verified", "vend_result"])
 def test_crash_inside_a_step_leaves_none_of_it(tmp_path: Path, steps: int) -> None:
     crash_child(tmp_path, steps, in_commit=True)
     with Journal.open_in(tmp_path) as j:
         tx = j.transaction("tx-crash")
         assert len(tx["events"]) == steps - 1
         assert tx["status"] == STEP_STATUS[steps - 2]
-        if steps == 6:
+        if steps == 7:
             # event, status, stock and slot are one commit: none of them happened
             assert j.slot_states()["A1"] == SlotState(stock=3, disabled=False, disabled_reason="")
             assert j.recover().vend_unknown == ("tx-crash",)
@@ -840,3 +856,58 @@ def test_a_version_3_journal_gains_slot_failures_and_the_refund_queue(tmp_path: 
     check = sqlite3.connect(path)
     assert check.execute("PRAGMA user_version").fetchone()[0] == 4
     check.close()
+
+
+@pytest.mark.parametrize("outcome", ["no_drop", "unknown"])
+def test_a_failed_vend_and_what_it_owes_are_one_commit(journal: Journal, outcome: str) -> None:
+    paid_sale(journal)
+    assert journal.start_vend("tx-1")
+    journal.vend_result("tx-1", outcome, {}, disable_slot=False, claim=claim_code("tx-1"))
+    tx = journal.transaction("tx-1")
+    assert tx["claim_code"] == claim_code("tx-1")
+    assert tx["status"] == ("vend_unknown" if outcome == "unknown" else "refund_due")
+    assert kinds(journal, "tx-1")[-2:] == ["vend_result", "refund_requested"]
+    assert journal.recover().empty   # nothing left for recovery to finish
+
+
+def test_a_failed_vend_queues_its_refund_in_the_same_commit(journal: Journal) -> None:
+    paid_sale(journal)
+    assert journal.start_vend("tx-1")
+    journal.vend_result("tx-1", "jam", {}, disable_slot=True, claim="REF42",
+                        refund_reference="refund-tx-1")
+    [refund] = journal.pending_refunds()
+    assert (refund.tx_id, refund.reference, refund.claim_code) == ("tx-1", "refund-tx-1", "REF42")
+    paid_sale(journal, "tx-2")
+    assert journal.start_vend("tx-2")   # the item may have dropped: a claim, never a refund
+    journal.vend_result("tx-2", "unknown", {}, disable_slot=False, claim="REF42",
+                        refund_reference="refund-tx-2")
+    assert [r.tx_id for r in journal.pending_refunds()] == ["tx-1"]
+    assert journal.transaction("tx-2")["claim_code"] == claim_code("tx-2")
+
+
+def test_recovery_finishes_a_failed_vend_left_without_its_claim(journal: Journal) -> None:
+    """A journal written before result and claim shared a commit, killed between the two."""
+    for tx_id, outcome in (("tx-1", "no_drop"), ("tx-2", "unknown")):
+        paid_sale(journal, tx_id)
+        assert journal.start_vend(tx_id)
+        journal.vend_result(tx_id, outcome, {}, disable_slot=False)
+    report = journal.recover()
+    assert (report.refund_due, report.vend_unknown) == (("tx-1",), ("tx-2",))
+    for tx_id in ("tx-1", "tx-2"):
+        assert journal.transaction(tx_id)["claim_code"] == claim_code(tx_id)
+    assert journal.transaction("tx-2")["status"] == "vend_unknown"
+    assert journal.recover().empty
+
+
+@pytest.mark.parametrize("in_commit", [False, True], ids=["after", "inside"])
+def test_a_kill_around_a_failed_vend_never_leaves_it_without_its_claim(
+        tmp_path: Path, in_commit: bool) -> None:
+    crash_child(tmp_path, 7, in_commit=in_commit, fails=True)
+    with Journal.open_in(tmp_path) as j:
+        j.recover()
+        tx = j.transaction("tx-crash")
+        # Killed after: the result and its claim together. Inside: neither, so recovery
+        # finds a vend the machine was told to do, with no result: unknown, claimed.
+        assert tx["claim_code"] == ("CLAIM-CODE" if not in_commit else claim_code("tx-crash"))
+        assert tx["status"] in OPEN_CLAIM_STATUSES
+        assert kinds(j, "tx-crash").count("refund_requested") == 1

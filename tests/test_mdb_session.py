@@ -39,6 +39,7 @@ from hardware.mdb_session import (
     ReaderEnabled,
     ReaderReset,
     Report,
+    ReportUnclaimed,
     SelectionReleased,
     SessionIdle,
     SessionMachine,
@@ -121,6 +122,8 @@ def brief(actions: tuple[Action, ...]) -> list[tuple[object, ...]]:
                 out.append(("report", result.outcome))
             case NotifySelection(selection=selection):
                 out.append(("notify", selection))
+            case ReportUnclaimed(result=result):
+                out.append(("unclaimed", result.outcome))
     return out
 
 
@@ -131,6 +134,10 @@ APPROVE = ("approve", "2.50")
 
 def report(outcome: VendOutcome) -> tuple[object, ...]:
     return ("report", outcome)
+
+
+UNCLAIMED_VENDED = ("unclaimed", VendOutcome.VENDED)
+UNCLAIMED_FAILED = ("unclaimed", VendOutcome.NO_DROP)
 
 
 # ---------------------------------------------------------------- the state x event table
@@ -152,6 +159,9 @@ CHANGES: dict[str, dict[str, Cell]] = {
                        [report(VendOutcome.DENIED)]),
         "released": (Disabled("the machine has not enabled the MDB reader (OFFLINE)"), []),
         "closed": (Disabled(CLOSED, LAPSED), []),
+        # the vend approved before a restart reports in: the kiosk decides whose it is
+        "success": (STATES["disabled"], [UNCLAIMED_VENDED]),
+        "failure": (STATES["disabled"], [UNCLAIMED_FAILED]),
     },
     "idle": {
         "link_lost": (Disabled(LOST, LAPSED), []),
@@ -163,6 +173,8 @@ CHANGES: dict[str, dict[str, Cell]] = {
         "vend_asked": (AwaitingSelection(PAID, NOW + 30), [START]),
         "released": (Idle(), []),
         "closed": (Disabled(CLOSED, LAPSED), []),
+        "success": (STATES["idle"], [UNCLAIMED_VENDED]),
+        "failure": (STATES["idle"], [UNCLAIMED_FAILED]),
     },
     "keypad_pending": {
         "link_lost": (Disabled(LOST, Lapsed(PICK, LOST)), []),
@@ -219,12 +231,14 @@ CHANGES: dict[str, dict[str, Cell]] = {
         "vend_asked": (Queued(PAID, NOW + 2), []),
         "released": (Finished(), []),
         "closed": (Disabled(CLOSED, LAPSED), []),
+        "success": (STATES["finished"], [UNCLAIMED_VENDED]),
+        "failure": (STATES["finished"], [UNCLAIMED_FAILED]),
     },
 }
 UNCHANGED: dict[str, set[str]] = {
-    "disabled": {"success", "failure", "error", "tick", "tick_late", "write_failed_start",
+    "disabled": {"error", "tick", "tick_late", "write_failed_start",
                  "write_failed_approve", "write_failed_deny"},
-    "idle": {"link_up", "enabled", "success", "failure", "error", "tick", "tick_late",
+    "idle": {"link_up", "enabled", "error", "tick", "tick_late",
              "write_failed_start", "write_failed_approve", "write_failed_deny"},
     "keypad_pending": {"link_up", "session_idle", "request_paid", "success", "failure",
                        "error", "tick", "write_failed_start", "write_failed_approve",
@@ -237,7 +251,7 @@ UNCHANGED: dict[str, set[str]] = {
     "dispensing": {"link_up", "session_idle", "request_paid", "request_other", "error",
                    "vend_asked", "released", "tick", "write_failed_start",
                    "write_failed_deny"},
-    "finished": {"link_up", "session_idle", "success", "failure", "error", "tick",
+    "finished": {"link_up", "session_idle", "error", "tick",
                  "tick_late", "write_failed_start", "write_failed_approve",
                  "write_failed_deny"},
 }
@@ -460,8 +474,10 @@ def test_no_result_within_the_dispense_budget_is_unknown_without_a_deny() -> Non
     [result] = reports(actions)
     assert result.outcome is VendOutcome.UNKNOWN and len(actions) == 1
     assert "item 11" in result.detail and "45 s dispense budget" in result.detail
-    # The late VEND SUCCESS changes nothing: the kiosk already has UNKNOWN (a claim).
-    assert run(state, VendSucceeded()) == (Finished(), [])
+    # The late VEND SUCCESS is handed to the kiosk, which settles its UNKNOWN (a claim) by it.
+    state, actions = run(state, VendSucceeded())
+    assert state == Finished()
+    assert actions == [ReportUnclaimed(VendResult(VendOutcome.VENDED))]
 
 
 @pytest.mark.parametrize(("event", "outcome", "words"), [

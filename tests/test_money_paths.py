@@ -32,6 +32,7 @@ from kiosk.flow import (
 from kiosk.payments.base import Order, PaymentRequest, PaymentStatus
 from kiosk.payments.mixpay import MixPayGateway
 from kiosk.payments.sandbox import Fault, Sandbox
+from money import assert_money_truth
 
 SHORT_WINDOW_S = 15   # the shortest payment window the config allows
 
@@ -48,10 +49,12 @@ def config(tmp_path: Path, sandbox: Sandbox) -> Config:
 
 
 @pytest.fixture
-def harness(config: Config) -> Iterator[Harness]:
+def harness(config: Config, sandbox: Sandbox) -> Iterator[Harness]:
     running = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
     yield running
     running.close()
+    # Whatever the path, every payment the sandbox received is vended, refunded or claimed.
+    assert_money_truth(config.machine.data_dir, sandbox, "mixpay")
 
 
 def open_claims(config: Config, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
@@ -113,6 +116,7 @@ def test_part_paid_when_the_window_runs_out_is_an_open_claim(
         assert open_claims(config, capsys) == {order.tx_id: claim_code(order.tx_id)}
     finally:
         harness.close()
+    assert_money_truth(config.machine.data_dir, sandbox, "mixpay")
 
 
 # ---------------------------------------------------------------- cancelled, then paid
@@ -168,6 +172,7 @@ def test_paid_while_status_checks_fail_gets_a_code_and_is_found_once_they_answer
         assert harness.driver is not None and harness.driver.vended == []
     finally:
         harness.close()
+    assert_money_truth(config.machine.data_dir, sandbox, "mixpay")
 
 
 # ---------------------------------------------------------------- gateway down

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,11 @@ from harness import Harness, kinds, mixpay_config, pay
 from kiosk.assembly import build_gateway
 from kiosk.claims import claim_code
 from kiosk.config import Config
-from kiosk.flow import CancelPressed, Order, Screen
+from kiosk.flow import CancelPressed, ClaimReason, DonePressed, Order, Screen
 from kiosk.errors import JournalError
 from kiosk.journal import Journal
 from kiosk.payments.base import PaymentRequest
+from money import assert_money_truth
 from kiosk.payments.sandbox import Sandbox
 
 __all__ = ["Harness", "kinds", "pay"]  # the MDB and Centrapay runtime tests import them here
@@ -36,10 +38,11 @@ def config(tmp_path: Path, sandbox: Sandbox) -> Config:
 
 
 @pytest.fixture
-def harness(config: Config) -> Iterator[Harness]:
+def harness(config: Config, sandbox: Sandbox) -> Iterator[Harness]:
     running = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
     yield running
     running.close()
+    assert_money_truth(config.machine.data_dir, sandbox, "mixpay")  # whatever the test did
 
 
 def test_a_paid_sale_is_journalled_before_each_step_and_vends_once(harness: Harness,
@@ -141,8 +144,16 @@ def test_a_vend_cut_short_by_a_crash_is_never_repeated(config: Config) -> None:
         journal.payment_created(order.tx_id, PaymentRequest(order.tx_id, "x", order.expires_at))
         journal.paid_verified(order.tx_id, {})
         assert journal.start_vend(order.tx_id)
+        journal.dispensing(order.tx_id)   # the machine was told: it may have dropped it
     harness = Harness(config, SimulatedDriver(turn_time_s=0))
     try:
+        # Minutes ago: the customer may still be there, so their claim comes first.
+        harness.wait_screen(Screen.VEND_FAILED)
+        sale = harness.runtime.state.sale
+        assert sale is not None and sale.tx_id == order.tx_id
+        assert (sale.claim_code, sale.claim_reason) == (claim_code(order.tx_id),
+                                                        ClaimReason.VEND_UNKNOWN)
+        harness.runtime.post(DonePressed())
         harness.wait_screen(Screen.ATTRACT)
     finally:
         harness.close()
@@ -150,6 +161,28 @@ def test_a_vend_cut_short_by_a_crash_is_never_repeated(config: Config) -> None:
         tx = journal.transaction(order.tx_id)
         assert not journal.start_vend(order.tx_id)
     assert tx["status"] == "vend_unknown" and harness.driver.vended == []
+    assert tx["claim_code"] == claim_code(order.tx_id)
+
+
+def test_a_sale_interrupted_long_ago_does_not_take_the_screen(config: Config) -> None:
+    order = Order("7d1c0f5e-0b3a-4f7c-9a51-2c4e6d8f0a13", "A1", "Water",
+                  config.slot("A1").price, "USD", None, int(time.time()) + 60)
+    config.machine.data_dir.mkdir(parents=True)
+
+    def two_hours_ago() -> datetime:
+        return datetime.now(timezone.utc) - timedelta(hours=2)
+
+    with Journal(config.machine.data_dir / "journal.db", now=two_hours_ago) as journal:
+        journal.begin(order, "mixpay")
+        journal.payment_created(order.tx_id, PaymentRequest(order.tx_id, "x", order.expires_at))
+        journal.paid_verified(order.tx_id, {})
+    harness = Harness(config, SimulatedDriver(turn_time_s=0))
+    try:
+        harness.wait_screen(Screen.ATTRACT)
+    finally:
+        harness.close()
+    with Journal.open_in(config.machine.data_dir) as journal:
+        assert journal.transaction(order.tx_id)["status"] == "refund_due"
 
 
 def test_an_unreadable_journal_stops_the_kiosk_before_it_sells(config: Config) -> None:

@@ -3,6 +3,7 @@ loopback HTTP: automatic refunds, voids on cancel, and a void when the status go
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from kiosk.journal import Journal
 from kiosk.errors import GatewayRejected
 from kiosk.payments.base import RefundResult
 from kiosk.payments.centrapay import CentrapayGateway
+from money import assert_money_truth
 from kiosk.payments.sandbox import Fault, Sandbox
 from test_runtime import Harness, kinds, pay
 
@@ -52,10 +54,11 @@ def config(tmp_path: Path, sandbox: Sandbox) -> Config:
 
 
 @pytest.fixture
-def harness(config: Config) -> Iterator[Harness]:
+def harness(config: Config, sandbox: Sandbox) -> Iterator[Harness]:
     running = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
     yield running
     running.close()
+    assert_money_truth(config.machine.data_dir, sandbox, "centrapay")  # whatever the test did
 
 
 def simulated(sandbox: Sandbox, request_id: str):  # type: ignore[no-untyped-def]
@@ -158,3 +161,31 @@ def queued_attempts(config: Config) -> int:
 def last_event(config: Config, tx_id: str) -> str:
     with Journal.open_in(config.machine.data_dir) as journal:
         return str(journal.transaction(tx_id)["events"][-1]["detail"])
+
+
+def test_a_paid_vend_stopped_before_the_machine_was_told_is_refunded_after_the_restart(
+        config: Config, sandbox: Sandbox) -> None:
+    """A crash after vend_started but before vend_dispensing: certainly nothing dropped."""
+    harness = Harness(config, SimulatedDriver(turn_time_s=0))
+    order, request = harness.buy("A1")
+    harness.close()                      # the power goes before the customer's payment is seen
+    pay(request.link)
+    deadline = time.monotonic() + 5
+    while simulated(sandbox, request.payment_id).status != "paid":   # confirmed there
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with Journal.open_in(config.machine.data_dir) as journal:
+        assert journal.paid_verified(order.tx_id, {})
+        assert journal.start_vend(order.tx_id)     # ...and again just as the vend began
+    restarted = Harness(config, SimulatedDriver(turn_time_s=0))
+    try:
+        restarted.wait_for(lambda: simulated(sandbox, request.payment_id).refunds != ())
+        restarted.runtime.settle(5, watches=True)
+        tx = restarted.wait_status(order.tx_id, "refunded")
+    finally:
+        restarted.close()
+    assert restarted.driver is not None and restarted.driver.vended == []
+    [refund] = simulated(sandbox, request.payment_id).refunds
+    assert refund.external_ref == f"refund-{order.tx_id}"
+    assert {"action": "not_dispensed"} in [e["detail"] for e in tx["events"]
+                                           if e["kind"] == "recovered"]

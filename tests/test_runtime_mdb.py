@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ import pytest
 from hardware.mdb_sim import SimulatedMdbMachine
 from kiosk.claims import claim_code
 from kiosk.config import load_config
-from kiosk.flow import CancelPressed, ClaimReason, Screen
+from kiosk.flow import CancelPressed, ClaimReason, Order, Screen
+from kiosk.journal import Journal
+from kiosk.payments.base import PaymentRequest
 from kiosk.payments.sandbox import Sandbox
 from test_runtime import Harness, pay
 
@@ -159,7 +162,7 @@ def test_an_approved_vend_without_a_result_is_a_claim_never_an_automatic_refund(
             sale = harness.runtime.state.sale
             assert sale is not None and sale.claim_reason is ClaimReason.VEND_UNKNOWN
             assert sale.claim_code == claim_code(order.tx_id)   # ours, not a refund reference
-            tx = harness.wait_status(order.tx_id, "refund_due")
+            tx = harness.wait_status(order.tx_id, "vend_unknown")   # listed by --claims
             harness.runtime.settle(5, watches=True)
         finally:
             harness.close()
@@ -174,3 +177,67 @@ def test_an_approved_vend_without_a_result_is_a_claim_never_an_automatic_refund(
         == ["unknown"]
     assert not any(e["kind"] == "refund_requested" and e["detail"].get("method") == "gateway"
                    for e in tx["events"])
+
+
+def interrupted_vend(config_path: Path, tx_id: str) -> None:
+    """A paid MDB vend approved just before the kiosk died: journalled up to vend_dispensing."""
+    config = load_config(config_path)
+    order = Order(tx_id, "A1", "Water", Decimal("2.50"), "USD", None, int(time.time()) + 60)
+    with Journal.open_in(config.machine.data_dir) as journal:
+        journal.init_slots({"A1": 3})
+        journal.begin(order, "mixpay")
+        journal.payment_created(tx_id, PaymentRequest(tx_id, "x", order.expires_at))
+        journal.paid_verified(tx_id, {})
+        assert journal.start_vend(tx_id)
+        journal.dispensing(tx_id)
+
+
+@pytest.mark.parametrize(("line", "status", "stock"), [
+    ("c,VEND,SUCCESS", "vended", 2), ("c,VEND,FAIL", "refund_due", 3)])
+def test_the_machines_word_after_a_restart_settles_the_vend_it_was_dispensing(
+        tmp_path: Path, machine: SimulatedMdbMachine, line: str, status: str,
+        stock: int) -> None:
+    with Sandbox(confirm_s=0.2, requests_per_minute=10_000) as sandbox:
+        path = tmp_path / "kiosk.toml"
+        path.write_text(CONFIG.format(data_dir=tmp_path / "data", port=machine.port,
+                                      api_base=sandbox.mixpay_api_base,
+                                      checkout_base=sandbox.checkout_base))
+        tx_id = "5c0ffee0-1111-4a2b-8c3d-0e1f2a3b4c5d"
+        interrupted_vend(path, tx_id)
+        harness = Harness(load_config(path), driver=None)
+        try:
+            harness.wait_screen(Screen.VEND_FAILED, timeout_s=15)   # the claim, shown first
+            assert harness.wait_status(tx_id, "vend_unknown")["claim_code"] == claim_code(tx_id)
+            harness.wait_for(lambda: machine.host_lines().count("C,1") >= 1, timeout_s=15)
+            machine.inject(line)   # the machine finishes the vend approved before
+            tx = harness.wait_status(tx_id, status)
+        finally:
+            harness.close()
+    assert [e["detail"]["outcome"] for e in tx["events"] if e["kind"] == "vend_resolved"] == [
+        "vended" if status == "vended" else "no_drop"]
+    with harness.journal() as journal:
+        assert journal.slot_states()["A1"].stock == stock
+
+
+def test_the_machines_late_word_never_settles_a_sale_it_cannot_single_out(
+        tmp_path: Path, machine: SimulatedMdbMachine) -> None:
+    with Sandbox(confirm_s=0.2, requests_per_minute=10_000) as sandbox:
+        path = tmp_path / "kiosk.toml"
+        path.write_text(CONFIG.format(data_dir=tmp_path / "data", port=machine.port,
+                                      api_base=sandbox.mixpay_api_base,
+                                      checkout_base=sandbox.checkout_base))
+        first = "5c0ffee0-2222-4a2b-8c3d-0e1f2a3b4c5d"
+        second = "5c0ffee0-3333-4a2b-8c3d-0e1f2a3b4c5d"
+        interrupted_vend(path, first)
+        interrupted_vend(path, second)
+        harness = Harness(load_config(path), driver=None)
+        try:
+            harness.wait_status(second, "vend_unknown", timeout_s=15)
+            harness.wait_for(lambda: machine.host_lines().count("C,1") >= 1, timeout_s=15)
+            machine.inject("c,VEND,SUCCESS")
+            time.sleep(1.0)
+            harness.runtime.pump()
+        finally:
+            harness.close()
+    for tx_id in (first, second):   # which one dropped? only the operator can tell
+        assert harness.transaction(tx_id)["status"] == "vend_unknown"

@@ -1,4 +1,5 @@
-"""The gateway sandbox's MixPay simulator, spoken to over real loopback HTTP."""
+"""The gateway sandbox's MixPay simulator, spoken to over real loopback HTTP; and what every
+simulator reports as received, spoofs and outages, checked with the production clients."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from kiosk.payments.sandbox import Fault, Sandbox
+from kiosk.errors import GatewayUnavailable
+from kiosk.payments.base import Order, PaymentState
+from kiosk.payments.centrapay import CentrapayGateway
+from kiosk.payments.mixpay import MixPayGateway
+from kiosk.payments.sandbox import Fault, ReceivedPayment, Sandbox
+from kiosk.payments.sandbox.mixpay import SPOOF_PAYEE_ID
+from kiosk.payments.wctpay import WctPayGateway
 
 PAYEE = "3f1e7c2a-8d4b-4c55-9e61-2b7a0c9d1e42"
 USDT_ERC20 = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
@@ -449,3 +456,110 @@ def test_unknown_faults_and_mounts_are_refused() -> None:
         Fault("explode")
     with Sandbox() as sandbox, pytest.raises(KeyError):
         sandbox.inject("nowhere", Fault("http_500"))
+
+
+# -- what arrived, spoofed successes and outages, for every simulator -----------------------------
+
+def order_for(currency: str = "USD") -> Order:
+    return Order(tx_id=str(uuid.uuid4()), slot_id="A1", item_name="Sparkling water",
+                 amount=Decimal("2.50"), currency=currency, asset=None, expires_at=NOW + 120)
+
+
+def mixpay_client(sandbox: Sandbox, clock: Clock) -> MixPayGateway:
+    return MixPayGateway(payee_id=PAYEE, settlement_asset_id=USDT_ERC20,
+                         api_base=sandbox.mixpay_api_base, checkout_base=sandbox.checkout_base,
+                         clock=clock)
+
+
+def test_mixpay_reports_each_payment_money_arrived_for_by_trace_or_order_id(
+        api: httpx.Client, sandbox: Sandbox) -> None:
+    unpaid, part, whole = (str(uuid.uuid4()) for _ in range(3))
+    for trace_id in (unpaid, part, whole):
+        create(api, traceId=trace_id)
+    by_order = create(api, traceId=None, orderId="order-0042")
+    pay_json(api, sandbox, part, assetId=USDT_TRC20, part="half")
+    pay_json(api, sandbox, whole, assetId=USDT_TRC20)
+    pay_json(api, sandbox, by_order, assetId=USDT_TRC20, amount="3")
+    assert sandbox.received("mixpay") == [
+        ReceivedPayment(part, Decimal("1.25"), "USDT"),
+        ReceivedPayment(whole, Decimal("2.5"), "USDT"),
+        ReceivedPayment("order-0042", Decimal(3), "USDT")]
+
+
+def test_a_spoofed_mixpay_success_names_another_payee_and_is_never_paid(
+        api: httpx.Client, sandbox: Sandbox, clock: Clock) -> None:
+    gateway = mixpay_client(sandbox, clock)
+    order = order_for()
+    request = gateway.create(order)
+    api.post(f"{request.link}/pay", data={"spoof": "1"}).raise_for_status()
+    assert result(api, order.tx_id)["payeeId"] == PAYEE         # still confirming
+    clock.now += 2
+    data = result(api, order.tx_id)
+    assert (data["status"], data["payeeId"]) == ("success", SPOOF_PAYEE_ID)
+    status = gateway.status(order, request)
+    assert status.state is PaymentState.UNVERIFIED and "payeeId" in status.reason
+    assert [p.tx_id for p in sandbox.received("mixpay")] == [order.tx_id]
+
+
+def test_centrapay_reports_paid_requests_by_external_ref_and_spoofs_another_config(
+        api: httpx.Client, sandbox: Sandbox, clock: Clock) -> None:
+    gateway = CentrapayGateway(api_base=sandbox.base("centrapay"), config_id="sandbox-config",
+                               api_key="sandbox-key", machine_id="kiosk-1", clock=clock)
+    paid, spoofed, unpaid = order_for("NZD"), order_for("NZD"), order_for("NZD")
+    requests = {order.tx_id: gateway.create(order) for order in (paid, spoofed, unpaid)}
+    api.post(f"{requests[paid.tx_id].link}/pay", data={}).raise_for_status()
+    api.post(f"{requests[spoofed.tx_id].link}/pay", data={"spoof": "1"}).raise_for_status()
+    clock.now += 2
+    assert gateway.status(paid, requests[paid.tx_id]).state is PaymentState.PAID
+    status = gateway.status(spoofed, requests[spoofed.tx_id])
+    assert status.state is PaymentState.UNVERIFIED and "configId" in status.reason
+    assert sandbox.received("centrapay") == [
+        ReceivedPayment(paid.tx_id, Decimal("2.50"), "NZD"),
+        ReceivedPayment(spoofed.tx_id, Decimal("2.50"), "NZD")]
+
+
+def test_a_spoofed_wctpay_success_is_completed_for_half_the_price_and_never_paid(
+        api: httpx.Client, sandbox: Sandbox, clock: Clock) -> None:
+    gateway = WctPayGateway(api_base=sandbox.base("wctpay"), key="sandbox-key",
+                            api_secret="sandbox-secret", assets=["USDT-TRC20"], clock=clock)
+    spoofed, part, unpaid = order_for(), order_for(), order_for()
+    requests = {order.tx_id: gateway.create(order) for order in (spoofed, part, unpaid)}
+    wallet = f"{sandbox.base('wctpay')}/wallet/pay"
+    api.post(wallet, data={"reference": spoofed.tx_id, "part": "half", "spoof": "1"})
+    api.post(wallet, data={"reference": part.tx_id, "part": "half"})
+    clock.now += 2
+    status = gateway.status(spoofed, requests[spoofed.tx_id])
+    assert status.state is PaymentState.UNVERIFIED
+    assert status.raw_status == "3" and "payment_missing_amount" in status.reason
+    assert gateway.status(part, requests[part.tx_id]).state is PaymentState.UNDERPAID
+    assert sandbox.received("wctpay") == [ReceivedPayment(spoofed.tx_id, Decimal("1.25"), "USDT"),
+                                          ReceivedPayment(part.tx_id, Decimal("1.25"), "USDT")]
+
+
+def test_a_fault_window_fails_every_matching_request_until_it_is_over(
+        api: httpx.Client, sandbox: Sandbox, clock: Clock) -> None:
+    sandbox.inject_for("mixpay", Fault("http_503", path="/payments_result"), seconds=10)
+    assert [api.get("/payments_result", params={"traceId": "x"}).status_code
+            for _ in range(3)] == [503, 503, 503]
+    assert api.get("/setting/payment_assets").status_code == 200   # another path: untouched
+    clock.now += 10
+    assert api.get("/payments_result", params={"traceId": "x"}).status_code == 404
+
+
+def test_a_gateway_that_answers_nothing_is_unavailable_until_the_outage_ends(
+        api: httpx.Client, sandbox: Sandbox, clock: Clock) -> None:
+    sandbox.inject_for("mixpay", Fault("no_answer"), seconds=5)
+    gateway = mixpay_client(sandbox, clock)
+    with pytest.raises(httpx.RemoteProtocolError):
+        api.get("/setting/payment_assets")
+    with pytest.raises(GatewayUnavailable):
+        gateway.create(order_for())
+    clock.now += 5
+    assert gateway.create(order_for()).link.startswith(sandbox.checkout_base)
+
+
+def test_received_and_outages_need_a_mounted_simulator(sandbox: Sandbox) -> None:
+    with pytest.raises(KeyError):
+        sandbox.received("nowhere")
+    with pytest.raises(KeyError):
+        sandbox.inject_for("nowhere", Fault("no_answer"), seconds=1)

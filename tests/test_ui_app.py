@@ -61,6 +61,9 @@ class FlowRuntime:
         self.posted.append(event)
         self._queue.append(event)
 
+    def alive(self) -> bool:
+        return True
+
     def pump(self, now: float) -> bool:
         before = self.state
         queue, self._queue = self._queue, []

@@ -35,11 +35,23 @@ class SimulatedPhone:
 
     def pay(self, order: Order, request: PaymentRequest, delay_s: float = PAY_AFTER_S,
             amount: Decimal | None = None) -> None:
+        self._pay(request, delay_s, {"amount": str(amount)} if amount is not None else {})
+
+    def pay_part(self, request: PaymentRequest) -> None:
+        """Pay about half of what is due (the checkout's or the wallet's "Pay part")."""
+        self._pay(request, PAY_AFTER_S, {"part": "half"})
+
+    def pay_spoofed(self, request: PaymentRequest) -> None:
+        """Pay so that the sandbox answers with a spoofed success: one naming another payee
+        (MixPay, Centrapay), or at WCT Pay a success for half the price."""
+        form = {"spoof": "1", "part": "half"} if self._gateway == "wctpay" else {"spoof": "1"}
+        self._pay(request, PAY_AFTER_S, form)
+
+    def _pay(self, request: PaymentRequest, delay_s: float, form: dict[str, str]) -> None:
         time.sleep(delay_s)
-        form = {"amount": str(amount)} if amount is not None else {}
         if self._gateway == "wctpay":  # the QR is a coin URI, not a page: the wallet pays it
-            form["qr"] = request.link
-            self._http.post(f"{self._base}/wallet/pay", data=form).raise_for_status()
+            wallet_form = {**form, "qr": request.link}
+            self._http.post(f"{self._base}/wallet/pay", data=wallet_form).raise_for_status()
             return
         self._http.get(request.link).raise_for_status()  # open the hosted checkout page
         self._http.post(f"{request.link}/pay", data=form).raise_for_status()

@@ -144,7 +144,8 @@ class KioskApp:
         assert self._native is not None and self._logical is not None, "open() first"
         if not self._handle_input(now):
             return False
-        self._notifier.ping(now)
+        if self._runtime.alive():  # a wedged worker stops the pings: systemd restarts us
+            self._notifier.ping(now)
         changed = self._runtime.pump(now)
         state = self._runtime.state
         self._follow_language(state, now)

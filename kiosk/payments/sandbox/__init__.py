@@ -17,12 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
+from kiosk.errors import KioskError
 from kiosk.payments.sandbox.centrapay import CentrapaySimulator
 from kiosk.payments.sandbox.mixpay import MixPaySimulator, PaymentSnapshot
-from kiosk.payments.sandbox.server import Fault, SandboxServer, Simulator
+from kiosk.payments.sandbox.server import Fault, ReceivedPayment, SandboxServer, Simulator
 from kiosk.payments.sandbox.wctpay import WctPaySimulator
 
-__all__ = ["Fault", "PaymentSnapshot", "Sandbox", "SandboxOptions", "serve_forever_cli"]
+__all__ = ["Fault", "PaymentSnapshot", "ReceivedPayment", "Sandbox", "SandboxOptions",
+           "serve_forever_cli"]
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,10 @@ class Sandbox:
         self.public_base = public_base  # how phones reach it, when not at the listening address
         options = SandboxOptions(confirm_s, requests_per_minute, clock)
         self.simulators = {name: build(options) for name, build in SIMULATORS.items()}
-        self._mixpay = self.simulators["mixpay"]
-        assert isinstance(self._mixpay, MixPaySimulator)
-        self._server = SandboxServer(host, port, self.simulators)
+        mixpay = self.simulators["mixpay"]
+        assert isinstance(mixpay, MixPaySimulator)
+        self._mixpay = mixpay
+        self._server = SandboxServer(host, port, self.simulators, clock)
 
     def start(self) -> Sandbox:
         self._server.start()
@@ -119,6 +122,19 @@ class Sandbox:
         """Script failures: the next ``count`` requests to ``/<mount>`` matching ``fault.path``."""
         self._server.inject(mount, fault, count)
 
+    def inject_for(self, mount: str, fault: Fault, seconds: float) -> None:
+        """Script an outage: every request to ``/<mount>`` matching ``fault`` fails for
+        ``seconds`` of the sandbox's clock (``Fault("no_answer")``: the gateway is down)."""
+        self._server.inject_for(mount, fault, seconds)
+
+    def received(self, mount: str) -> list[ReceivedPayment]:
+        """Every payment the simulator at ``/<mount>`` got money for, keyed by the kiosk's
+        transaction id: paid in full, part paid, overpaid, paid after the sale ended, or paid
+        under a spoofed success. What the money check holds the journal to."""
+        if mount not in self.simulators:
+            raise KeyError(f"no simulator mounted at /{mount}")
+        return self.simulators[mount].received()
+
     def codes(self) -> tuple[str, ...]:
         """Codes of every simulated MixPay payment, oldest first."""
         return self._mixpay.codes()
@@ -130,7 +146,13 @@ class Sandbox:
 
 def serve_forever_cli(host: str, port: int) -> None:
     """``kiosk sandbox``: run the sandbox in the foreground until Ctrl-C."""
-    with Sandbox(host, port, requests_per_minute=200) as sandbox:
+    sandbox = Sandbox(host, port, requests_per_minute=200)
+    try:
+        sandbox.start()
+    except OSError as exc:  # the port is taken, or the host is not an address of this machine
+        raise KioskError(f"the sandbox cannot listen on {host}:{port}: "
+                         f"{exc.strerror or exc}") from None
+    with sandbox:  # already listening: stops it on the way out
         wct, centrapay = sandbox.base("wctpay"), sandbox.base("centrapay")
         print(f"Gateway sandbox listening on {sandbox.url}  (Ctrl-C stops it)\n"
               "Point a kiosk config at it with one of these tables:\n\n"

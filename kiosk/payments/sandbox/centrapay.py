@@ -17,6 +17,10 @@ sandbox refuses that void with 403 ``REQUEST_PAID`` instead (also while a paymen
 confirming), which is how a kiosk learns the patron paid just before it gave up. Refunds
 (``POST .../refund``) are the way to return money here.
 
+Paying with ``spoof=1`` plays a spoofed success: once ``paid``, the PR names another merchant
+config (``SPOOF_CONFIG_ID``), which a kiosk must not take as its payment. ``received()`` lists
+every PR money arrived for, by its ``externalRef`` (the kiosk's tx id).
+
 Statuses come from timestamps and the injected clock when asked, so tests move time instead of
 sleeping. All state sits behind one lock. Validation errors that Centrapay does not document
 are 400 ``VALIDATION_ERROR``; an unknown PR is 404 ``NOT_FOUND``.
@@ -40,12 +44,21 @@ from urllib.parse import unquote
 
 from kiosk.money import MINOR_UNITS, format_amount, from_minor
 from kiosk.payments.sandbox.ratewindow import RateWindow
-from kiosk.payments.sandbox.server import BadBody, Request, Response, html_response, json_response
+from kiosk.payments.sandbox.server import (
+    BadBody,
+    ReceivedPayment,
+    Request,
+    Response,
+    form_flag,
+    html_response,
+    json_response,
+)
 
 MAX_AMOUNT = 100_000_000              # value.amount must be below this (and positive)
 DEFAULT_EXPIRY_S = 120
 MERCHANT_NAME = "Sandbox Vending"
 MERCHANT_ID = "SandboxMerchant0000001"
+SPOOF_CONFIG_ID = "someone-elses-config"   # what a spoofed paid PR names as its config
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 SHORT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"   # Crockford base 32: no I, L, O, U
 
@@ -172,6 +185,7 @@ class _PaymentRequest:
     cancellation_reason: str | None = None
     refunds: list[_Refund] = field(default_factory=list)
     activities: int = 1                # activity 1 is the request itself
+    spoofed: bool = False              # once paid, it names another merchant config
 
     @property
     def expires_at(self) -> float:
@@ -297,6 +311,14 @@ class CentrapaySimulator:
         """Every PR id created so far, oldest first."""
         with self._lock:
             return tuple(self._requests)
+
+    def received(self) -> list[ReceivedPayment]:
+        """Every PR the patron paid (any of it), oldest first, by its externalRef: the kiosk's
+        tx id (a PR made without one is listed by its own id)."""
+        with self._lock:
+            return [ReceivedPayment(pr.external_ref or pr.id,
+                                    from_minor(pr.paid_amount, pr.currency), pr.currency)
+                    for pr in self._requests.values() if pr.paid_amount > 0]
 
     def snapshot(self, pr_id: str) -> PaymentRequestSnapshot:
         """The PR as it stands now; ``KeyError`` for an unknown id."""
@@ -458,11 +480,12 @@ class CentrapaySimulator:
         asset = f"centrapay.{pr.currency.lower()}.test"
         # Paying only settles at confirm_s: until then nothing is shown as paid.
         paid = pr.paid_amount if status == "paid" else 0
+        config_id = SPOOF_CONFIG_ID if pr.spoofed and status == "paid" else pr.config_id
         changed = {"paid": (pr.paid_at or now) + self._confirm_s,
                    "cancelled": pr.cancelled_at or now, "expired": pr.expires_at}
         body: dict[str, Any] = {
             "id": pr.id, "shortCode": pr.short_code, "url": self._pay_url(pr, request),
-            "merchantId": MERCHANT_ID, "merchantName": MERCHANT_NAME, "configId": pr.config_id,
+            "merchantId": MERCHANT_ID, "merchantName": MERCHANT_NAME, "configId": config_id,
             "value": {"currency": pr.currency, "amount": str(pr.amount)},
             "paymentOptions": [{"amount": str(pr.amount), "assetType": asset}],
             "status": status, "liveness": "test",
@@ -534,6 +557,7 @@ class CentrapaySimulator:
             if amount >= pr.amount:
                 raise _invalid("A part payment must be less than the amount due")
         pr.paid_at, pr.paid_amount = now, amount
+        pr.spoofed = form_flag(fields.get("spoof"))
         return f"Paid {_money(amount, pr.currency)}."
 
     def _page(self, pr: _PaymentRequest, mount: str, now: float, message: str,

@@ -9,6 +9,10 @@ section 1. Lifecycle of a payment:
     deadline, nothing paid          -> failed 40000 "Payment overtime"
     deadline, part paid (confirmed) -> failed 40024
 
+A payment made with ``spoof=1`` on the checkout plays a spoofed success: its ``success`` result
+names another payee (``SPOOF_PAYEE_ID``), which a kiosk must not take as paid. ``received()``
+lists every payment some money arrived for, by its traceId (or orderId).
+
 Statuses are computed from timestamps when asked (no timers) with the injected clock, so tests
 move time instead of sleeping. All state sits behind one lock.
 """
@@ -28,8 +32,16 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from kiosk.payments.sandbox.server import BadBody, Request, Response, html_response, json_response
 from kiosk.payments.sandbox.ratewindow import RateWindow
+from kiosk.payments.sandbox.server import (
+    BadBody,
+    ReceivedPayment,
+    Request,
+    Response,
+    form_flag,
+    html_response,
+    json_response,
+)
 
 PARAMETER_ERROR = 10011
 BODY_ERROR = 1017
@@ -41,6 +53,7 @@ MAX_QUOTE_USD = Decimal(1000)          # "amount exceeds 1000 USDT"
 MIN_LEAD_S, MAX_LEAD_S = 10, 2880 * 60
 REMARK_MAX = 50
 EIGHT_PLACES = Decimal("0.00000001")
+SPOOF_PAYEE_ID = "0badc0de-0000-4000-8000-5b00f0000000"   # who a spoofed success names as payee
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{6,36}")
@@ -227,6 +240,12 @@ class _Payment:
     created_at: float
     coin: Coin | None                   # fixed at creation, or chosen on the checkout page
     transfers: list[Transfer] = field(default_factory=list)
+    spoofed: bool = False               # its success names another payee
+
+    @property
+    def tx_id(self) -> str:
+        """The kiosk's id for it: the traceId, else the orderId."""
+        return self.terms.trace_id or self.terms.order_id or self.code
 
     @property
     def payable(self) -> Decimal | None:
@@ -311,6 +330,12 @@ class MixPaySimulator:
         """Every payment code created so far, oldest first."""
         with self._lock:
             return tuple(self._payments)
+
+    def received(self) -> list[ReceivedPayment]:
+        """Every payment some money arrived for, oldest first, by the kiosk's id for it."""
+        with self._lock:
+            return [ReceivedPayment(p.tx_id, p.paid, p.coin.symbol if p.coin else "")
+                    for p in self._payments.values() if p.transfers]
 
     def snapshot(self, code: str) -> PaymentSnapshot:
         """The payment as it stands now; ``KeyError`` for an unknown code."""
@@ -452,6 +477,7 @@ class MixPaySimulator:
         amount = self._pay_amount(fields, due)
         payment.coin = coin
         payment.transfers.append(Transfer(amount, now, uuid.uuid4().hex))
+        payment.spoofed = payment.spoofed or form_flag(fields.get("spoof"))
         return f"Sent {_fmt(amount)} {coin.symbol}."
 
     @staticmethod
@@ -509,6 +535,8 @@ class MixPaySimulator:
         settle_amount = _q8(terms.quote_usd / settle.usd_rate, ROUND_DOWN) if settle else Decimal(0)
         surplus = payment.surplus(status)
         last = payment.transfers[-1] if payment.transfers else None
+        spoofed = payment.spoofed and status == "success"
+        payee_id = SPOOF_PAYEE_ID if spoofed else terms.payee_id
         return {
             "status": status,
             "quoteAmount": _fmt(terms.quote_amount),
@@ -516,7 +544,7 @@ class MixPaySimulator:
             "quoteAssetId": terms.quote_asset_id, "quoteAssetVersion": "",
             "paymentAmount": _fmt(payment.paid), "paymentSymbol": symbol,
             "paymentAssetId": asset_id, "paymentAssetVersion": version,
-            "payee": "Sandbox Vending", "payeeId": terms.payee_id,
+            "payee": "Sandbox Vending", "payeeId": payee_id,
             "payeeMixinNumber": "", "payeeAvatarUrl": "",
             "txid": last.txid if last else "", "blockExplorerUrl": "",
             "date": int(payment.created_at),

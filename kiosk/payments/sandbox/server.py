@@ -2,7 +2,8 @@
 
 ``/mixpay/...`` is handed to the MixPay simulator with the rest of the path; WCT Pay and
 Centrapay simulators mount beside it. A simulator is any object with
-``handle(request) -> Response``: it owns its own state and lock and never sees the socket.
+``handle(request) -> Response`` and ``received()``: it owns its own state and lock and never sees
+the socket.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,12 +88,30 @@ def html_response(status: int, text: str) -> Response:
     return Response(status, text.encode(), "text/html; charset=utf-8")
 
 
+def form_flag(value: Any) -> bool:
+    """A switch in a form or JSON body: ``1`` or ``true`` turn it on."""
+    return str(value).strip().lower() in ("1", "true")
+
+
+@dataclass(frozen=True)
+class ReceivedPayment:
+    """Money that arrived at a simulated gateway, whatever became of the sale it was for."""
+
+    tx_id: str                        # the kiosk's transaction id the payment was made under
+    amount: Decimal                   # everything that arrived, confirmed or not, in ``asset``
+    asset: str                        # the coin (MixPay, WCT Pay) or currency (Centrapay)
+
+
 class Simulator(Protocol):
     def handle(self, request: Request) -> Response: ...
 
+    def received(self) -> list[ReceivedPayment]:
+        """Every payment some money arrived for, oldest first."""
+        ...
+
 
 FAULT_KINDS = ("http_500", "http_502", "http_503", "http_504", "malformed_json", "timeout",
-               "rate_limit")
+               "rate_limit", "no_answer")
 
 
 @dataclass(frozen=True)
@@ -100,7 +119,8 @@ class Fault:
     """A scripted failure for the next matching request to a mount (5xx bursts, hangs...).
 
     ``timeout`` holds the request ``hang_s`` seconds before answering 504, so a client with a
-    shorter read timeout gives up first; ``rate_limit`` answers 429 with ``Retry-After``.
+    shorter read timeout gives up first; ``rate_limit`` answers 429 with ``Retry-After``;
+    ``no_answer`` closes the connection without a reply, as a gateway that is down does.
     """
 
     kind: str
@@ -113,7 +133,10 @@ class Fault:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {self.kind!r}; one of {', '.join(FAULT_KINDS)}")
 
-    def response(self) -> Response:
+    def response(self) -> Response | None:
+        """The reply to send; None: hang up without one."""
+        if self.kind == "no_answer":
+            return None
         if self.kind == "malformed_json":
             return Response(200, b'{"status": "ok", "data": {', "application/json")
         if self.kind == "rate_limit":
@@ -156,14 +179,18 @@ class _HTTPServer(ThreadingHTTPServer):
 class SandboxServer:
     """A threaded HTTP server on a daemon thread that dispatches to mounted simulators."""
 
-    def __init__(self, host: str, port: int, mounts: Mapping[str, Simulator]) -> None:
+    def __init__(self, host: str, port: int, mounts: Mapping[str, Simulator],
+                 clock: Callable[[], float] = time.time) -> None:
         self._address = (host, port)
+        self._clock = clock
         self._mounts = dict(mounts)            # "mixpay" -> simulator
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._log_lock = threading.Lock()
         self._log: list[str] = []
         self._faults: dict[str, deque[Fault]] = {name: deque() for name in self._mounts}
+        # Faults that hit every matching request until a time (clock) passes: outages.
+        self._windows: dict[str, list[tuple[Fault, float]]] = {name: [] for name in self._mounts}
 
     @property
     def url(self) -> str:
@@ -185,14 +212,23 @@ class SandboxServer:
         with self._log_lock:
             self._faults[mount].extend([fault] * count)
 
+    def inject_for(self, mount: str, fault: Fault, seconds: float) -> None:
+        """Make every matching request to ``mount`` fail as ``fault`` says for ``seconds``."""
+        if mount not in self._windows:
+            raise KeyError(f"nothing is mounted at /{mount}")
+        with self._log_lock:
+            self._windows[mount].append((fault, self._clock() + seconds))
+
     def _take_fault(self, mount: str, method: str, path: str) -> Fault | None:
         with self._log_lock:
             queue = self._faults[mount]
             for fault in queue:
-                if fault.path in path and fault.method in ("", method):
+                if _matches(fault, method, path):
                     queue.remove(fault)
                     return fault
-        return None
+            now = self._clock()
+            windows = self._windows[mount] = [w for w in self._windows[mount] if now < w[1]]
+            return next((fault for fault, _ in windows if _matches(fault, method, path)), None)
 
     def start(self) -> None:
         if self._httpd is not None:
@@ -215,7 +251,8 @@ class SandboxServer:
         self._httpd = self._thread = None
 
     def dispatch(self, request_line: tuple[str, str], headers: Mapping[str, str], body: bytes,
-                 client: str) -> Response:
+                 client: str) -> Response | None:
+        """The reply to one request; None: hang up without one (a scripted fault)."""
         method, target = request_line
         parts = urlsplit(target)
         with self._log_lock:
@@ -234,6 +271,10 @@ class SandboxServer:
         except Exception:                      # a simulator bug must not kill the server thread
             log.exception("sandbox simulator /%s failed on %s %s", name, method, parts.path)
             return json_response(500, {"error": "simulator error"})
+
+
+def _matches(fault: Fault, method: str, path: str) -> bool:
+    return fault.path in path and fault.method in ("", method)
 
 
 def _handler_for(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
@@ -263,8 +304,12 @@ def _handler_for(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 return
             body = self.rfile.read(length) if length > 0 else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
-            self._send(server.dispatch((self.command, self.path), headers, body,
-                                       self.client_address[0]))
+            response = server.dispatch((self.command, self.path), headers, body,
+                                       self.client_address[0])
+            if response is None:
+                self.close_connection = True       # nothing sent: the client sees a hang-up
+                return
+            self._send(response)
 
         def _send(self, response: Response) -> None:
             self.send_response(response.status)

@@ -19,6 +19,8 @@ Lifecycle, computed from timestamps when asked (no timers), with the injected cl
     every quote_ttl_s until paid in full: a new quote, the coin priced RATE_STEP lower, so a new
         payment_amount, expires_at and Lightning invoice; the missing amount is re-priced
     nothing paid order_ttl_s after creation [sandbox], or a wallet cancel -> 4 cancelled
+    paid with spoof=1 [sandbox]: 3 completed as soon as any of it is confirmed, whatever is
+        still missing: a spoofed success whose amount does not match the order
 
 Every payment gets its own fake but well-formed-looking address, except XRP: one shared
 merchant address told apart by a destination tag (``payment_memo`` [sandbox field name]).
@@ -41,7 +43,15 @@ from urllib.parse import parse_qs
 
 from kiosk.payments.http import json_decimal
 from kiosk.payments.sandbox.ratewindow import RateWindow
-from kiosk.payments.sandbox.server import BadBody, Request, Response, html_response, json_response
+from kiosk.payments.sandbox.server import (
+    BadBody,
+    ReceivedPayment,
+    Request,
+    Response,
+    form_flag,
+    html_response,
+    json_response,
+)
 
 CREATED, PARTIAL, COMPLETED, CANCELLED = 0, 2, 3, 4
 STATUS_WORDS = {CREATED: "created", PARTIAL: "partial", COMPLETED: "completed",
@@ -147,6 +157,7 @@ class _Payment:
     transfers: list[Transfer] = field(default_factory=list)
     cancelled: float | None = None   # when the payer cancelled
     settled: float | None = None     # when the transfers first covered the price
+    spoofed: bool = False            # reads completed once anything is confirmed
 
     @property
     def usd(self) -> Decimal:
@@ -162,7 +173,7 @@ class _Payment:
         if cancelled is not None and now >= cancelled:
             return CANCELLED
         confirmed = [t for t in self.transfers if t.at + rules.confirm_s <= now]
-        if _usd(confirmed) >= self.usd:
+        if _usd(confirmed) >= self.usd or (self.spoofed and confirmed):
             return COMPLETED
         return PARTIAL if confirmed else CREATED
 
@@ -234,6 +245,14 @@ class WctPaySimulator:
         """The reference of every payment created so far, oldest first."""
         with self._lock:
             return tuple(self._payments)
+
+    def received(self) -> list[ReceivedPayment]:
+        """Every payment some crypto arrived for, oldest first, by its reference: the kiosk's
+        tx id."""
+        with self._lock:
+            return [ReceivedPayment(p.reference, sum((t.amount for t in p.transfers), Decimal(0)),
+                                    p.coin.asset)
+                    for p in self._payments.values() if p.transfers]
 
     def snapshot(self, reference: str) -> WctPaymentSnapshot:
         """The payment as it stands now; ``KeyError`` for an unknown reference."""
@@ -447,6 +466,7 @@ class WctPaySimulator:
             raise PayRefused(409, "Paid in full; waiting for confirmations.")
         amount = _amount_to_pay(p, fields, due, p.crypto(p.usd, quote))
         p.transfers.append(Transfer(amount, now, p.rate(quote)))
+        p.spoofed = p.spoofed or form_flag(fields.get("spoof"))
         if p.settled is None and _usd(p.transfers) >= p.usd:
             p.settled = now
         return f"Sent {_fmt(amount)} {p.coin.asset}."
