@@ -351,7 +351,7 @@ class GpioDriver(VendDriver):
             shape = '"row,column" like "2,4"' if self._wiring == "matrix" else 'a number like "3"'
             raise _NotWired(f"motor {motor!r} is not wired: {self._wiring} wiring takes {shape}")
         pins: list[int] = []
-        for number, (key, axis) in zip((int(p) for p in parts), self._axes):
+        for number, (key, axis) in zip((int(p) for p in parts), self._axes, strict=True):
             if not 1 <= number <= len(axis):
                 raise _NotWired(f"motor {motor!r} is not wired: {key} lists {len(axis)} pins, "
                                 "numbered from 1")

@@ -38,6 +38,7 @@ import select
 import shutil
 import tempfile
 import threading
+from functools import partial
 import time
 import tty
 from collections.abc import Callable, Mapping
@@ -302,7 +303,7 @@ class SimulatedMdbMachine:
     def _vmc_enables(self) -> None:
         """The VMC resets, configures and enables the reader, one step at a time."""
         for n, status in enumerate(("INACTIVE", "DISABLED", "ENABLED"), start=1):
-            self._later(n * self._enable_delay_s, lambda s=status: self._vmc_status(s))
+            self._later(n * self._enable_delay_s, partial(self._vmc_status, status))
 
     def _vmc_status(self, status: str) -> None:
         self._state = ENABLED if status == "ENABLED" else OFF
@@ -336,7 +337,8 @@ class SimulatedMdbMachine:
         untried = [item for item in candidates if item not in self._refused]
         if not untried:
             self._refused.clear()
-        return (untried or candidates or [None])[0]
+        choices = untried or candidates
+        return choices[0] if choices else None
 
     def _customer_presses(self, item: int) -> None:
         if self._state not in (ENABLED, SESSION):

@@ -1,52 +1,106 @@
-"""The ``kiosk`` command: run, demo, journal, check-config, sandbox."""
+"""The ``kiosk`` command: run, demo, journal, check-config, sandbox.
+
+Exit status: 0 done; 1 failed (one ``kiosk: ...`` line on stderr says why); 2 the command line
+or the config is wrong; 130 interrupted (Ctrl-C); 141 the reader of stdout went away (``kiosk
+journal --json | head``): nothing printed, as if killed by SIGPIPE, which is what ``set -o
+pipefail`` scripts expect from ``yes | head``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from kiosk.config import Config, load_config
 from kiosk.errors import ConfigError, KioskError
 
 DEFAULT_CONFIG = Path("/etc/vending-kiosk/kiosk.toml")
 BOOT_FILE = Path("/boot/firmware/vending-kiosk.toml")
-EXIT_CONFIG = 2
+EXIT_FAILED = 1
+EXIT_CONFIG = 2                      # also argparse's status for a wrong command line
+EXIT_INTERRUPTED = 130               # 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_BROKEN_PIPE = 141               # 128 + SIGPIPE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every expected failure ends as one line on stderr, never a traceback."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll drowns the rest
     try:
-        return int(args.command(args))
+        status = int(args.command(args))
+        if sys.stdout:  # None when started with fd 1 closed
+            sys.stdout.flush()  # a closed pipe must show up here, not at interpreter exit
+        return status
     except ConfigError as exc:
         _print_config_errors(exc)
         return EXIT_CONFIG
     except KioskError as exc:
-        print(f"kiosk: {exc}", file=sys.stderr)
-        return 1
+        return _failed(str(exc))
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null so that flush succeeds.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return _failed(f"{exc.filename}: {reason}" if exc.filename else reason)
+    except EOFError:
+        return _failed("input ended (Ctrl-D or end of stdin) before it was complete")
+    except KeyboardInterrupt:
+        return _failed("interrupted", EXIT_INTERRUPTED)
+
+
+def _failed(reason: str, status: int = EXIT_FAILED) -> int:
+    print(f"kiosk: {reason}", file=sys.stderr)
+    return status
+
+
+class _Parser(argparse.ArgumentParser):
+    """A wrong command line is one line on stderr: the mistake and where help is, no usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an int in ``low..high``; the message names the allowed range."""
+    allowed = f"{low} or more" if high is None else f"{low} to {high}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, not {value}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kiosk", description=__doc__)
+    parser = _Parser(prog="kiosk", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the production kiosk")
     run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     run.add_argument("--headless", action="store_true", help="SDL's dummy video driver")
-    run.add_argument("--autopilot", type=int, metavar="N", help="play N customers, then exit")
+    run.add_argument("--autopilot", type=_whole_number(1), metavar="N",
+                     help="play N customers, then exit")
     run.add_argument("--screenshots", type=Path, metavar="DIR")
     run.set_defaults(command=_run)
 
     demo = commands.add_parser("demo", help="the whole product on this computer")
     demo.add_argument("--headless", action="store_true")
-    demo.add_argument("--customers", type=int, metavar="N",
+    demo.add_argument("--customers", type=_whole_number(1), metavar="N",
                       help="play N staged customers and check each outcome")
     demo.add_argument("--gateway", default="mixpay", choices=["mixpay", "wctpay", "centrapay"])
     demo.add_argument("--driver", default="simulated",
@@ -95,7 +149,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sandbox = commands.add_parser("sandbox", help="run the gateway sandbox alone")
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--port", type=_whole_number(0, 65535), default=8765,
+                         help="0: any free port (the banner says which)")
     sandbox.set_defaults(command=_sandbox)
     return parser
 
@@ -184,9 +239,14 @@ def _journal_line(tx: dict[str, Any]) -> str:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    """Errors: listed, exit 2 (``main``). Warnings do not stop the kiosk: listed, still exit 0."""
     config: Config = load_config(args.path)
+    for warning in config.warnings:
+        print(f"WARNING {warning}")
+    count = len(config.warnings)
+    warned = f", {count} warning{'s' if count != 1 else ''}" if count else ""
     print(f"{args.path}: OK ({len(config.slots)} slots, gateway {config.payment.gateway}, "
-          f"driver {config.vend.driver})")
+          f"driver {config.vend.driver}{warned})")
     return 0
 
 
@@ -211,8 +271,21 @@ def _set_pin(args: argparse.Namespace) -> int:
 
     from kiosk.operator_pin import MAX_DIGITS, MIN_DIGITS, hash_pin, valid_pin, write_pin_hash
 
+    # A mistyped --config would otherwise put the PIN in a secrets.toml nothing reads.
+    if not args.config.is_file():
+        print(f"kiosk: no config file at {args.config} (set-pin writes secrets.toml beside it);"
+              " nothing changed", file=sys.stderr)
+        return EXIT_CONFIG
     if args.pin_from_stdin:
-        pin = sys.stdin.readline().strip()
+        line = sys.stdin.readline() if sys.stdin else ""  # None: Python started with fd 0 closed
+        if not line:
+            raise EOFError
+        pin = line.strip()
+    elif sys.stdin is None or not sys.stdin.isatty():
+        # Without a terminal getpass reads stdin with echo warnings: say what to do instead.
+        print("kiosk: set-pin prompts on a terminal, and stdin is not one; "
+              "pipe the PIN in with --pin-from-stdin", file=sys.stderr)
+        return EXIT_FAILED
     else:
         pin = getpass.getpass("New operator PIN: ")
         if getpass.getpass("Again: ") != pin:

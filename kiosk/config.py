@@ -17,7 +17,9 @@ import json
 import math
 import os
 import re
+import stat
 import tomllib
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
@@ -27,7 +29,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from kiosk.errors import ConfigError, ConfigIssue
-from kiosk.money import MINOR_UNITS, decimal_places, parse_decimal
+from kiosk.money import MINOR_UNITS, decimal_places, max_amount, parse_decimal
+from kiosk.operator_pin import pin_hash_problem
 
 GATEWAYS = ("mixpay", "wctpay", "centrapay")
 DRIVERS = ("gpio", "mdb", "simulated")
@@ -52,6 +55,15 @@ _URL = re.compile(r"https?://[^/\s]+\S*")
 _PRICE_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 _MATRIX_MOTOR = re.compile(r"\s*([0-9]+)\s*,\s*([0-9]+)\s*")
 _NON_EMPTY = re.compile(r"(?s).*\S.*")
+_BRIDGE_COMMAND = re.compile(r"[ -~]*[!-~][ -~]*")   # the bridge's serial line is ASCII
+# Text that reaches a file name, a serial port or the screen: no NUL, line break or other
+# control character (the OS and the font renderer refuse NUL with an exception).
+_ONE_LINE = re.compile(r"[^\x00-\x1f\x7f-\x9f]*")
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1   # TOML integers are 64-bit (TOML 1.0, "Integer")
+DISPLAY_MAX = 16384                # pixels: SDL's largest window and texture side
+STOCK_MAX = 1_000_000
+BAUDRATE_MAX = 4_000_000
+WAIT_MAX_S = 600                  # hardware waits: longer overflows a timer, or nobody waits
 SUPPORT_MAX = 80                  # [machine] support: one line on the claim and fault screens
 _SUPPORT_URL = re.compile(r"(?i)https?://[^/\s?#@]+\S*")
 _DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -113,6 +125,7 @@ class PaymentConfig:
     assets: tuple[str, ...] = ()
     poll_interval_s: float | None = None   # None: the gateway's own recommended pace
     refund_give_up_h: int = 72             # a refund unconfirmed this long becomes a claim
+    insecure_http: bool = False            # allow http:// gateways off this machine (dangerous)
     mixpay: MixPayConfig | None = None
     wctpay: WctPayConfig | None = None
     centrapay: CentrapayConfig | None = None
@@ -184,6 +197,8 @@ class Config:
     vend: VendConfig
     slots: tuple[SlotConfig, ...]
     operator: OperatorConfig
+    # Problems that do not stop the kiosk but should be fixed (kiosk check-config, selftest).
+    warnings: tuple[ConfigIssue, ...] = field(default=(), compare=False)
 
     def slot(self, slot_id: str) -> SlotConfig:
         """The slot with this id; ``KeyError`` if the config has none."""
@@ -204,18 +219,69 @@ _SCHEMA_NAMES = frozenset(
 def load_config(path: Path | str, secrets_path: Path | str | None = None) -> Config:
     """Load and validate ``path`` plus its secrets file; raise ``ConfigError`` listing every issue.
 
-    Without ``secrets_path``, ``secrets.toml`` next to the config is used if it exists.
+    Without ``secrets_path``, ``secrets.toml`` next to the config is used if it exists. Any
+    document gives a ``Config`` or a ``ConfigError``, never another exception. What is worth
+    fixing but does not stop the kiosk is in ``Config.warnings``.
     """
     file = str(path)
     issues: list[ConfigIssue] = []
+    warnings: list[ConfigIssue] = []
     doc = _load_toml(file, issues, redact=False)
-    secrets = _load_secrets(Path(path), secrets_path, issues)
+    secrets = _load_secrets(Path(path), secrets_path, issues, warnings)
     if doc is None:
         raise ConfigError(issues)
-    config = _build(_Ctx(file, issues, secrets), doc, Path(path))
+    config = _build(_Ctx(file, issues, secrets, warnings=warnings), doc, Path(path))
     if issues:
         raise ConfigError(issues)
     return config
+
+
+def parse_toml(text: str, file: str, *, redact: bool) -> dict[str, Any]:
+    """``text`` as a TOML document, or ``ConfigError`` with the one reason it is not one.
+
+    Besides syntax errors this covers what ``tomllib`` raises other than ``TOMLDecodeError``:
+    ``RecursionError`` on arrays or inline tables nested too deeply, and ``ValueError`` on an
+    integer too long to convert; integers beyond TOML's 64 bits are refused as the spec asks.
+    ``redact`` leaves out the character ``tomllib`` quotes: in a file with secrets it may be one.
+    """
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        shown = str(exc)
+        if redact:
+            shown = re.sub(r"""character (['"]).*?\1""", "character", shown)
+        issue = ConfigIssue(file, "", "", f"TOML syntax error: {shown}")
+    except RecursionError:
+        issue = ConfigIssue(file, "", "", "nested too deeply: arrays or inline tables inside "
+                                          "each other beyond what the kiosk reads")
+    except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
+        issue = ConfigIssue(file, "", "", f"an integer is out of range: {_INT64_RULE}")
+    else:
+        where = _beyond_int64(doc)
+        if where is None:
+            return doc
+        issue = ConfigIssue(file, *where, f"integer out of range: {_INT64_RULE}")
+    raise ConfigError([issue])
+
+
+_INT64_RULE = f"TOML integers are 64-bit, {INT64_MIN} to {INT64_MAX}"
+
+
+def _beyond_int64(doc: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(table, key)`` of an integer beyond 64 bits, if any. A loop, not recursion: the
+    document may be nested as deeply as the parser allows."""
+    pending: deque[tuple[str, str, Any]] = deque(("", k, v) for k, v in doc.items())
+    while pending:
+        table, key, value = pending.popleft()
+        if isinstance(value, dict):
+            name = f"{table}.{key}" if table else key
+            pending.extend((name, k, v) for k, v in value.items())
+        elif isinstance(value, list):
+            pending.extend((table, f"{key}[{i}]" if isinstance(item, dict) else key, item)
+                           for i, item in enumerate(value))
+        elif _is_int(value) and not INT64_MIN <= value <= INT64_MAX:
+            return table, key
+    return None
 
 
 # --------------------------------------------------------------------------- reading machinery
@@ -241,10 +307,14 @@ class _Ctx:
     secrets: _Secrets
     redact_all: bool = False
     bad: set[tuple[str, str]] = field(default_factory=set)
+    warnings: list[ConfigIssue] = field(default_factory=list)
 
     def error(self, table: str, key: str, message: str) -> None:
         self.issues.append(ConfigIssue(self.file, table, key, message))
         self.bad.add((table, key))
+
+    def warn(self, table: str, key: str, message: str, file: str = "") -> None:
+        self.warnings.append(ConfigIssue(file or self.file, table, key, message))
 
     def ok(self, table: str, key: str) -> bool:
         return (table, key) not in self.bad
@@ -334,11 +404,34 @@ class _Reader:
             return default
         return value
 
-    def url(self, key: str, default: str) -> str:
+    def line(self, key: str, default: str = "", *, shape: str, required: bool = False) -> str:
+        """A string without control characters (a path, a port, a name); ``required``: one
+        that is not blank either."""
+        value = self.str_(key, default, pattern=_ONE_LINE,
+                          shape=f"{shape} on one line, without control characters")
+        if required and not value.strip():
+            self.wrong(key, shape, value)
+            return default
+        return value
+
+    def url(self, key: str, default: str, *, insecure_http: bool) -> str:
+        """An http(s) URL. Plain http only to this machine (the sandbox) or with ``[payment]
+        insecure_http``: API keys and payment data must not cross a network in clear text."""
         value = self.str_(key, default)
         if value and not _URL.fullmatch(value):
             self.wrong(key, "a URL starting with http:// or https://", value)
             return default
+        if value.startswith("http://") and not _loopback(value):
+            if not insecure_http:
+                self.error(key, f'"{value}" is plain http://: the API keys and payment data '
+                                "would cross the network unencrypted; use https:// (only this "
+                                "machine, 127.0.0.1 or localhost, may be reached by http), or "
+                                "set [payment] insecure_http = true for a test gateway on a "
+                                "network you trust (dangerous)")
+                return default
+            self.ctx.warn(self.table, key, f'"{value}" is plain http://, allowed by [payment] '
+                                           "insecure_http = true: the API keys and payment data "
+                                           "cross the network unencrypted")
         return value.rstrip("/")
 
     def opt_int(self, key: str, *, lo: int | None = None, hi: int | None = None) -> int | None:
@@ -389,7 +482,11 @@ class _Reader:
         if value is None:
             return default
         if type(value) is not type(default) or value not in choices:
-            hint = _suggest(value, list(choices)) if isinstance(value, str) else ""
+            shown = [str(choice) for choice in choices]
+            if isinstance(value, str) and not isinstance(default, str) and value.strip() in shown:
+                hint = f"a number is written without quotes: {key} = {value.strip()}"
+            else:
+                hint = _suggest(value, shown) if isinstance(value, str) else ""
             self.wrong(key, _one_of(choices), value, hint)
             return default
         return value
@@ -488,7 +585,7 @@ def _load_toml(file: str, issues: list[ConfigIssue], *, redact: bool) -> dict[st
     """The parsed document, or ``None`` after recording why it could not be read."""
     try:
         with open(file, "rb") as handle:
-            return tomllib.load(handle)
+            return parse_toml(handle.read().decode("utf-8"), file, redact=redact)
     except FileNotFoundError:
         message = "file not found"
     except IsADirectoryError:
@@ -497,17 +594,15 @@ def _load_toml(file: str, issues: list[ConfigIssue], *, redact: bool) -> dict[st
         message = f"cannot be read: {exc.strerror or exc}"
     except UnicodeDecodeError:
         message = "is not valid UTF-8 text"
-    except tomllib.TOMLDecodeError as exc:
-        text = str(exc)
-        if redact:  # tomllib quotes the offending character; in a secrets file that may be a secret
-            text = re.sub(r"""character (['"]).*?\1""", "character", text)
-        message = f"TOML syntax error: {text}"
+    except ConfigError as exc:
+        issues.extend(exc.issues)
+        return None
     issues.append(ConfigIssue(file, "", "", message))
     return None
 
 
 def _load_secrets(config_path: Path, secrets_path: Path | str | None,
-                  issues: list[ConfigIssue]) -> _Secrets:
+                  issues: list[ConfigIssue], warnings: list[ConfigIssue]) -> _Secrets:
     if secrets_path is None:
         default = config_path.parent / "secrets.toml"
         if not default.is_file():
@@ -517,7 +612,20 @@ def _load_secrets(config_path: Path, secrets_path: Path | str | None,
     doc = _load_toml(file, issues, redact=True)
     if doc is None:
         return _Secrets(file, readable=False)
+    _check_secrets_mode(file, warnings)
     return _read_secrets(_Ctx(file, issues, _Secrets(file), redact_all=True), doc)
+
+
+def _check_secrets_mode(file: str, warnings: list[ConfigIssue]) -> None:
+    """Only the kiosk's own user may read the secrets: other users could take the keys."""
+    try:
+        mode = stat.S_IMODE(os.stat(file).st_mode)
+    except OSError:
+        return  # it was just read; a file gone since has nothing left to protect
+    if mode & 0o077:
+        warnings.append(ConfigIssue(file, "", "", f"readable by group or others (mode "
+                                                  f"{mode:04o}): other users could take the "
+                                                  f"secrets; chmod 600 {file}"))
 
 
 def _read_secrets(ctx: _Ctx, doc: Mapping[str, Any]) -> _Secrets:
@@ -554,7 +662,7 @@ def _build(ctx: _Ctx, doc: Mapping[str, Any], path: Path) -> Config:
     _check_settlement(ctx, payment, currency)
     operator = _operator(top.sub("operator"))
     top.finish()
-    return Config(path, machine, display, payment, vend, slots, operator)
+    return Config(path, machine, display, payment, vend, slots, operator, tuple(ctx.warnings))
 
 
 def _check_settlement(ctx: _Ctx, payment: PaymentConfig, currency: str | None) -> None:
@@ -613,9 +721,15 @@ def _host(url: str) -> str:
 
 
 def _secret(reader: _Reader, key: str) -> str:
-    """A secret key: type-checked in this file, overridden by the secrets file when set there."""
+    """A secret key: type-checked in this file, overridden by the secrets file when set there.
+    Found in this file it works, with a warning: this file is readable by every user."""
     value = reader.str_(key)
-    return reader.ctx.secrets.values.get((reader.table, key), value)
+    ctx = reader.ctx
+    if value and reader.ok(key):
+        ctx.warn(reader.table, key, f"a secret in this file, which is not protected like the "
+                                    f"secrets file: move it into {ctx.secrets.file} (mode 0600; "
+                                    "from the SD card's operator file the import at boot does)")
+    return ctx.secrets.values.get((reader.table, key), value)
 
 
 def _require_secret(reader: _Reader, key: str, value: str, why: str) -> None:
@@ -637,13 +751,24 @@ def _machine(r: _Reader, config_dir: Path) -> MachineConfig:
                 currency, hint)
         currency = "USD"
     locale = _locale(r)
-    data_dir = r.str_("data_dir", "/var/lib/vending-kiosk", pattern=_NON_EMPTY,
-                      shape="a directory path")
+    data_dir = _data_dir(r, config_dir)
     support = _support(r)
     r.finish()
-    # Relative to the config file, not to wherever the service happened to start.
-    resolved = Path(os.path.abspath(config_dir / Path(data_dir).expanduser()))
-    return MachineConfig(machine_id, currency, locale, resolved, support)
+    return MachineConfig(machine_id, currency, locale, data_dir, support)
+
+
+def _data_dir(r: _Reader, config_dir: Path) -> Path:
+    """Absolute; a relative path is relative to the config file, not to wherever the service
+    happened to start, and ``~user`` is expanded."""
+    default = "/var/lib/vending-kiosk"
+    text = r.line("data_dir", default, shape="a directory path", required=True)
+    try:
+        expanded = Path(text).expanduser()
+    except RuntimeError:  # no such user, or no home directory to expand "~" to
+        r.error("data_dir", f'"{text}" starts with a home directory ("~") this machine does '
+                            "not have: write the full path")
+        expanded = Path(default)
+    return Path(os.path.abspath(config_dir / expanded))
 
 
 def _locale(r: _Reader) -> str:
@@ -689,8 +814,8 @@ def _support(r: _Reader) -> str:
 
 def _display(r: _Reader) -> DisplayConfig:
     config = DisplayConfig(
-        width=r.int_("width", 0, lo=0),
-        height=r.int_("height", 0, lo=0),
+        width=r.int_("width", 0, lo=0, hi=DISPLAY_MAX),
+        height=r.int_("height", 0, lo=0, hi=DISPLAY_MAX),
         rotation=r.choice("rotation", 0, ROTATIONS),
         fullscreen=r.bool_("fullscreen", True),
     )
@@ -701,6 +826,7 @@ def _display(r: _Reader) -> DisplayConfig:
 def _payment(r: _Reader) -> PaymentConfig:
     gateway = r.choice("gateway", "mixpay", GATEWAYS)
     selected = gateway if r.ok("gateway") else None
+    insecure_http = r.bool_("insecure_http", False)   # read first: the gateways' URLs need it
     config = PaymentConfig(
         gateway=gateway,
         timeout_s=r.int_("timeout_s", 180, lo=15, hi=3600),
@@ -709,9 +835,10 @@ def _payment(r: _Reader) -> PaymentConfig:
         # absent (or invalid, already reported) reads as 0.0: use the gateway's own pace
         poll_interval_s=r.number("poll_interval_s", 0.0, lo=0.2, hi=60) or None,
         refund_give_up_h=r.int_("refund_give_up_h", 72, lo=1, hi=24 * 90),
-        mixpay=_mixpay(r.sub("mixpay"), selected == "mixpay"),
-        wctpay=_wctpay(r.sub("wctpay"), selected == "wctpay"),
-        centrapay=_centrapay(r.sub("centrapay"), selected == "centrapay"),
+        insecure_http=insecure_http,
+        mixpay=_mixpay(r.sub("mixpay"), selected == "mixpay", insecure_http),
+        wctpay=_wctpay(r.sub("wctpay"), selected == "wctpay", insecure_http),
+        centrapay=_centrapay(r.sub("centrapay"), selected == "centrapay", insecure_http),
     )
     if selected == "wctpay":
         r.require("assets", config.assets,
@@ -720,14 +847,14 @@ def _payment(r: _Reader) -> PaymentConfig:
     return config
 
 
-def _mixpay(r: _Reader, selected: bool) -> MixPayConfig | None:
+def _mixpay(r: _Reader, selected: bool, insecure_http: bool) -> MixPayConfig | None:
     config = MixPayConfig(
         payee_id=r.str_("payee_id"),
         settlement_asset_id=r.str_("settlement_asset_id"),
         quote_asset_id=r.str_("quote_asset_id", "usd", pattern=_NON_EMPTY,
                               shape="an asset id such as \"usd\""),
-        api_base=r.url("api_base", "https://api.mixpay.me/v1"),
-        checkout_base=r.url("checkout_base", "https://mixpay.me"),
+        api_base=r.url("api_base", "https://api.mixpay.me/v1", insecure_http=insecure_http),
+        checkout_base=r.url("checkout_base", "https://mixpay.me", insecure_http=insecure_http),
     )
     if selected:
         why = 'payment.gateway = "mixpay" needs it'
@@ -745,9 +872,9 @@ def _mixpay(r: _Reader, selected: bool) -> MixPayConfig | None:
     return config if r.present else None
 
 
-def _wctpay(r: _Reader, selected: bool) -> WctPayConfig | None:
+def _wctpay(r: _Reader, selected: bool, insecure_http: bool) -> WctPayConfig | None:
     config = WctPayConfig(
-        api_base=r.url("api_base", ""),
+        api_base=r.url("api_base", "", insecure_http=insecure_http),
         settlement_asset=r.str_("settlement_asset", "USD", pattern=_NON_EMPTY,
                                 shape='an asset symbol such as "USD"'),
         key=_secret(r, "key"),
@@ -767,9 +894,9 @@ def _wctpay(r: _Reader, selected: bool) -> WctPayConfig | None:
     return config if _secrets_present(r) else None
 
 
-def _centrapay(r: _Reader, selected: bool) -> CentrapayConfig | None:
+def _centrapay(r: _Reader, selected: bool, insecure_http: bool) -> CentrapayConfig | None:
     config = CentrapayConfig(
-        api_base=r.url("api_base", "https://service.centrapay.com"),
+        api_base=r.url("api_base", "https://service.centrapay.com", insecure_http=insecure_http),
         config_id=r.str_("config_id"),
         api_key=_secret(r, "api_key"),
     )
@@ -802,21 +929,27 @@ def _vend(r: _Reader) -> VendConfig:
 
 def _mdb(r: _Reader) -> MdbConfig:
     config = MdbConfig(
-        port=r.str_("port", "/dev/ttyACM0", pattern=_NON_EMPTY,
-                    shape="a serial port or pyserial URL"),
-        baudrate=r.int_("baudrate", 115200, lo=1),
+        port=r.line("port", "/dev/ttyACM0", shape="a serial port or pyserial URL",
+                    required=True),
+        baudrate=r.int_("baudrate", 115200, lo=1, hi=BAUDRATE_MAX),
         address=r.int_("address", 0x10),
         patience_s=r.int_("patience_s", 60, lo=5, hi=600),
         selection_timeout_s=r.int_("selection_timeout_s", 60, lo=5, hi=600),
         dispense_timeout_s=r.int_("dispense_timeout_s", 60, lo=5, hi=600),
-        deny_command=r.str_("deny_command", "C,STOP", pattern=_NON_EMPTY,
-                            shape='a bridge command such as "C,STOP"'),
+        deny_command=r.str_("deny_command", "C,STOP", pattern=_BRIDGE_COMMAND,
+                            shape='a bridge command such as "C,STOP" (printable ASCII, one '
+                                  'line)'),
         setconf=r.str_list("setconf"),
         failure_prefixes=r.str_list("failure_prefixes") or ("c,ERR", "c,VEND,FAIL"),
     )
-    bad = [line for line in config.setconf if not line.startswith("C,SETCONF,")]
+    bad = [line for line in config.setconf
+           if not line.startswith("C,SETCONF,") or not _BRIDGE_COMMAND.fullmatch(line)]
     if bad:
-        r.error("setconf", f'every line must be a "C,SETCONF,..." command, found "{bad[0]}"')
+        r.error("setconf", f'every line must be a "C,SETCONF,..." command in printable ASCII, '
+                           f"found {json.dumps(bad[0])}")
+    elif any(line.startswith("C,SETCONF,mdb-addr=") for line in config.setconf):
+        r.error("setconf", "the MDB address is set with address = 0x10 or 0x60, not a setconf "
+                           "line")
     if r.ok("address") and config.address not in MDB_ADDRESSES:
         r.error("address", f"expected 0x10 (cashless #1) or 0x60 (cashless #2), "
                            f"found {config.address:#x}")
@@ -834,8 +967,8 @@ def _gpio(r: _Reader, active: bool) -> GpioConfig:
         home_pin=r.opt_int("home_pin", **pins),
         drop_pin=r.opt_int("drop_pin", **pins),
         active_high=r.bool_("active_high", True),
-        turn_timeout_s=r.number("turn_timeout_s", 8.0, positive=True),
-        drop_timeout_s=r.number("drop_timeout_s", 3.0, positive=True),
+        turn_timeout_s=r.number("turn_timeout_s", 8.0, positive=True, hi=WAIT_MAX_S),
+        drop_timeout_s=r.number("drop_timeout_s", 3.0, positive=True, hi=WAIT_MAX_S),
     )
     _check_pin_reuse(r, config)
     if active:
@@ -878,7 +1011,8 @@ def _simulated(r: _Reader) -> SimulatedConfig:
             faults[slot_id] = fault
         else:
             r.wrong("faults", f'slot "{slot_id}" to have {_one_of(FAULTS)}', fault)
-    config = SimulatedConfig(MappingProxyType(faults), r.number("turn_time_s", 0.5, lo=0))
+    config = SimulatedConfig(MappingProxyType(faults),
+                             r.number("turn_time_s", 0.5, lo=0, hi=WAIT_MAX_S))
     r.finish()
     return config
 
@@ -894,6 +1028,11 @@ def _check_faults(ctx: _Ctx, simulated: SimulatedConfig, slots: tuple[SlotConfig
 
 def _operator(r: _Reader) -> OperatorConfig:
     config = OperatorConfig(pin_hash=_secret(r, "pin_hash"))
+    problem = pin_hash_problem(config.pin_hash) if config.pin_hash else ""
+    if problem:
+        secrets = r.ctx.secrets
+        where = secrets.file if (r.table, "pin_hash") in secrets.values else ""
+        r.ctx.warn(r.table, "pin_hash", f"{problem}; set the PIN again with kiosk set-pin", where)
     r.finish()
     return config
 
@@ -931,11 +1070,11 @@ def _slot(r: _Reader, index: int, ids: dict[str, int], items: dict[int, str],
         ids[slot_id] = index
     if slot_id:
         r.context = f' (slot "{slot_id}")'
-    name = r.str_("name")
+    name = r.line("name", shape="a name to show customers")
     r.require("name", name.strip(), "every slot needs a name to show customers")
     price = _price(r, currency)
-    stock = r.int_("stock", 0, lo=0)
-    image = r.str_("image")
+    stock = r.int_("stock", 0, lo=0, hi=STOCK_MAX)
+    image = r.line("image", shape="an image file name")
     motor = _motor(r, gpio if driver == "gpio" else None)
     mdb_item = _mdb_item(r, items, slot_id)
     return SlotConfig(slot_id, name, price, stock, image, motor, mdb_item)
@@ -962,6 +1101,10 @@ def _price(r: _Reader, currency: str | None) -> Decimal:
 def _positive_price(r: _Reader, price: Decimal, shown: str, currency: str | None) -> Decimal:
     if price <= 0:
         r.error("price", f"must be greater than zero, found {shown}")
+    elif price > max_amount(currency or "USD"):
+        # Beyond it quantize, scaleb and the gateways' JSON numbers lose digits or fail.
+        who = f"a {currency} price" if currency else "a price"
+        r.error("price", f"{shown} is too large: {who} goes up to {max_amount(currency or 'USD')}")
     elif currency is not None and decimal_places(price) > MINOR_UNITS[currency]:
         allowed = MINOR_UNITS[currency]
         rule = "whole numbers" if allowed == 0 else f"at most {allowed} decimals"

@@ -480,13 +480,14 @@ class Flow:
 
     def _payment_update(self, state: KioskState, sale: Sale, status: PaymentStatus,
                         now: float) -> Transition:
-        assert sale.order is not None
+        order = sale.order
+        assert order is not None
         sale = replace(sale, status=status, request=status.request or sale.request,
                        part_paid=sale.part_paid or status.state is PaymentState.UNDERPAID)
         if status.state is PaymentState.PAID:
             refunds = self.settings.auto_refund and sale.request is not None
             return _go(state, Screen.VENDING, now, sale,
-                       Vend(sale.order, self._claim_reference(sale), refund=refunds))
+                       Vend(order, self._claim_reference(sale), refund=refunds))
         if status.state in _ENDED_BY_GATEWAY:
             screen, kind, claim = _ENDED_BY_GATEWAY[status.state]
             if sale.part_paid and claim is not ClaimReason.UNVERIFIED:
@@ -509,6 +510,7 @@ class Flow:
             event = VendFinished(sale.order.tx_id, "unknown", detail="no result from the machine")
         if not (isinstance(event, VendFinished) and event.tx_id == sale.tx_id):
             return Transition(state)  # a second "paid", a cancel tap: the vend goes on
+        order = sale.order
         stock = dict(state.stock)
         disabled = state.disabled | {sale.slot_id} if event.disables_slot else state.disabled
         sale = replace(sale, vend_outcome=event.outcome, message=event.detail)
@@ -518,10 +520,10 @@ class Flow:
             stock[sale.slot_id] = max(0, stock.get(sale.slot_id, 0) - 1)
             state = replace(state, stock=MappingProxyType(stock), disabled=disabled)
             return _go(state, Screen.THANK_YOU, now, sale,
-                       SaleFinished(sale.order, Outcome.VENDED, link, paid_symbol))
+                       SaleFinished(order, Outcome.VENDED, link, paid_symbol))
         if event.outcome == "unknown":
             # The item may have dropped: never an automatic refund, the operator checks.
-            code, reason = claim_code(sale.order.tx_id), ClaimReason.VEND_UNKNOWN
+            code, reason = claim_code(order.tx_id), ClaimReason.VEND_UNKNOWN
             outcome = Outcome.VEND_UNKNOWN
         else:
             code, reason = self._claim_reference(sale), ClaimReason.VEND_FAILED
@@ -530,7 +532,7 @@ class Flow:
         sale = replace(sale, claim_code=code, claim_reason=reason)
         state = replace(state, disabled=disabled)
         return _go(state, Screen.VEND_FAILED, now, sale,
-                   SaleFinished(sale.order, outcome, link, paid_symbol))
+                   SaleFinished(order, outcome, link, paid_symbol))
 
     def _result(self, state: KioskState, event: Event, now: float) -> Transition:
         if isinstance(event, PaymentUpdate):
@@ -568,15 +570,16 @@ class Flow:
         nothing can have been paid (no QR shown) or the gateway confirmed nothing arrived."""
         sale = state.sale
         assert sale is not None and sale.order is not None
-        code = claim_code(sale.order.tx_id) if claim else ""
+        order = sale.order
+        code = claim_code(order.tx_id) if claim else ""
         sale = replace(sale, message=reason, claim_code=code, claim_reason=claim)
         outcome = {"cancelled": Outcome.CANCELLED, "expired": Outcome.EXPIRED}.get(
             kind, Outcome.PAYMENT_FAILED)
         link = sale.request.link if sale.request else ""
         release: tuple[Effect, ...] = (ReleaseSelection(),) if sale.keypad else ()
         return _go(state, screen, now, sale,
-                   AbandonPayment(sale.order, kind, reason, code, claim),
-                   SaleFinished(sale.order, outcome, link), *release)
+                   AbandonPayment(order, kind, reason, code, claim),
+                   SaleFinished(order, outcome, link), *release)
 
     def _keypad_selected(self, state: KioskState, event: KeypadSelected,
                          now: float) -> Transition:

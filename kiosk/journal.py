@@ -957,7 +957,8 @@ class Journal:
             f"SELECT * FROM transactions t WHERE t.status IN ({pre})"
             f" OR (t.status IN ({abandoned}, 'refund_due') AND t.payment_id IS NOT NULL"
             f"  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.tx_id = t.id AND ("
-            f"   e.kind IN ('paid_verified', 'paid_late', 'vend_started') OR (e.kind = 'status_seen'"
+            f"   e.kind IN ('paid_verified', 'paid_late', 'vend_started')"
+            f"   OR (e.kind = 'status_seen'"
             f"   AND json_extract(e.detail, '$.state') IN ({terminal})))))"
             f" ORDER BY t.rowid").fetchall()
         return rows

@@ -12,6 +12,12 @@ MINOR_UNITS: dict[str, int] = {
     "KWD": 3, "BHD": 3,
 }
 
+# The most digits an amount may have in minor units. Every money path then stays exact: a
+# JSON number (a double in most gateways' parsers) holds integers up to 2**53 (15 full digits),
+# SQLite's INTEGER is 64-bit, and Decimal's default context (28 digits) keeps ample headroom for
+# quantize, scaleb and the sums of many sales.
+MAX_MINOR_DIGITS = 15
+
 
 def minor_exponent(currency: str) -> int:
     """Decimal places of ``currency``; raises ``KeyError`` for a currency we do not know."""
@@ -30,16 +36,31 @@ def parse_decimal(text: str) -> Decimal:
 
 
 def decimal_places(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
+    """Decimals that matter: ``2.50`` has 1. Counted on the digits themselves, because
+    ``normalize()`` first rounds to the context's 28 digits and would hide a long tail."""
+    _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite values only
-    return max(0, -exponent)
+    significant = "".join(map(str, digits)).rstrip("0")
+    if not significant:
+        return 0
+    return max(0, -(exponent + len(digits) - len(significant)))
+
+
+def max_amount(currency: str) -> Decimal:
+    """The largest amount every money path handles exactly: ``MAX_MINOR_DIGITS`` nines in minor
+    units (USD: 9999999999999.99)."""
+    return Decimal(10 ** MAX_MINOR_DIGITS - 1).scaleb(-minor_exponent(currency))
 
 
 def to_minor(amount: Decimal, currency: str) -> int:
-    """``Decimal("2.50"), "USD"`` -> ``250``; refuses amounts finer than the currency allows."""
+    """``Decimal("2.50"), "USD"`` -> ``250``; refuses amounts finer than the currency allows,
+    and amounts beyond ``max_amount``, which ``scaleb`` would silently round."""
     exponent = minor_exponent(currency)
     if decimal_places(amount) > exponent:
         raise ValueError(f"{amount} has more than {exponent} decimals for {currency}")
+    if abs(amount) > max_amount(currency):
+        raise ValueError(f"{amount} is beyond the largest {currency} amount, "
+                         f"{max_amount(currency)}")
     return int(amount.scaleb(exponent))
 
 

@@ -13,8 +13,13 @@ import re
 import secrets
 from pathlib import Path
 
+from kiosk.errors import KioskError
+
 ALGORITHM = "pbkdf2_sha256"
 ITERATIONS = 200_000
+# Fewer makes guessing a 4-digit PIN from a stolen hash a matter of seconds (OWASP's PBKDF2-SHA256
+# advice is far higher; this is what a Pi verifies in well under a second).
+MIN_ITERATIONS = 100_000
 MIN_DIGITS = 4
 MAX_DIGITS = 8
 
@@ -33,15 +38,39 @@ def hash_pin(pin: str, *, iterations: int = ITERATIONS, salt: bytes | None = Non
 
 def verify_pin(pin: str, stored: str) -> bool:
     """True only if ``stored`` is a well-formed hash of ``pin``; never raises on bad input."""
+    parsed = _parse(stored)
+    if parsed is None:
+        return False
+    iterations, salt, expected = parsed
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, iterations)
+    return hmac.compare_digest(digest, expected)
+
+
+def pin_hash_problem(stored: str) -> str:
+    """Why ``stored`` is not a sound PIN hash ('' if it is): malformed, so no PIN opens the
+    menu, or weak, so a copy of the secrets file gives the PIN away quickly."""
+    parsed = _parse(stored)
+    if parsed is None:
+        return (f"not a PIN hash ({ALGORITHM}$<iterations>$<salt hex>$<hash hex>): no PIN "
+                "opens the operator menu")
+    if parsed[0] < MIN_ITERATIONS:
+        return (f"weak: {parsed[0]} PBKDF2 iterations, fewer than {MIN_ITERATIONS:,}, so a "
+                "copy of the hash gives the PIN away quickly")
+    return ""
+
+
+def _parse(stored: str) -> tuple[int, bytes, bytes] | None:
+    """``(iterations, salt, digest)`` of a well-formed stored hash, else ``None``."""
     try:
         algorithm, iterations, salt_hex, hash_hex = stored.split("$")
         if algorithm != ALGORITHM or not 1 <= int(iterations) <= 10_000_000:
-            return False
-        salt, expected = bytes.fromhex(salt_hex), bytes.fromhex(hash_hex)
+            return None
+        salt, digest = bytes.fromhex(salt_hex), bytes.fromhex(hash_hex)
     except ValueError:
-        return False
-    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, int(iterations))
-    return hmac.compare_digest(digest, expected)
+        return None
+    # A digest of another length can never match: the hash is damaged (e.g. cut short).
+    return (int(iterations), salt, digest) if len(digest) == hashlib.sha256().digest_size \
+        else None
 
 
 _TABLE = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
@@ -75,12 +104,18 @@ def with_pin_hash(text: str, pin_hash: str) -> str:
 
 def write_pin_hash(secrets_path: Path, pin_hash: str) -> None:
     """Set the hash in ``secrets_path`` in place (opened r+, rewritten, fsynced, mode 0600):
-    the service may write that file but not create files beside it. Created (0600) if absent."""
+    the service may write that file but not create files beside it. Created (0600) if absent.
+
+    A file that is not UTF-8 text is not rewritten (that would lose it): ``KioskError``.
+    """
     flags = os.O_RDWR | os.O_CREAT
     fd = os.open(secrets_path, flags, 0o600)
     with os.fdopen(fd, "r+", encoding="utf-8") as handle:
         os.fchmod(handle.fileno(), 0o600)
-        text = handle.read()
+        try:
+            text = handle.read()
+        except UnicodeDecodeError:
+            raise KioskError(f"{secrets_path}: not UTF-8 text; nothing changed") from None
         handle.seek(0)
         handle.write(with_pin_hash(text, pin_hash))
         handle.truncate()

@@ -122,7 +122,7 @@ class Runtime:
         self._initial_stock = initial_stock
         self._on_sale_finished = on_sale_finished
         self._clock = clock
-        self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self._events: queue.SimpleQueue[Event | op.OpEvent] = queue.SimpleQueue()
         self.wakeup = threading.Event()  # set by post(): the UI loop waits on it
         self._sale_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sale")
         self._misc_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="misc")
@@ -589,28 +589,29 @@ class Runtime:
     # -- operator menu (worker side)
 
     def _check_pin(self, pin: str) -> None:
-        """The slow hash, the count and the lock: all from and into the journal."""
-        failures, until = self._journal.pin_lockout()
-        now = self._clock()
-        if now < until or not self._pin_hash:
+        """The slow hash, the count and the lock: all from and into the journal. The lock holds
+        on the wall and the monotonic clock (``op.Lockout``): a clock step cannot lift it."""
+        now, clock = self._clock(), op.boot_clock()
+        failures, until = op.read_lockout(self._journal, now, clock)
+        if until or not self._pin_hash:
             self.post(op.PinChecked(False, failures, until))
             return
         if verify_pin(pin, self._pin_hash):
             self._journal.operator_event(PIN_OK, {})
             self.post(op.PinChecked(True, 0, 0.0))
             return
-        failures, until = op.register_failure(failures, now)
+        failures, lock = op.register_failure(failures, now, clock)
         self._journal.operator_event(PIN_FAILED, {"failures": failures})
-        if until:
-            self._journal.operator_event(PIN_LOCKED, {"failures": failures, "until": until,
-                                                      "minutes": op.LOCKOUT_S / 60})
+        if lock is not None:
+            self._journal.operator_event(PIN_LOCKED, {"failures": failures, **lock.detail()})
             log.warning("operator PIN locked for %.0f minutes after %d wrong PINs",
                         op.LOCKOUT_S / 60, failures)
-        self.post(op.PinChecked(False, failures, until))
+        self.post(op.PinChecked(False, failures, lock.until if lock else 0.0))
 
     def _op_read(self, effect: object) -> None:
         if isinstance(effect, op.ReadLock):
-            self.post(op.LockRead(*self._journal.pin_lockout()))
+            self.post(op.LockRead(*op.read_lockout(self._journal, self._clock(),
+                                                   op.boot_clock())))
         elif isinstance(effect, op.LoadSlots):
             self._post_slots()
         elif isinstance(effect, op.LoadSales):

@@ -3,6 +3,13 @@
 Each check has a name, the slot it concerns where it has one, pass or fail, and a reason a
 technician can act on. The run is journalled. Checks that depend on a valid config are reported
 as failed (not silently skipped) when the config is not valid.
+
+A check can pass with a warning: something to fix that does not stop the machine from selling.
+The "secrets" check is one: it carries the config's warnings (``Config.warnings``: a secrets
+file other users can read, a secret in the config file, an unsound operator PIN hash, plain
+http allowed by ``insecure_http``). It passes, so an unattended self-test does not fail a
+working machine, but the table shows WARN and the JSON marks it, ``"warning": true`` on the
+check and the count in ``"warnings"`` at the top (keys added to the existing shape).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ class Check:
     passed: bool
     reason: str
     slot: str | None = None
+    warning: bool = False            # passed, with something to fix in ``reason``
 
 
 @dataclass(frozen=True)
@@ -68,21 +76,30 @@ def run_selftest(config_path: Path, options: SelftestOptions,
     checks += _vend_hardware(config, options, driver)
     checks.append(_network(config, gateway) if options.network
                   else Check("network", True, "skipped (--no-network)"))
+    checks.append(_secrets(config))   # last: the checks before it keep their places
     _journal(config, checks)
     return checks
 
 
 def report_json(checks: list[Check]) -> dict[str, Any]:
-    return {"passed": all(c.passed for c in checks), "checks": [asdict(c) for c in checks]}
+    return {"passed": all(c.passed for c in checks), "warnings": sum(c.warning for c in checks),
+            "checks": [asdict(c) for c in checks]}
 
 
 def report_table(checks: list[Check]) -> str:
     width = max(len(_label(c)) for c in checks)
-    lines = [f"{'PASS' if c.passed else 'FAIL'}  {_label(c):<{width}}  {c.reason}"
-             for c in checks]
+    lines = [f"{_verdict(c)}  {_label(c):<{width}}  {c.reason}" for c in checks]
     failed = sum(not c.passed for c in checks)
-    lines.append(f"{len(checks) - failed} of {len(checks)} checks passed")
+    warned = sum(c.warning for c in checks)
+    lines.append(f"{len(checks) - failed} of {len(checks)} checks passed"
+                 + (f", {warned} with warnings" if warned else ""))
     return "\n".join(lines)
+
+
+def _verdict(check: Check) -> str:
+    if not check.passed:
+        return "FAIL"
+    return "WARN" if check.warning else "PASS"
 
 
 def _label(check: Check) -> str:
@@ -90,8 +107,17 @@ def _label(check: Check) -> str:
 
 
 def _without_config() -> Iterator[Check]:
-    for name in ("data_dir", "vend_hardware", "network"):
+    for name in ("data_dir", "vend_hardware", "network", "secrets"):
         yield Check(name, False, "not checked: the config is not valid")
+
+
+def _secrets(config: Config) -> Check:
+    """The config's warnings; they pass (the kiosk sells), marked for the technician."""
+    if not config.warnings:
+        return Check("secrets", True, "no warnings: secrets file private, no secret in the "
+                                      "config file, PIN hash sound or unset, no plain http")
+    return Check("secrets", True, "; ".join(f"WARNING {w}" for w in config.warnings),
+                 warning=True)
 
 
 def _display() -> Check:

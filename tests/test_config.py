@@ -16,6 +16,7 @@ from kiosk.config import (
 )
 from kiosk.errors import ConfigError, ConfigIssue
 from kiosk.i18n import default_catalogue
+from kiosk.operator_pin import hash_pin
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "assets" / "kiosk.example.toml"
@@ -369,10 +370,22 @@ RULES = [
     ('[machine]\nsupport = "your phone number"', "machine", "support",
      "not configured: still a placeholder"),
     ('[machine]\ndata_dir = ""', "machine", "data_dir", "expected a directory path"),
+    ('[machine]\ndata_dir = "~nosuchuser/x"', "machine", "data_dir",
+     '"~nosuchuser/x" starts with a home directory ("~") this machine does not have'),
+    ('[machine]\ndata_dir = "/srv/a\\u0000b"', "machine", "data_dir",
+     "expected a directory path on one line, without control characters"),
     # display
     ("[display]\nrotation = 45", "display", "rotation",
      "expected one of 0, 90, 180 or 270, found integer 45"),
-    ("[display]\nwidth = -1", "display", "width", "must be at least 0, found -1"),
+    ("[display]\nwidth = -1", "display", "width", "must be between 0 and 16384, found -1"),
+    ("[display]\nwidth = 0x7fffffffffffffff", "display", "width", "between 0 and 16384"),
+    ("[display]\nwidth = 0x8000000000000000", "display", "width",
+     "integer out of range: TOML integers are 64-bit, -9223372036854775808 to "
+     "9223372036854775807"),
+    ('[display]\nrotation = "90"', "display", "rotation",
+     'found string "90" (a number is written without quotes: rotation = 90)'),
+    ('[display]\nrotation = "ninety"', "display", "rotation",
+     'expected one of 0, 90, 180 or 270, found string "ninety"'),
     ("[display]\nheight = true", "display", "height", "expected an integer, found boolean true"),
     ("[display]\nheight = 480.0", "display", "height", "expected an integer, found float 480.0"),
     ('[display]\nfullscreen = "yes"', "display", "fullscreen",
@@ -409,7 +422,7 @@ RULES = [
     ('[payment]\ncentrapay = "x"', "payment", "centrapay",
      'expected a table [payment.centrapay], found string "x"'),
     # vend
-    ('[vend.mdb]\nbaudrate = 0', "vend.mdb", "baudrate", "must be at least 1, found 0"),
+    ('[vend.mdb]\nbaudrate = 0', "vend.mdb", "baudrate", "must be between 1 and 4000000, found 0"),
     ("[vend.mdb]\naddress = 0x20", "vend.mdb", "address",
      "expected 0x10 (cashless #1) or 0x60 (cashless #2), found 0x20"),
     ('[vend.mdb]\naddress = "0x10"', "vend.mdb", "address",
@@ -417,7 +430,17 @@ RULES = [
     ("[vend.mdb]\npatience_s = 4", "vend.mdb", "patience_s", "must be between 5 and 600, found 4"),
     ("[vend.mdb]\npatience_s = 601", "vend.mdb", "patience_s", "between 5 and 600, found 601"),
     ('[vend.mdb]\nport = ""', "vend.mdb", "port", "expected a serial port or pyserial URL"),
+    ('[vend.mdb]\nport = "/dev/tty\\u0000"', "vend.mdb", "port", "without control characters"),
+    ("[vend.mdb]\nbaudrate = 9223372036854775807", "vend.mdb", "baudrate",
+     "must be between 1 and 4000000"),
     ('[vend.mdb]\ndeny_command = " "', "vend.mdb", "deny_command", "expected a bridge command"),
+    ('[vend.mdb]\ndeny_command = "C,STOP\\nC,1"', "vend.mdb", "deny_command",
+     "(printable ASCII, one line)"),
+    ('[vend.mdb]\ndeny_command = "C,STÖP"', "vend.mdb", "deny_command", "printable ASCII"),
+    ('[vend.mdb]\nsetconf = ["C,SETCONF,x=\\u00e9"]', "vend.mdb", "setconf",
+     'command in printable ASCII, found "C,SETCONF,x=\\u00e9"'),
+    ('[vend.mdb]\nsetconf = ["C,SETCONF,mdb-addr=0x60"]', "vend.mdb", "setconf",
+     "the MDB address is set with address = 0x10 or 0x60, not a setconf line"),
     ('[vend.gpio]\nwiring = "grid"', "vend.gpio", "wiring",
      'expected one of "direct" or "matrix", found string "grid"'),
     ("[vend.gpio]\nmotor_pins = [5, 28]", "vend.gpio", "motor_pins",
@@ -441,6 +464,8 @@ RULES = [
      "must be greater than 0, found 0"),
     ("[vend.gpio]\ndrop_timeout_s = -1.5", "vend.gpio", "drop_timeout_s",
      "must be greater than 0, found -1.5"),
+    ("[vend.gpio]\nturn_timeout_s = 1e300", "vend.gpio", "turn_timeout_s",
+     "must be at most 600, found 1e+300"),
     ('[vend.gpio]\nturn_timeout_s = "8"', "vend.gpio", "turn_timeout_s",
      'expected a number, found string "8"'),
     ('[vend.gpio]\nactive_high = "true"', "vend.gpio", "active_high",
@@ -455,7 +480,7 @@ RULES = [
     ('[vend.simulated]\nfaults = "jam"', "vend.simulated", "faults",
      "expected an inline table of slot id = fault"),
     ("[vend.simulated]\nturn_time_s = -0.1", "vend.simulated", "turn_time_s",
-     "must be at least 0, found -0.1"),
+     "must be between 0 and 600, found -0.1"),
     # unknown keys and tables
     ('[machine]\nidd = "x"', "machine", "idd", 'unknown key (did you mean "id"?)'),
     ('[machnie]\nid = "x"', "", "machnie", 'unknown table [machnie] (did you mean "machine"?)'),
@@ -617,7 +642,18 @@ SLOT_RULES = [
     ('id = "A2"\nname = "x"\nprice = true', "price", "found boolean true"),
     ('id = "A2"\nname = "x"\nprice = "2.505"', "price",
      '"2.505" has 3 decimals but USD prices take at most 2 decimals (slot "A2")'),
-    ('id = "A2"\nname = "x"\nprice = "1"\nstock = -1', "stock", "must be at least 0, found -1"),
+    ('id = "A2"\nname = "x"\nprice = "1"\nstock = -1', "stock",
+     "must be between 0 and 1000000, found -1"),
+    ('id = "A2"\nname = "x"\nprice = "10000000000000"', "price",
+     '"10000000000000" is too large: a USD price goes up to 9999999999999.99 (slot "A2")'),
+    ('id = "A2"\nname = "x"\nprice = "123456789012345678901234567"', "price", "is too large"),
+    ('id = "A2"\nname = "x"\nprice = 9223372036854775807', "price", "is too large"),
+    ('id = "A2"\nname = "x"\nprice = "1.0000000000000000000000000000001"', "price",
+     "has 31 decimals but USD prices take at most 2 decimals"),
+    ('id = "A2"\nname = "Cola\\u0000"\nprice = "1"', "name",
+     "expected a name to show customers on one line, without control characters"),
+    ('id = "A2"\nname = "x"\nprice = "1"\nimage = "a\\nb.png"', "image",
+     "expected an image file name on one line"),
     ('id = "A2"\nname = "x"\nprice = "1"\nstock = "5"', "stock",
      'expected an integer, found string "5"'),
     ('id = "A2"\nname = "x"\nprice = "1"\nimage = 5', "image",
@@ -856,7 +892,7 @@ def test_a_placeholder_payee_never_takes_real_money(tmp_path: Path, payee: str) 
 
 @pytest.mark.parametrize(("key", "url"), [
     ("api_base", "https://api.example.com/v1"), ("checkout_base", "https://pay.example.org"),
-    ("api_base", "https://mixpay.example"), ("checkout_base", "http://EXAMPLE.NET.")])
+    ("api_base", "https://mixpay.example"), ("checkout_base", "https://EXAMPLE.NET.")])
 def test_an_example_address_for_the_selected_gateway_is_refused(tmp_path: Path, key: str,
                                                                  url: str) -> None:
     issue = one_issue(make(tmp_path, payment=MIXPAY + f'{key} = "{url}"\n'))
@@ -1066,3 +1102,131 @@ def test_wct_settlement_asset_must_be_the_price_currency(tmp_path: Path) -> None
     [issue] = caught.value.issues
     assert (issue.table, issue.key) == ("payment.wctpay", "settlement_asset")
     assert '"EUR"' in issue.message and '"USD"' in issue.message
+
+
+# --------------------------------------------------------------------------- hostile documents
+
+@pytest.mark.parametrize("value", ["[" * 5000 + "]" * 5000, "{ a = " * 5000 + "1" + " }" * 5000])
+def test_a_document_nested_too_deeply_is_one_issue(tmp_path: Path, value: str) -> None:
+    issue = one_issue(write(tmp_path, f"x = {value}\n"))
+    assert (issue.table, issue.key) == ("", "")
+    assert issue.message.startswith("nested too deeply")
+
+
+def test_an_integer_too_long_to_convert_is_one_issue(tmp_path: Path) -> None:
+    issue = one_issue(write(tmp_path, "x = " + "9" * 5000 + "\n"))
+    assert issue.message.startswith("an integer is out of range: TOML integers are 64-bit")
+
+
+def test_an_integer_beyond_64_bits_is_located(tmp_path: Path) -> None:
+    slots = ONE_SLOT + "motor = 0x" + "f" * 40 + "\n"
+    issue = one_issue(make(tmp_path, slots=slots))
+    assert (issue.table, issue.key) == ("slot[0]", "motor")
+
+
+def test_the_largest_price_works_with_every_money_path(tmp_path: Path) -> None:
+    from kiosk.money import format_amount, max_amount, to_minor
+
+    config = load_config(make(tmp_path, slots=ONE_SLOT.replace('"2.50"', '"9999999999999.99"')))
+    price = config.slots[0].price
+    assert price == max_amount("USD")
+    assert to_minor(price, "USD") == 999_999_999_999_999
+    assert format_amount(price, "USD") == "9999999999999.99"
+
+
+# --------------------------------------------------------------------------- plain http
+
+@pytest.mark.parametrize(("payment", "table", "key"), [
+    (MIXPAY + 'api_base = "http://api.mixpay.me/v1"\n', "payment.mixpay", "api_base"),
+    (MIXPAY + 'checkout_base = "http://mixpay.me"\n', "payment.mixpay", "checkout_base"),
+    ('[payment]\ngateway = "wctpay"\nassets = ["BTC"]\n[payment.wctpay]\n'
+     'api_base = "http://10.0.0.5/wct"\nkey = "k"\napi_secret = "s"\n', "payment.wctpay",
+     "api_base"),
+    ('[payment]\ngateway = "centrapay"\n[payment.centrapay]\n'
+     'api_base = "http://service.centrapay.com"\nconfig_id = "c"\napi_key = "k"\n',
+     "payment.centrapay", "api_base"),
+])
+def test_plain_http_to_another_host_is_refused(tmp_path: Path, payment: str, table: str,
+                                               key: str) -> None:
+    issue = one_issue(make(tmp_path, payment=payment))
+    assert (issue.table, issue.key) == (table, key)
+    assert "is plain http://: the API keys and payment data would cross the network " \
+           "unencrypted; use https://" in issue.message
+    assert "[payment] insecure_http = true" in issue.message
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "[::1]", "localhost",
+                                  "kiosk.localhost"])
+def test_plain_http_to_this_machine_is_the_sandbox_and_allowed(tmp_path: Path,
+                                                               host: str) -> None:
+    payment = MIXPAY + f'api_base = "http://{host}:8765/v1"\n'
+    config = load_config(make(tmp_path, payment=payment))
+    assert config.payment.mixpay is not None and config.payment.mixpay.api_base.startswith("http:")
+    assert config.warnings == ()
+
+
+def test_insecure_http_allows_plain_http_loudly(tmp_path: Path) -> None:
+    payment = MIXPAY + 'api_base = "http://10.0.0.5/v1"\n'
+    config = load_config(make(tmp_path, "[payment]\ninsecure_http = true", payment=payment))
+    assert config.payment.insecure_http
+    assert config.payment.mixpay is not None
+    assert config.payment.mixpay.api_base == "http://10.0.0.5/v1"
+    [warning] = config.warnings
+    assert (warning.table, warning.key) == ("payment.mixpay", "api_base")
+    assert "allowed by [payment] insecure_http = true" in warning.message
+
+
+# --------------------------------------------------------------------------- warnings
+
+def test_a_clean_config_has_no_warnings(tmp_path: Path) -> None:
+    secrets = write(tmp_path, f'[operator]\npin_hash = "{hash_pin("2468", iterations=100_000)}"\n',
+                    "secrets.toml")
+    secrets.chmod(0o600)
+    assert load_config(make(tmp_path)).warnings == ()
+
+
+def test_a_secrets_file_others_can_read_is_a_warning(tmp_path: Path) -> None:
+    secrets = write(tmp_path, '[payment.centrapay]\napi_key = "k"\n', "secrets.toml")
+    secrets.chmod(0o644)
+    [warning] = load_config(make(tmp_path)).warnings
+    assert warning.file == str(secrets)
+    assert warning.message.startswith("readable by group or others (mode 0644)")
+    assert f"chmod 600 {secrets}" in warning.message
+
+
+def test_a_secret_in_the_config_file_is_a_warning_naming_where_it_belongs(tmp_path: Path) -> None:
+    path = make(tmp_path, f'[payment.centrapay]\napi_key = "{SECRET}"\n')
+    [warning] = load_config(path).warnings
+    assert (warning.file, warning.table, warning.key) == (str(path), "payment.centrapay",
+                                                          "api_key")
+    assert f"move it into {tmp_path / 'secrets.toml'} (mode 0600;" in warning.message
+    assert SECRET not in warning.message
+
+
+@pytest.mark.parametrize(("pin_hash", "words"), [
+    ("pbkdf2$hash", "not a PIN hash (pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>)"),
+    (hash_pin("2468", iterations=1000)[:-2], "not a PIN hash"),
+    (hash_pin("2468", iterations=1000), "weak: 1000 PBKDF2 iterations, fewer than 100,000"),
+])
+def test_a_malformed_or_weak_pin_hash_is_a_warning(tmp_path: Path, pin_hash: str,
+                                                   words: str) -> None:
+    secrets = write(tmp_path, f'[operator]\npin_hash = "{pin_hash}"\n', "secrets.toml")
+    secrets.chmod(0o600)
+    [warning] = load_config(make(tmp_path)).warnings
+    assert (warning.file, warning.table, warning.key) == (str(secrets), "operator", "pin_hash")
+    assert words in warning.message and warning.message.endswith("with kiosk set-pin")
+
+
+def test_check_config_prints_warnings_and_still_passes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kiosk import cli
+
+    secrets = write(tmp_path, '[payment.centrapay]\napi_key = "k"\n', "secrets.toml")
+    secrets.chmod(0o640)
+    path = make(tmp_path)
+    assert cli.main(["check-config", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"WARNING {secrets}: (top level): readable by group or others (mode 0640): other users "
+        f"could take the secrets; chmod 600 {secrets}",
+        f"{path}: OK (1 slots, gateway mixpay, driver simulated, 1 warning)"]

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kiosk.config import load_config
 from kiosk.firstboot import ERRORS_FILE_NAME, import_boot_config, recorded_errors
@@ -151,3 +153,155 @@ def test_the_command_exits_2_on_a_rejected_file(paths: dict[str, Path]) -> None:
                          "--config", str(paths["config"])], capture_output=True, text=True,
                         timeout=60)
     assert ok.returncode == 0 and "imported" in ok.stdout
+
+
+# ---------------------------------------------------------------- files that do not parse
+
+BROKEN_SECRET_LINES = {
+    "missing quote": f'api_secret = "{SECRET}',
+    "curly quotes": f"api_secret = \u201c{SECRET}\u201d",
+    "control character": f'api_secret = "{SECRET[:4]}\x1c{SECRET[4:]}"',
+    "form feed": f'api_secret = "{SECRET[:4]}\x0c{SECRET[4:]}"',
+    "no equals sign": f'api_secret "{SECRET}"',
+}
+
+
+def installed(paths: dict[str, Path]) -> tuple[str, str]:
+    """A good config and secrets, as the previous boot left them."""
+    operator_file(paths)
+    assert import_boot_config(paths["boot"], paths["config"], paths["data"]).imported
+    return paths["config"].read_text(), paths["secrets"].read_text()
+
+
+@pytest.mark.parametrize("line", BROKEN_SECRET_LINES.values(), ids=BROKEN_SECRET_LINES.keys())
+def test_a_secret_line_that_does_not_parse_rejects_the_file_and_leaves_the_card(
+        paths: dict[str, Path], line: str) -> None:
+    good_config, good_secrets = installed(paths)
+    new_secret = SECRET.replace("wct", "new")
+    operator_file(paths)
+    text = paths["boot"].read_text().replace(f'api_secret = "{SECRET}"',
+                                             line.replace(SECRET, new_secret))
+    paths["boot"].write_text(text)
+    result = import_boot_config(paths["boot"], paths["config"], paths["data"])
+    assert not result.imported
+    [issue] = result.issues
+    assert issue.message.startswith("TOML syntax error") and new_secret[4:] not in str(issue)
+    assert "2 secret line(s) removed from the card and not imported" in result.message
+    card = paths["boot"].read_text()
+    assert new_secret[:4] not in card and new_secret[4:] not in card and "api_secret" not in card
+    assert 'key = "terminal-key-1"' not in card            # the file's other secret too
+    assert "# The operator's settings for machine 42" in card and 'price = "2.50"' in card
+    assert (paths["config"].read_text(), paths["secrets"].read_text()) == (good_config,
+                                                                          good_secrets)
+    errors = recorded_errors(paths["data"])        # what the out-of-service screen shows
+    assert errors.splitlines()[0] == "operator file rejected (1 error(s)):"
+    assert f"{paths['boot']}: (top level): TOML syntax error" in errors.splitlines()[1]
+    assert errors.splitlines()[-1].startswith("2 secret line(s) removed from the card")
+    assert new_secret[4:] not in errors
+
+
+def test_the_command_exits_2_on_a_secret_line_that_does_not_parse(
+        paths: dict[str, Path]) -> None:
+    operator_file(paths)
+    paths["boot"].write_text(paths["boot"].read_text().replace(f'"{SECRET}"', f'"{SECRET}'))
+    result = subprocess.run([*KIOSK, "import-boot-config", "--boot-file", str(paths["boot"]),
+                             "--config", str(paths["config"])], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and "TOML syntax error" in result.stdout
+    assert SECRET not in paths["boot"].read_text() and not paths["config"].exists()
+
+
+def test_a_file_that_is_not_utf8_is_rejected_and_its_secrets_still_removed(
+        paths: dict[str, Path]) -> None:
+    operator_file(paths)
+    # Saved by a Windows editor: curly quotes in cp1252 are bytes that are not UTF-8.
+    text = paths["boot"].read_text().replace('name = "Water"', "name = \u201cWater\u201d")
+    paths["boot"].write_bytes(text.encode("cp1252"))
+    result = import_boot_config(paths["boot"], paths["config"], paths["data"])
+    assert not result.imported and "is not valid UTF-8 text" in result.issues[0].message
+    card = paths["boot"].read_bytes()
+    assert SECRET.encode() not in card and b"terminal-key-1" not in card
+    assert b"name = \x93Water\x94" in card     # the rest is left byte for byte
+
+
+def test_a_rejected_valid_toml_file_also_loses_its_secret_lines(paths: dict[str, Path]) -> None:
+    operator_file(paths, price="2.505")
+    paths["boot"].write_text(paths["boot"].read_text() + '\n[machine.login]\npassword = "pw1"\n')
+    result = import_boot_config(paths["boot"], paths["config"], paths["data"])
+    assert not result.imported
+    card = paths["boot"].read_text()
+    assert SECRET not in card and "pw1" not in card and "[machine.login]" in card
+    assert "3 secret line(s) removed from the card and not imported: write them again" \
+        in recorded_errors(paths["data"])
+
+
+def test_any_failure_keeps_the_old_config_and_puts_the_kiosk_out_of_service(
+        paths: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    good_config, _ = installed(paths)
+    operator_file(paths, price="3.00")
+
+    def broken(path: Path) -> object:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("kiosk.firstboot.load_config", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):   # the unit fails, and says why
+        import_boot_config(paths["boot"], paths["config"], paths["data"])
+    assert paths["config"].read_text() == good_config
+    assert recorded_errors(paths["data"]).splitlines()[1] == (
+        f"{paths['boot']}: (top level): could not be imported: RuntimeError: disk on fire")
+    assert SECRET not in paths["boot"].read_text()
+
+
+def test_an_unreadable_operator_file_fails_the_command_in_one_line(
+        paths: dict[str, Path]) -> None:
+    installed(paths)
+    paths["boot"].unlink()
+    paths["boot"].mkdir()                       # what no editor writes, but a card can hold
+    result = subprocess.run([*KIOSK, "import-boot-config", "--boot-file", str(paths["boot"]),
+                             "--config", str(paths["config"])], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith("Is a directory")
+    assert "could not be imported: IsADirectoryError" in recorded_errors(paths["data"])
+
+
+def test_an_unparsable_installed_secrets_file_stops_the_import(paths: dict[str, Path]) -> None:
+    paths["secrets"].write_text('[operator]\npin_hash = "unterminated\n')
+    operator_file(paths)
+    result = import_boot_config(paths["boot"], paths["config"], paths["data"])
+    assert not result.imported
+    assert (result.issues[0].file, result.issues[0].message[:17]) == (str(paths["secrets"]),
+                                                                      "TOML syntax error")
+    assert paths["secrets"].read_text() == '[operator]\npin_hash = "unterminated\n'
+
+
+def test_a_multi_line_secret_and_a_commented_out_one_leave_the_card(
+        paths: dict[str, Path]) -> None:
+    operator_file(paths)
+    text = paths["boot"].read_text().replace(
+        f'api_secret = "{SECRET}"', f'api_secret = """{SECRET[:5]}\n{SECRET[5:]}"""\n'
+                                    '# api_secret = "old-secret-1"')
+    paths["boot"].write_text(text)
+    result = import_boot_config(paths["boot"], paths["config"], paths["data"])
+    assert result.imported, result.issues
+    card = paths["boot"].read_text()
+    assert SECRET[:5] not in card and SECRET[5:] not in card and "old-secret-1" not in card
+    assert "# secrets are allowed here" not in card      # it was on the key line
+    assert "# The operator's settings for machine 42" in card
+
+
+SECRET_VALUE = st.text(st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]),
+                       max_size=30)
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=SECRET_VALUE)
+def test_whatever_follows_a_secret_key_never_stays_on_the_card(
+        paths: dict[str, Path], value: str) -> None:
+    operator_file(paths)
+    text = paths["boot"].read_text().replace(f'"{SECRET}"', value + "MARKER-7c1")
+    paths["boot"].write_text(text)
+    result = import_boot_config(paths["boot"], paths["config"], paths["data"])
+    assert "MARKER-7c1" not in paths["boot"].read_text(encoding="utf-8", errors="replace")
+    assert result.imported or recorded_errors(paths["data"]).startswith("operator file rejected")

@@ -68,7 +68,7 @@ def history(pin: MockPin) -> list[bool]:
 
 def on_times(pin: MockPin) -> list[float]:
     """How long each high stretch of an active-high output lasted."""
-    return [change.timestamp for previous, change in zip(pin.states, pin.states[1:])
+    return [change.timestamp for previous, change in zip(pin.states, pin.states[1:], strict=False)
             if previous.state and not change.state]
 
 

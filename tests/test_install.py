@@ -274,7 +274,8 @@ def test_units_rules_assets_and_docs_land(scenario: Scenario) -> None:
     assert rules.read_bytes() == (REPO / "systemd" / "99-vending-kiosk.rules").read_bytes()
     for asset in (REPO / "assets").rglob("*"):
         if asset.is_file():
-            copy = p / "usr" / "share" / "vending-kiosk" / "assets" / asset.relative_to(REPO / "assets")
+            shared = p / "usr" / "share" / "vending-kiosk" / "assets"
+            copy = shared / asset.relative_to(REPO / "assets")
             assert copy.read_bytes() == asset.read_bytes()
     assert (p / "usr/share/doc/vending-kiosk/operators.md").read_bytes() == \
         (REPO / "docs" / "operators.md").read_bytes()

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fakes import START, FakeTime
+from fakes import FakeTime
 from kiosk.errors import (
     GatewayProtocolError,
     GatewayRateLimited,

@@ -38,12 +38,6 @@ SHORT_WINDOW_S = 15   # the shortest payment window the config allows
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(confirm_s=0.2, requests_per_minute=10_000) as running:
-        yield running
-
-
-@pytest.fixture
 def config(tmp_path: Path, sandbox: Sandbox) -> Config:
     return mixpay_config(tmp_path, sandbox, a2_fault="no_drop")
 

@@ -95,15 +95,57 @@ def test_without_a_pin_hash_the_menu_cannot_be_opened() -> None:
 
 
 def test_five_wrong_pins_lock_for_fifteen_minutes() -> None:
-    failures, until = 0, 0.0
+    clock = op.BootClock("boot-1", 50.0)
+    failures: int = 0
     for _ in range(4):
-        failures, until = op.register_failure(failures, 100.0)
-        assert until == 0.0
-    assert op.register_failure(failures, 100.0) == (5, 100.0 + 15 * 60)
+        failures, lock = op.register_failure(failures, 100.0, clock)
+        assert lock is None
+    assert op.register_failure(failures, 100.0, clock) == (
+        5, op.Lockout(100.0 + 15 * 60, "boot-1", 50.0 + 15 * 60))
     state = step(op.OperatorState(has_pin=True), op.CornerHeld()).state
     state = step(state, op.PinChecked(False, 5, 100.0 + 900)).state
     assert state.locked(100.0) and not state.locked(100.0 + 900)
     assert step(state, op.PinDigit("1"), 200.0).state.entry == ""
+
+
+def test_a_lock_ends_only_when_both_clocks_say_so() -> None:
+    boot = op.BootClock("boot-1", 50.0)
+    lock = op.Lockout.start(1000.0, boot)
+    assert lock.locked_until(1000.0, boot) == 1900.0
+    # The wall clock steps 15 minutes forward: the monotonic clock still counts 14:59.
+    stepped = lock.locked_until(1901.0, op.BootClock("boot-1", 51.0))
+    assert stepped == 1901.0 + 899.0
+    # Back: the wall clock has the later end.
+    assert lock.locked_until(500.0, op.BootClock("boot-1", 1000.0)) == 1900.0
+    assert lock.locked_until(1900.0, op.BootClock("boot-1", 950.0)) == 0.0   # both past
+
+
+def test_a_lock_from_another_boot_is_counted_again_in_full() -> None:
+    lock = op.Lockout(1900.0, "boot-1", 950.0)
+    later = op.BootClock("boot-2", 5.0)                # a reboot: a new monotonic clock
+    assert lock.locked_until(1800.0, later) == 1900.0  # its count is not this boot's
+    carried = lock.carried_over(1800.0, later)
+    assert carried == op.Lockout(1900.0, "boot-2", 5.0 + 15 * 60)
+    assert carried.locked_until(1800.0, later) == 1800.0 + 900.0
+    assert carried.carried_over(1800.0, later) is None   # carried once
+    assert lock.carried_over(1900.0, later) is None      # over by the wall clock already
+    assert op.Lockout(1900.0).carried_over(1800.0, later) is not None   # an older journal's
+    assert lock.carried_over(1800.0, op.BootClock("", 5.0)) is None     # no boot id to count
+
+
+def test_a_journalled_lock_detail_is_read_tolerantly() -> None:
+    assert op.Lockout.from_detail({"until": 5, "boot_id": "b", "monotonic_until": 7.5}) == \
+        op.Lockout(5.0, "b", 7.5)
+    assert op.Lockout.from_detail({"until": 5}) == op.Lockout(5.0)
+    assert op.Lockout.from_detail({"until": "x", "boot_id": 3, "monotonic_until": True}) == \
+        op.Lockout(0.0)
+    lock = op.Lockout(5.0, "b", 7.5)
+    assert op.Lockout.from_detail(lock.detail()) == lock
+
+
+def test_boot_clock_reads_this_boot() -> None:
+    clock = op.boot_clock()
+    assert clock.boot_id == op.BOOT_ID.read_text().strip() and clock.monotonic > 0
 
 
 def test_stock_changes_and_re_enable_become_effects() -> None:
@@ -162,13 +204,16 @@ def test_pin_hash_is_salted_self_describing_and_verified() -> None:
 
 def test_with_pin_hash_keeps_the_other_secrets() -> None:
     text = '[payment.wctpay]\nkey = "k"\n\n[operator]\npin_hash = "old"\n'
-    assert with_pin_hash(text, "new") == '[payment.wctpay]\nkey = "k"\n\n[operator]\npin_hash = "new"\n'
+    assert with_pin_hash(text, "new") == (
+        '[payment.wctpay]\nkey = "k"\n\n[operator]\npin_hash = "new"\n')
     assert with_pin_hash('[payment.wctpay]\nkey = "k"\n', "new").endswith(
         '\n[operator]\npin_hash = "new"\n')
 
 
 def test_set_pin_writes_the_secrets_file_in_place(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "kiosk.toml").write_text("")       # set-pin wants the config it sits beside
+    (tmp_path / "kiosk.toml").touch()   # set-pin refuses a config that does not exist
     secrets = tmp_path / "secrets.toml"
     secrets.write_text('[operator]\npin_hash = ""\n')
     secrets.chmod(0o600)
@@ -309,7 +354,97 @@ def test_the_gesture_from_the_item_list_returns_the_flow_to_attract(kiosk: Kiosk
     assert kiosk.runtime.state.screen is Screen.ATTRACT
 
 
-def test_operator_pin_lockout_survives_a_restart(config: Config) -> None:
+class FakeBoot:
+    """This boot's monotonic clock and id, for the runtime's ``op.boot_clock``."""
+
+    def __init__(self, boot_id: str = "boot-1", monotonic: float = 1000.0) -> None:
+        self.boot_id = boot_id
+        self.monotonic = monotonic
+
+    def __call__(self) -> op.BootClock:
+        return op.BootClock(self.boot_id, self.monotonic)
+
+
+@pytest.fixture
+def boot(monkeypatch: pytest.MonkeyPatch) -> FakeBoot:
+    fake = FakeBoot()
+    monkeypatch.setattr(op, "boot_clock", fake)
+    return fake
+
+
+def lock_out(kiosk: Kiosk) -> None:
+    kiosk.open_pin_screen()
+    for attempt in range(1, 6):
+        kiosk.enter("0000")
+        assert kiosk.menu.failures == attempt
+    assert kiosk.menu.locked(kiosk.clock()) and kiosk.menu.screen is op.OpScreen.PIN
+
+
+def test_a_forward_clock_step_does_not_lift_the_lock(config: Config, boot: FakeBoot) -> None:
+    clock = FakeTime(time.time())
+    kiosk = Kiosk(config, clock)
+    try:
+        lock_out(kiosk)
+        clock.now += 15 * 60 + 1                 # NTP steps the wall clock; 1 s really passed
+        boot.monotonic += 1
+        kiosk.enter(PIN)
+        assert kiosk.menu.screen is op.OpScreen.PIN
+        assert kiosk.menu.locked(clock()) and "locked" in kiosk.menu.message
+        assert kiosk.menu.locked_until == pytest.approx(clock() + 15 * 60 - 1)
+        kiosk.runtime.post(op.OpBack())           # the PIN screen, opened again, shows it too
+        kiosk.wait(lambda: not kiosk.menu.open)
+        kiosk.open_pin_screen()
+        assert kiosk.menu.locked(clock())
+        clock.now += 15 * 60                       # 15 minutes really pass: both clocks move
+        boot.monotonic += 15 * 60
+        kiosk.enter(PIN)
+        assert kiosk.menu.screen is op.OpScreen.MENU
+    finally:
+        kiosk.close()
+
+
+def test_a_restart_in_the_same_boot_keeps_counting(config: Config, boot: FakeBoot) -> None:
+    clock = FakeTime(time.time())
+    first = Kiosk(config, clock)
+    try:
+        lock_out(first)
+    finally:
+        first.close()
+    clock.now += 60 * 60                           # the wall clock jumps an hour ahead
+    boot.monotonic += 14 * 60                      # while the kiosk restarts 14 minutes later
+    second = Kiosk(config, clock)
+    try:
+        second.open_pin_screen()
+        assert second.menu.locked(clock())
+        clock.now += 61
+        boot.monotonic += 61
+        second.enter(PIN)
+        assert second.menu.screen is op.OpScreen.MENU
+        kinds = [e["kind"] for e in second.journal().operator_events()]
+        assert "pin_locked" in kinds and kinds.count("pin_locked") == 1   # nothing carried
+    finally:
+        second.close()
+
+
+def test_a_lock_journalled_before_the_rule_is_counted_in_full(config: Config,
+                                                               boot: FakeBoot) -> None:
+    clock = FakeTime(time.time())
+    with Journal.open_in(config.machine.data_dir) as journal:
+        journal.operator_event("pin_locked", {"failures": 5, "until": clock() + 60})
+    kiosk = Kiosk(config, clock)
+    try:
+        kiosk.open_pin_screen()
+        assert kiosk.menu.locked_until == pytest.approx(clock() + 15 * 60)
+        clock.now += 61
+        kiosk.enter(PIN)
+        assert kiosk.menu.screen is op.OpScreen.PIN
+        detail = kiosk.journal().operator_events()[-1]["detail"]
+        assert detail["carried_over"] and detail["boot_id"] == "boot-1"
+    finally:
+        kiosk.close()
+
+
+def test_operator_pin_lockout_survives_a_restart(config: Config, boot: FakeBoot) -> None:
     clock = FakeTime(time.time())
     first = Kiosk(config, clock)
     try:
@@ -327,13 +462,19 @@ def test_operator_pin_lockout_survives_a_restart(config: Config) -> None:
     finally:
         first.close()
     clock.now += 14 * 60                       # a reboot, 14 minutes later
+    boot.boot_id, boot.monotonic = "boot-2", 20.0
     second = Kiosk(config, clock)
     try:
         second.open_pin_screen()
         assert second.menu.locked(clock())
         second.enter(PIN)
         assert second.menu.screen is op.OpScreen.PIN
-        clock.now += 61                        # the 15 minutes are over
+        clock.now += 61                        # the wall clock's 15 minutes are over, but
+        boot.monotonic += 61                   # the new boot counts its own 15 in full
+        second.enter(PIN)
+        assert second.menu.screen is op.OpScreen.PIN
+        clock.now += 15 * 60
+        boot.monotonic += 15 * 60
         second.enter(PIN)
         assert second.menu.screen is op.OpScreen.MENU
     finally:

@@ -27,12 +27,6 @@ __all__ = ["Harness", "kinds", "pay"]  # the MDB and Centrapay runtime tests imp
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(confirm_s=0.2, requests_per_minute=10_000) as running:
-        yield running
-
-
-@pytest.fixture
 def config(tmp_path: Path, sandbox: Sandbox) -> Config:
     return mixpay_config(tmp_path, sandbox)
 

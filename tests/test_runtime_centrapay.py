@@ -41,12 +41,6 @@ api_key = "sandbox-key"
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(confirm_s=0.2, requests_per_minute=10_000) as running:
-        yield running
-
-
-@pytest.fixture
 def config(tmp_path: Path, sandbox: Sandbox) -> Config:
     path = tmp_path / "kiosk.toml"
     path.write_text(CONFIG.format(data_dir=tmp_path / "data", api_base=sandbox.base("centrapay")))
@@ -114,7 +108,7 @@ def test_a_refund_that_fails_on_three_restarts_is_refunded_once_on_the_fourth(
     pay(request.link)
     harness.wait_screen(Screen.VEND_FAILED)
     for restart in (1, 2, 3):
-        harness.wait_for(lambda: queued_attempts(config) == restart)
+        harness.wait_for(lambda tries=restart: queued_attempts(config) == tries)
         harness.close()   # power cut before the next try
         harness = Harness(config, SimulatedDriver(turn_time_s=0))
     try:

@@ -408,7 +408,8 @@ def test_the_sandbox_logs_each_request_and_stops_cleanly(clock: Clock) -> None:
 
 
 def test_serve_forever_cli_prints_a_config_serves_and_stops_on_ctrl_c() -> None:
-    script = "from kiosk.payments.sandbox import serve_forever_cli; serve_forever_cli('127.0.0.1', 0)"
+    script = ("from kiosk.payments.sandbox import serve_forever_cli; "
+              "serve_forever_cli('127.0.0.1', 0)")
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 
 from fakes import simulated_machine_toml
 from kiosk.journal import Journal
+from kiosk.operator_pin import hash_pin
 from kiosk.payments.sandbox import Sandbox
 from kiosk.selftest import Environment, SelftestOptions, report_json, report_table, run_selftest
 
@@ -108,8 +110,8 @@ def test_failures_are_named_with_their_slot_and_reason(tmp_path: Path, sandbox: 
     assert not found[("motor", "A2")].passed and "jam" in found[("motor", "A2")].reason
     report = report_json(checks)
     assert report["passed"] is False
-    assert {"name": "motor", "slot": "A2", "passed": False,
-            "reason": "simulated jam"} in report["checks"]
+    assert {"name": "motor", "slot": "A2", "passed": False, "reason": "simulated jam",
+            "warning": False} in report["checks"]
 
 
 def test_no_motors_and_no_network_skip_what_they_say(tmp_path: Path, sandbox: Sandbox) -> None:
@@ -241,3 +243,47 @@ def test_gpio_motor_checks_turn_each_slot_through_the_real_driver(tmp_path: Path
         assert machine.turns("1") == 1
     finally:
         machine.close()
+
+
+def test_config_warnings_pass_as_the_secrets_check_marked_warn(tmp_path: Path,
+                                                                sandbox: Sandbox) -> None:
+    """The test config keeps gateway secrets in kiosk.toml, and its secrets file is readable by
+    everyone: the machine sells, the technician is told."""
+    config = write_config(tmp_path, sandbox)
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'[operator]\npin_hash = "{hash_pin("2468", iterations=1000)}"\n')
+    secrets.chmod(0o644)
+    checks = run_selftest(config, SelftestOptions(move_motors=False, network=False),
+                          environment(tmp_path))
+    check = by_name(checks)[("secrets", None)]
+    assert checks[-1] is check and check.passed and check.warning
+    for words in ("[payment.wctpay] key: a secret in this file", "readable by group or others",
+                  "weak: 1000 PBKDF2 iterations"):
+        assert words in check.reason
+    assert "sandbox-secret" not in check.reason
+    report = report_json(checks)
+    assert report["passed"] is True and report["warnings"] == 1
+    assert {"name": "secrets", "passed": True, "warning": True}.items() <= \
+        report["checks"][-1].items()
+    table = report_table(checks)
+    assert "WARN  secrets" in table and table.endswith("checks passed, 1 with warnings")
+
+
+def test_without_warnings_the_secrets_check_simply_passes(tmp_path: Path,
+                                                          sandbox: Sandbox) -> None:
+    config = write_config(tmp_path, sandbox)
+    config.write_text(re.sub(r"(?m)^(key|api_secret|api_key) = .*\n", "", config.read_text()))
+    checks = run_selftest(config, SelftestOptions(move_motors=False, network=False),
+                          environment(tmp_path))
+    check = by_name(checks)[("secrets", None)]
+    assert check.passed and not check.warning and check.reason.startswith("no warnings")
+    assert report_json(checks)["warnings"] == 0 and "PASS  secrets" in report_table(checks)
+
+
+def test_an_invalid_config_leaves_the_secrets_unchecked(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text('[display]\nrotation = "90"\n')
+    checks = run_selftest(path, SelftestOptions(), environment(tmp_path))
+    assert [c.name for c in checks] == ["config", "data_dir", "vend_hardware", "network",
+                                        "secrets"]
+    assert not any(c.passed for c in checks)

@@ -104,7 +104,7 @@ def sourced(config: Path, *names: str) -> dict[str, str]:
         f'printf "%s\\0" "${{{name}-<unset>}}"' for name in names)
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True,
                          env={"PATH": os.environ["PATH"]}).stdout
-    return dict(zip(names, out.split("\0")))
+    return dict(zip(names, out.split("\0"), strict=False))
 
 
 def test_build_image_help_names_the_prerequisites() -> None:

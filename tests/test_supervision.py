@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -72,12 +71,6 @@ def test_a_worker_that_stops_turning_is_not_alive() -> None:
         gate.set()
     finally:
         worker.stop()
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(confirm_s=0.2, requests_per_minute=10_000) as running:
-        yield running
 
 
 @pytest.fixture

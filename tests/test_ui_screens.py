@@ -256,7 +256,7 @@ def test_targets_are_on_screen_and_big_enough_and_text_stays_in_its_box(
         if screen is Screen.ATTRACT:
             assert names == {"language", "start"}
             assert frame.buttons[0].name == "language"  # wins over "touch anywhere"
-    for name, (screen, events, view) in VARIANTS.items():
+    for _screen, events, view in VARIANTS.values():
         check_layout(draw(play(*events), size, rotation, language, view))
 
 

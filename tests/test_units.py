@@ -32,7 +32,8 @@ KIOSK_BIN = "/opt/vending-kiosk/bin/kiosk"
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (.ci/run installs it: apt-get install systemd shellcheck)"
+        message = (f"{name} is not installed "
+                   "(.ci/run installs it: apt-get install systemd shellcheck)")
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -150,7 +151,8 @@ def test_kiosk_unit_contract() -> None:
     assert words(unit, "Install", "WantedBy") == ["multi-user.target"]
 
 
-@pytest.mark.parametrize("name", [u.name for u in UNITS if u.name != "vending-kiosk-firstboot.service"])
+@pytest.mark.parametrize("name", [u.name for u in UNITS
+                                  if u.name != "vending-kiosk-firstboot.service"])
 def test_kiosk_units_can_reach_display_input_gpio_and_serial(name: str) -> None:
     """No device filter: /dev/dri, /dev/input, /dev/gpiochip*, /dev/gpiomem*, /dev/tty* stay
     reachable, with access decided by the kiosk user's groups."""
@@ -212,7 +214,7 @@ def test_unit_commands_are_valid_kiosk_command_lines() -> None:
     for command in commands:
         args = parser.parse_args(command[1:])
         assert callable(args.command)
-        assert str(getattr(args, "config")) == "/etc/vending-kiosk/kiosk.toml"
+        assert str(args.config) == "/etc/vending-kiosk/kiosk.toml"
 
 
 @pytest.mark.parametrize("name", [u.name for u in UNITS])

@@ -219,7 +219,8 @@ class MixPayGateway(Gateway):
         if raw == "success":
             problem = self._verification_problem(data, order)
             if problem:
-                return PaymentStatus(PaymentState.UNVERIFIED, reason=f"verification failed: {problem}",
+                return PaymentStatus(PaymentState.UNVERIFIED,
+                                     reason=f"verification failed: {problem}",
                                      **seen)
             return PaymentStatus(PaymentState.PAID, **seen)
         if raw == "unpaid":

@@ -1,4 +1,5 @@
-"""The payment QR: the largest whole-pixel modules that fit, a 4-module quiet zone, black on white."""
+"""The payment QR: the largest whole-pixel modules that fit, a 4-module quiet zone, black on
+white."""
 
 from __future__ import annotations
 

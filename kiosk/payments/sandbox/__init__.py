@@ -159,7 +159,8 @@ def serve_forever_cli(host: str, port: int) -> None:
               "[payment.mixpay]      # any UUID works as payee_id\n"
               f'api_base = "{sandbox.mixpay_api_base}"\n'
               f'checkout_base = "{sandbox.checkout_base}"\n\n'
-              '[payment.wctpay]      # secrets: key = "sandbox-key", api_secret = "sandbox-secret"\n'
+              '[payment.wctpay]      # secrets: key = "sandbox-key", '
+              'api_secret = "sandbox-secret"\n'
               f'api_base = "{wct}"     # pay its QR codes at {wct}/wallet\n\n'
               '[payment.centrapay]   # secrets: api_key = "sandbox-key"\n'
               f'api_base = "{centrapay}"\n'

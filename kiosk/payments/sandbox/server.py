@@ -197,7 +197,8 @@ class SandboxServer:
         if self._httpd is None:
             raise RuntimeError("the sandbox is not running; call start() first")
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}"
 
     @property
     def request_log(self) -> tuple[str, ...]:
