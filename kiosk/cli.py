@@ -169,6 +169,8 @@ def _run(args: argparse.Namespace) -> int:
         _print_config_errors(error)
         run_rejected(args.config, error, headless=args.headless, screenshots=args.screenshots)
         return 0  # the file changed (or systemd stopped us): start again on it
+    for warning in config.warnings:  # for journalctl: it sells, but someone should look
+        logging.getLogger("kiosk").warning("config: %s", warning)
     ok = run_kiosk(config, headless=args.headless, customers=args.autopilot,
                    screenshots=args.screenshots)
     return 0 if ok else 1

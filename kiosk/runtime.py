@@ -111,6 +111,8 @@ class Runtime:
                  late_result_window_s: float = 0.0) -> None:
         self.flow = flow
         self.state = state
+        # Workers read this immutable copy, never ``state`` (the UI thread's alone).
+        self._products = {product.slot_id: product for product in state.products}
         self.gateway_health = GatewayHealth()
         self._gateway = MonitoredGateway(gateway, self.gateway_health)
         self._failures_to_disable = failures_to_disable
@@ -623,7 +625,7 @@ class Runtime:
     def _post_slots(self) -> None:
         slots = self._journal.slot_states()
         rows = []
-        for product in self.state.products:
+        for product in self._products.values():
             known = slots.get(product.slot_id)
             rows.append(op.SlotRow(product.slot_id, product.name,
                                    known.stock if known else 0,
@@ -654,7 +656,7 @@ class Runtime:
 
     def _test_vend(self, slot_id: str) -> None:
         """Dispense one item for the operator: journalled as an operator event, not a sale."""
-        product = self.state.product(slot_id)
+        product = self._products.get(slot_id)
         wiring = self._wiring.get(slot_id, SlotWiring(None, None))
         price = to_minor(product.price, self.flow.settings.currency) if product else 0
         self._journal.operator_event("test_vend_started", {"slot": slot_id})

@@ -131,11 +131,16 @@ def test_run_with_autopilot_sells_through_the_real_ui(tmp_path: Path) -> None:
         config.write_text(RUN_CONFIG.format(data_dir=tmp_path / "data",
                                             api_base=sandbox.mixpay_api_base,
                                             checkout_base=sandbox.checkout_base))
+        secrets = tmp_path / "secrets.toml"   # readable by everyone: it sells, with a warning
+        secrets.write_text("")
+        secrets.chmod(0o644)
         paid: list[str] = []
         threading.Thread(target=pay_first_payment, args=(sandbox, paid), daemon=True).start()
         result = kiosk("run", "--config", str(config), "--headless", "--autopilot", "1",
                        "--screenshots", str(tmp_path / "shots"))
     assert result.returncode == 0, result.stderr[-2000:]
+    assert f"WARNING kiosk: config: {secrets}" in result.stderr
+    assert "readable by group or others" in result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 1 and lines[0]["outcome"] == "vended" and lines[0]["tx"] in paid[0]
     shots = sorted(p.name for p in (tmp_path / "shots").iterdir())
