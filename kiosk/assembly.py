@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hardware.base import VendDriver, VendRequest
+from hardware.restartable import RestartableDriver
 from hardware.simulated import SimulatedDriver
 from kiosk.config import Config
 from kiosk.errors import KioskError
@@ -51,22 +52,26 @@ def build_driver(config: Config) -> VendDriver:
         from hardware.gpio import GpioDriver  # gpiozero picks its pin factory on first use
 
         gpio = vend.gpio
-        assert gpio.home_pin is not None and gpio.drop_pin is not None  # config checked it
-        return GpioDriver(wiring=gpio.wiring, motor_pins=gpio.motor_pins,
-                          row_pins=gpio.row_pins, column_pins=gpio.column_pins,
-                          home_pin=gpio.home_pin, drop_pin=gpio.drop_pin,
-                          active_high=gpio.active_high, turn_timeout_s=gpio.turn_timeout_s,
-                          drop_timeout_s=gpio.drop_timeout_s)
+        home_pin, drop_pin = gpio.home_pin, gpio.drop_pin
+        assert home_pin is not None and drop_pin is not None  # config checked it
+        # A Pi without its GPIO (or a pin factory that will not load) is a driver not ready
+        # yet, out of service with the reason, never a traceback.
+        return RestartableDriver("GPIO", lambda: GpioDriver(
+            wiring=gpio.wiring, motor_pins=gpio.motor_pins, row_pins=gpio.row_pins,
+            column_pins=gpio.column_pins, home_pin=home_pin, drop_pin=drop_pin,
+            active_high=gpio.active_high, turn_timeout_s=gpio.turn_timeout_s,
+            drop_timeout_s=gpio.drop_timeout_s))
     if vend.driver == "mdb":
         from hardware.mdb import MdbDriver
 
         mdb = vend.mdb
-        return MdbDriver(port=mdb.port, baudrate=mdb.baudrate, address=mdb.address,
-                         patience_s=mdb.patience_s, deny_command=mdb.deny_command,
-                         selection_timeout_s=mdb.selection_timeout_s,
-                         dispense_timeout_s=mdb.dispense_timeout_s, setconf=mdb.setconf,
-                         vend_failure_prefixes=mdb.failure_prefixes,
-                         decimal_places=minor_exponent(config.machine.currency))
+        return RestartableDriver("MDB bridge", lambda: MdbDriver(
+            port=mdb.port, baudrate=mdb.baudrate, address=mdb.address,
+            patience_s=mdb.patience_s, deny_command=mdb.deny_command,
+            selection_timeout_s=mdb.selection_timeout_s,
+            dispense_timeout_s=mdb.dispense_timeout_s, setconf=mdb.setconf,
+            vend_failure_prefixes=mdb.failure_prefixes,
+            decimal_places=minor_exponent(config.machine.currency)))
     return SimulatedDriver(vend.simulated.faults, turn_time_s=vend.simulated.turn_time_s)
 
 
