@@ -33,6 +33,7 @@ from kiosk.payments.base import Gateway
 MIN_FREE_BYTES = 100 * 1024 * 1024   # a year of sales is a few MB; below this, logs fill it
 PLAUSIBLE_AFTER = 1_735_689_600       # 2025-01-01: a Pi without RTC boots in 1970
 INPUT_DEVICES = Path("/proc/bus/input/devices")
+HEADLESS_DRIVERS = frozenset({"offscreen", "dummy"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Check:
     reason: str
     slot: str | None = None
     warning: bool = False            # passed, with something to fix in ``reason``
+    skipped: bool = False            # not run, as asked (--no-network, --no-motors)
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def run_selftest(config_path: Path, options: SelftestOptions,
     checks += [_display(), _touch(environment), _data_dir(config), _clock(environment)]
     checks += _vend_hardware(config, options, driver)
     checks.append(_network(config, gateway) if options.network
-                  else Check("network", True, "skipped (--no-network)"))
+                  else Check("network", True, "skipped (--no-network)", skipped=True))
     checks.append(_secrets(config))   # last: the checks before it keep their places
     _journal(config, checks)
     return checks
@@ -83,7 +85,7 @@ def run_selftest(config_path: Path, options: SelftestOptions,
 
 def report_json(checks: list[Check]) -> dict[str, Any]:
     return {"passed": all(c.passed for c in checks), "warnings": sum(c.warning for c in checks),
-            "checks": [asdict(c) for c in checks]}
+            "skipped": sum(c.skipped for c in checks), "checks": [asdict(c) for c in checks]}
 
 
 def report_table(checks: list[Check]) -> str:
@@ -97,6 +99,8 @@ def report_table(checks: list[Check]) -> str:
 
 
 def _verdict(check: Check) -> str:
+    if check.skipped:
+        return "SKIP"
     if not check.passed:
         return "FAIL"
     return "WARN" if check.warning else "PASS"
@@ -134,6 +138,12 @@ def _display() -> Check:
     finally:
         pygame.display.quit()
     size = f"{sizes[0][0]}x{sizes[0][1]}" if sizes else "no mode reported"
+    if name in HEADLESS_DRIVERS:  # SDL's stand-ins draw nowhere: no customer sees a thing
+        if os.environ.get("SDL_VIDEODRIVER") == name:
+            return Check("display", True, f"SDL driver {name} as SDL_VIDEODRIVER asks: no "
+                                          f"panel is driven")
+        return Check("display", False, f"no display: SDL fell back to its {name} driver "
+                                       f"({size}); is the panel connected and KMS enabled?")
     return Check("display", True, f"SDL driver {name}, {size}")
 
 
@@ -224,7 +234,7 @@ def _vend_hardware(config: Config, options: SelftestOptions,
         driver.close()
     checks = [Check(p.name, p.passed, p.reason, p.slot) for p in probes]
     if not options.move_motors:
-        checks.append(Check("motors", True, "skipped (--no-motors)"))
+        checks.append(Check("motors", True, "skipped (--no-motors)", skipped=True))
     return checks
 
 

@@ -111,7 +111,7 @@ def test_failures_are_named_with_their_slot_and_reason(tmp_path: Path, sandbox: 
     report = report_json(checks)
     assert report["passed"] is False
     assert {"name": "motor", "slot": "A2", "passed": False, "reason": "simulated jam",
-            "warning": False} in report["checks"]
+            "warning": False, "skipped": False} in report["checks"]
 
 
 def test_no_motors_and_no_network_skip_what_they_say(tmp_path: Path, sandbox: Sandbox) -> None:
@@ -122,6 +122,20 @@ def test_no_motors_and_no_network_skip_what_they_say(tmp_path: Path, sandbox: Sa
     assert not any(c.name == "motor" and c.slot for c in checks)
     assert "skipped" in found[("motors", None)].reason
     assert "skipped" in found[("network", None)].reason
+    assert found[("motors", None)].skipped and found[("network", None)].skipped
+    assert report_json(checks)["skipped"] == 2
+    assert "SKIP  network" in report_table(checks)
+
+
+def test_a_display_sdl_only_fakes_is_a_failed_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiosk.selftest import _display
+
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")      # asked for (tests, demos): passes
+    asked = _display()
+    assert asked.passed and "no panel" in asked.reason
+    monkeypatch.setenv("SDL_VIDEODRIVER", "offscreen,dummy")   # SDL falls back by itself
+    fallen = _display()
+    assert not fallen.passed and fallen.reason.startswith("no display: SDL fell back")
 
 
 def test_a_clock_in_1970_fails(tmp_path: Path, sandbox: Sandbox) -> None:
