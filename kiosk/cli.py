@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from functools import partial
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from kiosk.config import Config, load_config
-from kiosk.errors import ConfigError, KioskError
+from kiosk.errors import ConfigError, JournalError, KioskError
 
 DEFAULT_CONFIG = Path("/etc/vending-kiosk/kiosk.toml")
 BOOT_FILE = Path("/boot/firmware/vending-kiosk.toml")
@@ -164,16 +165,42 @@ def _run(args: argparse.Namespace) -> int:
         if args.autopilot is not None:
             raise  # a scripted run has nobody to show the screen to: every error, exit 2
         # Out of service with the reason, not a restart loop with a console on the screen.
-        from kiosk.rejected_config import run_rejected
+        from kiosk.out_of_service import config_changed, rejection_reason, run_out_of_service
 
         _print_config_errors(error)
-        run_rejected(args.config, error, headless=args.headless, screenshots=args.screenshots)
+        run_out_of_service(rejection_reason(error), config_changed(args.config),
+                           headless=args.headless, screenshots=args.screenshots)
         return 0  # the file changed (or systemd stopped us): start again on it
     for warning in config.warnings:  # for journalctl: it sells, but someone should look
         logging.getLogger("kiosk").warning("config: %s", warning)
-    ok = run_kiosk(config, headless=args.headless, customers=args.autopilot,
-                   screenshots=args.screenshots)
-    return 0 if ok else 1
+    while True:
+        try:
+            ok = run_kiosk(config, headless=args.headless, customers=args.autopilot,
+                           screenshots=args.screenshots)
+        except JournalError as error:
+            if args.autopilot is not None:
+                raise
+            # Never sell without a journal: out of service until it opens again.
+            from kiosk.out_of_service import run_out_of_service
+
+            data_dir = config.machine.data_dir
+            healed = partial(_journal_opens, data_dir)
+            if run_out_of_service(f"journal unavailable: {error}", healed,
+                                  headless=args.headless, screenshots=args.screenshots) \
+                    and healed():
+                continue  # the cause went away: sell again
+            return 0
+        return 0 if ok else 1
+
+
+def _journal_opens(data_dir: Path) -> bool:
+    from kiosk.journal import Journal
+
+    try:
+        Journal.open_in(data_dir).close()
+    except JournalError:
+        return False
+    return True
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -42,7 +42,7 @@ def test_check_config_refuses_the_unfilled_example_saying_what_to_fill_in(
 
 def test_run_with_an_unfilled_config_sells_nothing_and_says_why(tmp_path: Path) -> None:
     """A scripted run (``--autopilot``) exits 2 with every error, never a traceback; the
-    service itself stays up out of service (tests/test_rejected_config.py)."""
+    service itself stays up out of service (tests/test_out_of_service.py)."""
     config = tmp_path / "kiosk.toml"
     config.write_text(EXAMPLE.read_text().replace('"/var/lib/vending-kiosk"',
                                                   f'"{tmp_path / "data"}"'))

@@ -1,10 +1,13 @@
-"""``kiosk run`` on a config it cannot use: out of service with the reason, never a console.
+"""``kiosk run`` when it cannot sell at all: out of service with the reason, never a console.
 
-An installed machine whose operator file still holds the example's placeholders, or any
-config that fails validation, must not restart in a loop with a traceback in front of
-customers, nor sell. It shows the out-of-service screen with the first problem for the
-technician ("not configured: ..."), tells systemd it is up (READY, WATCHDOG) like a working
-kiosk, and exits as soon as the file changes, so that systemd starts it again on the new one.
+An installed machine whose operator file still holds the example's placeholders (or any config
+that fails validation), or a journal that cannot be opened (a read-only or full data
+directory, a corrupt database, which is left as it is for the operator), must not restart in a
+loop with a traceback in front of customers, nor sell. The kiosk shows the out-of-service
+screen with the reason for the technician ("not configured: ...", "journal unavailable: ..."),
+tells systemd it is up (READY, WATCHDOG) like a working kiosk, and leaves it as soon as the
+cause is gone: the config file changed (systemd then starts it on the new one) or the journal
+opens.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from kiosk.errors import ConfigError, ConfigIssue
@@ -58,18 +62,23 @@ class _Idle:
         return True
 
 
-def run_rejected(config_path: Path, error: ConfigError, *, headless: bool,
-                 screenshots: Path | None = None, max_run_s: float | None = None) -> bool:
-    """Show out of service with the reason until ``config_path`` changes (or SIGTERM)."""
-    reason = rejection_reason(error)
+def config_changed(path: Path) -> Callable[[], bool]:
+    """True once ``path`` differs from now: the operator fixed (or replaced) the file."""
+    before = _fingerprint(path)
+    return lambda: _fingerprint(path) != before
+
+
+def run_out_of_service(reason: str, until: Callable[[], bool], *, headless: bool,
+                       screenshots: Path | None = None, max_run_s: float | None = None) -> bool:
+    """Show out of service with ``reason`` until ``until()`` (checked every 2 s) or SIGTERM."""
     log.error("kiosk out of service: %s", reason)
     idle = _Idle(reason, time.time())
     view = View(currency="USD", images_dir=assets_dir() / "products")
     app = KioskApp(idle, view, DisplayOptions(headless=headless),  # type: ignore[arg-type]
                    screenshots_dir=screenshots, max_run_s=max_run_s)
     stop = threading.Event()
-    watcher = threading.Thread(target=_watch_file, args=(config_path, app, idle, stop),
-                               name="config-watch", daemon=True)
+    watcher = threading.Thread(target=_watch, args=(until, app, idle, stop),
+                               name="cause-watch", daemon=True)
     watcher.start()
     try:
         return app.run()
@@ -77,11 +86,11 @@ def run_rejected(config_path: Path, error: ConfigError, *, headless: bool,
         stop.set()
 
 
-def _watch_file(path: Path, app: KioskApp, idle: _Idle, stop: threading.Event) -> None:
-    before = _fingerprint(path)
+def _watch(until: Callable[[], bool], app: KioskApp, idle: _Idle,
+           stop: threading.Event) -> None:
     while not stop.wait(WATCH_INTERVAL_S):
-        if _fingerprint(path) != before:
-            log.info("%s changed: exiting so that the service starts on it", path)
+        if until():
+            log.info("the cause is gone: leaving the out-of-service screen")
             app.request_stop()
             idle.wakeup.set()
             return

@@ -4,6 +4,7 @@ reason, tells systemd it is up, prints no traceback, and exits when the file is 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 
 from kiosk.errors import ConfigError, ConfigIssue
-from kiosk.rejected_config import rejection_reason
+from kiosk.out_of_service import rejection_reason
 
 PLACEHOLDER = """
 [machine]
@@ -74,3 +75,36 @@ def test_an_unconfigured_kiosk_is_out_of_service_until_its_file_changes(tmp_path
     assert "payee_id: not configured" in out          # the check-config lines, for the log
     assert "kiosk out of service: not configured: [payment.mixpay] payee_id" in err
     assert "Traceback" not in out + err
+
+
+def test_a_journal_that_cannot_be_opened_is_out_of_service_until_it_can(tmp_path: Path) -> None:
+    config = tmp_path / "kiosk.toml"
+    config.write_text(PLACEHOLDER.format(data_dir=tmp_path / "data").replace(
+        "00000000-0000-4000-8000-000000000000", "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"))
+    (tmp_path / "data").mkdir()
+    corrupt = tmp_path / "data" / "journal.db"
+    garbage = b"this is not a database" * 100
+    corrupt.write_bytes(garbage)
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}
+    kiosk = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(config),
+                              "--headless", "--screenshots", str(tmp_path / "shots")],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "shots").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2.5)
+        assert kiosk.poll() is None and corrupt.read_bytes() == garbage   # kept, untouched
+        corrupt.rename(tmp_path / "journal.db.corrupt")   # the technician moves it aside
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "data" / "journal.db").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (tmp_path / "data" / "journal.db").exists()   # a new journal: selling again
+        time.sleep(3)                                          # its screen is up
+        kiosk.send_signal(signal.SIGTERM)
+        out, err = kiosk.communicate(timeout=20)
+    finally:
+        kiosk.kill()
+    assert "kiosk out of service: journal unavailable: cannot open journal" in err
+    assert "Traceback" not in out + err
+    assert (tmp_path / "shots" / "0001-out_of_service.png").exists()
