@@ -423,17 +423,17 @@ class Journal:
             elif disable_after and failures >= disable_after:
                 cur.execute("UPDATE slots SET disabled = 1, disabled_reason = ? WHERE id = ?",
                             (f"{failures} failed vends in a row", slot))
-            self._owe_for_vend(cur, tx_id, outcome, claim, refund_reference)
+            self._owe_for_vend(cur, row, outcome, claim, refund_reference)
 
-    def _owe_for_vend(self, cur: sqlite3.Cursor, tx_id: str, outcome: str, claim: str,
+    def _owe_for_vend(self, cur: sqlite3.Cursor, row: sqlite3.Row, outcome: str, claim: str,
                       refund_reference: str) -> None:
+        tx_id = row["id"]
         reason = f"vend {outcome}"
         if outcome == "vended" or not (claim or refund_reference):
             return
         if outcome == "unknown":
             self._issue_claim(cur, tx_id, claim_code(tx_id), reason)
         elif refund_reference:
-            row = self._row(cur, tx_id)
             self._queue_refund(cur, tx_id, refund_reference, reason, claim or claim_code(tx_id),
                                {"currency": row["currency"], "amount": row["amount"]})
         else:

@@ -309,12 +309,9 @@ class Runtime:
         self._journal.resolve_vend(tx_id, result.outcome.value, {"detail": result.detail})
         log.warning("vend %s resolved by the machine's late report: %s", tx_id,
                     result.outcome.value)
-        if not result.vended and result.outcome is not VendOutcome.UNKNOWN \
-                and self._gateway.can_refund:
-            order, request = self._journal.sale(tx_id)
-            if request is not None:  # a certain failure now: the money can go back
-                self._queue_refund(order, self._journal.transaction(tx_id)["claim_code"],
-                                   "vend failed (reported after a restart)")
+        if not result.vended and result.outcome is not VendOutcome.UNKNOWN:
+            # a certain failure now: the money can go back
+            self._refund_if_possible(tx_id, "vend failed (reported after a restart)")
         self._post_stock()
 
     def _startup(self) -> None:
@@ -332,12 +329,9 @@ class Runtime:
         if report.vend_unknown or report.refund_due:
             log.warning("recovered: %d vend(s) of unknown result, %d paid sale(s) due a refund",
                         len(report.vend_unknown), len(report.refund_due))
-        if self._gateway.can_refund:  # certainly not dispensed: the money can go back now
-            for tx_id in report.not_dispensed:
-                order, request = self._journal.sale(tx_id)
-                if request is not None:
-                    self._queue_refund(order, request.reference or claim_code(tx_id),
-                                       "the kiosk stopped before the machine was told to vend")
+        for tx_id in report.not_dispensed:  # certainly not dispensed: the money can go back
+            self._refund_if_possible(tx_id, "the kiosk stopped before the machine was told to "
+                                            "vend", show_reference=True)
         for order, request in self._journal.watched_orders():
             request = request or self._lost_request(order)
             if request is not None:
@@ -547,11 +541,7 @@ class Runtime:
                                                "paid_symbol": status.paid_symbol}):
             return
         log.warning("payment for %s arrived after the sale ended: refund due", tx_id)
-        if self._gateway.can_refund:  # handled like a failed vend: refund where we can
-            order, request = self._journal.sale(tx_id)
-            if request is not None:
-                code = self._journal.transaction(tx_id)["claim_code"]
-                self._queue_refund(order, code, "paid after the sale ended")
+        self._refund_if_possible(tx_id, "paid after the sale ended")  # like a failed vend
 
     def _claim_unverified(self, tx_id: str, status: PaymentStatus) -> None:
         """Reported paid after the sale ended, but not as ordered: money may have arrived."""
@@ -560,6 +550,21 @@ class Runtime:
         self._journal.claim_issued(tx_id, claim_code(tx_id),
                                    f"reported paid after the sale ended, but {status.reason}")
         log.warning("payment for %s failed verification after the sale ended: claim", tx_id)
+
+    def _refund_if_possible(self, tx_id: str, reason: str, *,
+                            show_reference: bool = False) -> None:
+        """Queue the refund of a sale whose money arrived, where the gateway refunds by API and
+        the journal holds its payment. The customer keeps the sale's claim code, or with
+        ``show_reference`` the gateway's own reference when it has one."""
+        if not self._gateway.can_refund:
+            return
+        order, request = self._journal.sale(tx_id)
+        if request is None:
+            return
+        code = self._journal.transaction(tx_id)["claim_code"]
+        if show_reference and request.reference:
+            code = request.reference
+        self._queue_refund(order, code, reason)
 
     def _queue_refund(self, order: Order, code: str, reason: str) -> None:
         """Durable: the refund worker retries it, across restarts, until the gateway says."""
