@@ -348,6 +348,7 @@ CONFIG = """\
 id = "bench-0001"
 currency = "USD"
 data_dir = "{data_dir}"
+wait_for_time_sync = false
 
 [display]
 width = {width}

@@ -20,6 +20,7 @@ from kiosk.payments.centrapay import CentrapayGateway
 from kiosk.payments.mixpay import MixPayGateway
 from kiosk.payments.wctpay import WctPayGateway
 from kiosk.runtime import STARTING_UP, Runtime, SlotWiring
+from kiosk.time_sync import kernel_time_synced
 
 
 class NotAvailable(KioskError):
@@ -96,7 +97,8 @@ def _vend_backstop_s(config: Config) -> float:
 
 def build_runtime(config: Config, on_sale_finished: Callable[[dict[str, Any]], None], *,
                   gateway: Gateway | None = None, driver: VendDriver | None = None,
-                  clock: Callable[[], float] = time.time) -> Runtime:
+                  clock: Callable[[], float] = time.monotonic,
+                  wall_clock: Callable[[], float] = time.time) -> Runtime:
     gateway = gateway or build_gateway(config)
     settings = FlowSettings(currency=config.machine.currency, gateway=gateway.name,
                             choose_asset=config.payment.choose_asset
@@ -109,16 +111,19 @@ def build_runtime(config: Config, on_sale_finished: Callable[[dict[str, Any]], N
     flow = Flow(settings, new_tx_id=lambda: str(uuid.uuid4()))
     stock = {s.id: s.stock for s in config.slots}
     # Until the journal has been read, nothing is for sale: stock may have changed since.
-    state = initial_state(products(config), {}, frozenset(), STARTING_UP, clock())
+    now = clock()
+    state = initial_state(products(config), {}, frozenset(), STARTING_UP, now,
+                          wall_offset_s=wall_clock() - now)
     wiring = {s.id: SlotWiring(s.motor, s.mdb_item) for s in config.slots}
     return Runtime(flow, state, gateway=gateway,
                    driver=driver or build_driver(config),
                    journal=Journal.open_in(config.machine.data_dir), wiring=wiring,
                    initial_stock=stock,
                    poll_interval_s=config.payment.poll_interval_s or gateway.poll_interval_s,
-                   on_sale_finished=on_sale_finished, clock=clock,
+                   on_sale_finished=on_sale_finished, clock=clock, wall_clock=wall_clock,
                    operator_pin_hash=config.operator.pin_hash,
                    failures_to_disable=config.vend.failures_to_disable,
                    refund_give_up_s=config.payment.refund_give_up_h * 3600.0,
                    # the machine's word on a vend approved before a restart counts this long
-                   late_result_window_s=config.vend.mdb.dispense_timeout_s + 30.0)
+                   late_result_window_s=config.vend.mdb.dispense_timeout_s + 30.0,
+                   time_synced=kernel_time_synced if config.machine.wait_for_time_sync else None)

@@ -83,6 +83,7 @@ class MachineConfig:
     locale: str = "en"
     data_dir: Path = Path("/var/lib/vending-kiosk")
     support: str = ""                  # how a customer reaches the operator: phone, e-mail, URL
+    wait_for_time_sync: bool = True    # no money before NTP set the clock (kiosk.time_sync)
 
 
 @dataclass(frozen=True)
@@ -753,8 +754,9 @@ def _machine(r: _Reader, config_dir: Path) -> MachineConfig:
     locale = _locale(r)
     data_dir = _data_dir(r, config_dir)
     support = _support(r)
+    wait_for_time_sync = r.bool_("wait_for_time_sync", True)
     r.finish()
-    return MachineConfig(machine_id, currency, locale, data_dir, support)
+    return MachineConfig(machine_id, currency, locale, data_dir, support, wait_for_time_sync)
 
 
 def _data_dir(r: _Reader, config_dir: Path) -> Path:

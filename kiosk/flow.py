@@ -146,6 +146,7 @@ class Sale:
     part_paid: bool = False                   # the gateway reported part of the price paid
     keypad: bool = False                      # picked on the machine's keypad (MDB) first
     prompt: str = ""                          # what the customer must do while vending
+    pay_by: float = 0.0                       # monotonic end of the payment window (``now``)
 
     @property
     def tx_id(self) -> str | None:
@@ -162,6 +163,7 @@ class KioskState:
     sale: Sale | None = None
     screen_since: float = 0.0
     last_input: float = 0.0
+    wall_offset_s: float = 0.0                # the wall clock minus ``now`` (``WallClockSet``)
 
     def product(self, slot_id: str) -> Product | None:
         return next((p for p in self.products if p.slot_id == slot_id), None)
@@ -175,11 +177,12 @@ class KioskState:
 
 
 def initial_state(products: tuple[Product, ...], stock: Mapping[str, int],
-                  disabled: frozenset[str], hardware_fault: str, now: float) -> KioskState:
+                  disabled: frozenset[str], hardware_fault: str, now: float,
+                  wall_offset_s: float = 0.0) -> KioskState:
     screen = Screen.OUT_OF_SERVICE if hardware_fault else Screen.ATTRACT
     return KioskState(screen=screen, products=products, stock=MappingProxyType(dict(stock)),
                       disabled=disabled, hardware_fault=hardware_fault, screen_since=now,
-                      last_input=now)
+                      last_input=now, wall_offset_s=wall_offset_s)
 
 
 # ---------------------------------------------------------------- events
@@ -188,6 +191,16 @@ def initial_state(products: tuple[Product, ...], stock: Mapping[str, int],
 @dataclass(frozen=True)
 class Tick:
     """Time passed; deadlines are checked against ``now``."""
+
+
+@dataclass(frozen=True)
+class WallClockSet:
+    """The wall clock now reads ``offset_s`` seconds ahead of ``now``: set at start-up and
+    after every step of the wall clock (NTP on a Pi without a real-time clock). ``now`` is
+    monotonic and every deadline is on it; the wall clock only dates the order's expiry, a
+    timestamp the gateway reads."""
+
+    offset_s: float
 
 
 @dataclass(frozen=True)
@@ -293,7 +306,7 @@ class StockChanged:
 Event = (Tick | StartTapped | ItemChosen | CoinChosen | CancelPressed | DonePressed
          | AssetsLoaded | AssetsFailed | PaymentCreated | PaymentCreateFailed | PaymentUpdate
          | VendFinished | HardwareChanged | StockChanged | KeypadSelected | VendPrompted
-         | SaleInterrupted)
+         | SaleInterrupted | WallClockSet)
 
 
 # ---------------------------------------------------------------- effects
@@ -384,6 +397,9 @@ class Flow:
         self._new_tx_id = new_tx_id
 
     def step(self, state: KioskState, event: Event, now: float) -> Transition:
+        """``now``: monotonic seconds, never the wall clock."""
+        if isinstance(event, WallClockSet):
+            return Transition(replace(state, wall_offset_s=event.offset_s))
         if isinstance(event, StockChanged):
             return Transition(replace(state, stock=MappingProxyType(dict(event.stock)),
                                       disabled=event.disabled))
@@ -467,7 +483,7 @@ class Flow:
             return self._end_unpaid(state, Screen.CANCELLED, "cancelled", "customer", now,
                                     unconfirmed)
         if isinstance(event, Tick):
-            deadline = sale.order.expires_at
+            deadline = sale.pay_by
             if state.screen is Screen.CONFIRMING:
                 if now > deadline + self.settings.confirm_grace_s:
                     return self._end_unpaid(state, Screen.PAYMENT_FAILED, "payment_failed",
@@ -560,9 +576,9 @@ class Flow:
             window = min(window, self.settings.keypad_patience_s - KEYPAD_MARGIN_S)
         order = Order(tx_id=self._new_tx_id(), slot_id=product.slot_id, item_name=product.name,
                       amount=product.price, currency=self.settings.currency, asset=asset,
-                      expires_at=int(now + window))
-        return _go(state, Screen.CREATING_PAYMENT, now, replace(sale, order=order),
-                   CreatePayment(order))
+                      expires_at=int(now + state.wall_offset_s + window))
+        return _go(state, Screen.CREATING_PAYMENT, now,
+                   replace(sale, order=order, pay_by=now + window), CreatePayment(order))
 
     def _end_unpaid(self, state: KioskState, screen: Screen, kind: str, reason: str,
                     now: float, claim: ClaimReason | None = None) -> Transition:

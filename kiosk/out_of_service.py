@@ -72,7 +72,7 @@ def run_out_of_service(reason: str, until: Callable[[], bool], *, headless: bool
                        screenshots: Path | None = None, max_run_s: float | None = None) -> bool:
     """Show out of service with ``reason`` until ``until()`` (checked every 2 s) or SIGTERM."""
     log.error("kiosk out of service: %s", reason)
-    idle = _Idle(reason, time.time())
+    idle = _Idle(reason, time.monotonic())
     view = View(currency="USD", images_dir=assets_dir() / "products")
     app = KioskApp(idle, view, DisplayOptions(headless=headless),  # type: ignore[arg-type]
                    screenshots_dir=screenshots, max_run_s=max_run_s)

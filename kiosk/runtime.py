@@ -70,6 +70,7 @@ from kiosk.flow import (
     Vend,
     VendFinished,
     VendPrompted,
+    WallClockSet,
 )
 from kiosk.firstboot import recorded_errors
 from kiosk.gateway_health import GatewayHealth, MonitoredGateway
@@ -78,6 +79,7 @@ from kiosk.operator_pin import verify_pin
 from kiosk.money import format_amount, to_minor
 from kiosk.payments.base import Gateway, Order, PaymentRequest, PaymentState, PaymentStatus
 from kiosk.refunds import RefundWorker, refund_reference
+from kiosk.time_sync import clock_fault
 from kiosk.watcher import PaymentWatcher
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,7 @@ FAULT_RECHECK_INTERVAL_S = 2.0    # out of service: notice quickly when the mach
 REFUND_GIVE_UP_S = 72 * 3600.0
 CUSTOMER_FRESH_S = 20.0           # a customer's first tap probes a gateway quiet for longer
 INTERRUPTED_RECENT_S = 300.0      # a sale cut short this recently may still have its customer
+WALL_CLOCK_STEP_S = 1.0           # a wall clock this far off the last reading was stepped
 STARTING_UP = "starting up"
 # Taps a customer makes: dropped while the operator menu is open.
 CUSTOMER_EVENTS = (StartTapped, ItemChosen, CoinChosen, CancelPressed, DonePressed)
@@ -105,10 +108,12 @@ class Runtime:
     def __init__(self, flow: Flow, state: KioskState, *, gateway: Gateway, driver: VendDriver,
                  journal: Journal, wiring: dict[str, SlotWiring], initial_stock: dict[str, int],
                  poll_interval_s: float, on_sale_finished: Callable[[dict[str, Any]], None],
-                 clock: Callable[[], float] = time.time, operator_pin_hash: str = "",
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time, operator_pin_hash: str = "",
                  failures_to_disable: int = 2,
                  refund_give_up_s: float = REFUND_GIVE_UP_S,
-                 late_result_window_s: float = 0.0) -> None:
+                 late_result_window_s: float = 0.0,
+                 time_synced: Callable[[], bool | None] | None = None) -> None:
         self.flow = flow
         self.state = state
         # Workers read this immutable copy, never ``state`` (the UI thread's alone).
@@ -123,7 +128,9 @@ class Runtime:
         self._wiring = wiring
         self._initial_stock = initial_stock
         self._on_sale_finished = on_sale_finished
-        self._clock = clock
+        self._clock = clock              # every duration and deadline
+        self._wall_clock = wall_clock    # only what is dated: the journal, the gateway
+        self._time_synced = time_synced  # None: the wall clock is trusted (kiosk.time_sync)
         self._events: queue.SimpleQueue[Event | op.OpEvent] = queue.SimpleQueue()
         self.wakeup = threading.Event()  # set by post(): the UI loop waits on it
         self._sale_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sale")
@@ -131,7 +138,7 @@ class Runtime:
         # Refunds retry for hours; they must not hold up the next customer's sale.
         self.refunds = RefundWorker(self._gateway, journal, refund_give_up_s)
         self.watcher = PaymentWatcher(self._gateway, journal, self.post, poll_interval_s, clock,
-                                      on_unknown=self._status_unknown)
+                                      on_unknown=self._status_unknown, wall_clock=wall_clock)
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
         self._next_health_check = clock() + FAULT_RECHECK_INTERVAL_S  # start-up checks first
@@ -175,6 +182,7 @@ class Runtime:
         """Feed queued events (and a clock tick) to the flow; True if the state changed."""
         now = self._clock() if now is None else now
         before, operator_before = self.state, self.operator
+        self._follow_wall_clock(now)
         self._maybe_check_health(now)
         while True:
             try:
@@ -184,6 +192,19 @@ class Runtime:
             self._step(event, now)
         self._step(Tick(), now)
         return self.state is not before or self.operator is not operator_before
+
+    def _follow_wall_clock(self, now: float) -> None:
+        """Tell the flow when the wall clock was stepped (NTP on a Pi without a real-time
+        clock): its deadlines stay on ``now``, only the order's expiry is dated by it."""
+        offset = self._wall_clock() - now
+        if abs(offset - self.state.wall_offset_s) > WALL_CLOCK_STEP_S:
+            if self.state.wall_offset_s:
+                log.warning("the wall clock moved by %+.0f s", offset - self.state.wall_offset_s)
+            self._step(WallClockSet(offset), now)
+
+    def _monotonic(self, wall_time: float) -> float:
+        """A wall-clock time (a PIN lock's end) as the UI thread's ``now`` reads it; 0: none."""
+        return self._clock() + wall_time - self._wall_clock() if wall_time else 0.0
 
     def _step(self, event: Event | op.OpEvent, now: float) -> None:
         if isinstance(event, op.OpEvent) or (isinstance(event, Tick) and self.operator.open):
@@ -356,21 +377,33 @@ class Runtime:
         self.post(SaleInterrupted(order, tx["claim_code"], reason))
 
     def _wall_age_s(self, stamp: str) -> float:
-        return self._clock() - datetime.fromisoformat(stamp).timestamp()
+        return self._wall_clock() - datetime.fromisoformat(stamp).timestamp()
 
     def _check_health(self) -> None:
         try:
             health = self._driver.health()
             hardware = "" if health.ready else health.reason or "not ready"
             # Without its watcher the kiosk would never see a payment: out of service.
-            fault = (self._startup_fault or hardware or self.watcher.fault
-                     or self.watcher.status_fault() or self._gateway_fault())
+            fault = (self._startup_fault or self._time_fault() or hardware
+                     or self.watcher.fault or self.watcher.status_fault()
+                     or self._gateway_fault())
             self.post(HardwareChanged(fault))
             if fault:  # notice the cause going away quickly
                 self._next_health_check = min(self._next_health_check,
                                               self._clock() + FAULT_RECHECK_INTERVAL_S)
         finally:
             self._health_pending = False
+
+    def _time_fault(self) -> str:
+        """Out of service until the wall clock is synchronised; once it is, for good (later
+        steps move no deadline, and the sales already dated stay as they were)."""
+        if self._time_synced is None:
+            return ""
+        fault = clock_fault(self._time_synced())
+        if not fault:
+            log.info("the clock is synchronised: payments can be taken")
+            self._time_synced = None
+        return fault
 
     def _gateway_fault(self) -> str:
         """Probe the gateway when it has not answered recently; its fault, or ""."""
@@ -598,10 +631,10 @@ class Runtime:
     def _check_pin(self, pin: str) -> None:
         """The slow hash, the count and the lock: all from and into the journal. The lock holds
         on the wall and the monotonic clock (``op.Lockout``): a clock step cannot lift it."""
-        now, clock = self._clock(), op.boot_clock()
+        now, clock = self._wall_clock(), op.boot_clock()
         failures, until = op.read_lockout(self._journal, now, clock)
         if until or not self._pin_hash:
-            self.post(op.PinChecked(False, failures, until))
+            self.post(op.PinChecked(False, failures, self._monotonic(until)))
             return
         if verify_pin(pin, self._pin_hash):
             self._journal.operator_event(PIN_OK, {})
@@ -613,17 +646,17 @@ class Runtime:
             self._journal.operator_event(PIN_LOCKED, {"failures": failures, **lock.detail()})
             log.warning("operator PIN locked for %.0f minutes after %d wrong PINs",
                         op.LOCKOUT_S / 60, failures)
-        self.post(op.PinChecked(False, failures, lock.until if lock else 0.0))
+        self.post(op.PinChecked(False, failures, self._monotonic(lock.until if lock else 0.0)))
 
     def _op_read(self, effect: object) -> None:
         if isinstance(effect, op.ReadLock):
-            self.post(op.LockRead(*op.read_lockout(self._journal, self._clock(),
-                                                   op.boot_clock())))
+            failures, until = op.read_lockout(self._journal, self._wall_clock(), op.boot_clock())
+            self.post(op.LockRead(failures, self._monotonic(until)))
         elif isinstance(effect, op.LoadSlots):
             self._post_slots()
         elif isinstance(effect, op.LoadSales):
             self.post(op.SalesLoaded(op.sales_summary(self._journal.transactions(),
-                                                      self._clock())))
+                                                      self._wall_clock())))
         elif isinstance(effect, op.CheckStatus):
             self.post(op.StatusLoaded(self._status_report()))
 

@@ -53,6 +53,7 @@ class _Watch:
     request: PaymentRequest
     late: bool
     next_poll: float
+    deadline: float                 # the gateway's expiry on the monotonic clock
     confirmed: bool = True          # the gateway said it created this payment
     failures: int = 0
     last_error: str = ""
@@ -62,8 +63,9 @@ class _Watch:
 class PaymentWatcher(SupervisedLoop):
     def __init__(self, gateway: Gateway, journal: Journal,
                  post: Callable[[PaymentUpdate], None], poll_interval_s: float,
-                 clock: Callable[[], float] = time.time,
-                 on_unknown: Callable[[Order, PaymentRequest], None] | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_unknown: Callable[[Order, PaymentRequest], None] | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         super().__init__("payment watcher")
         self._gateway = gateway
         self._on_unknown = on_unknown
@@ -72,6 +74,7 @@ class PaymentWatcher(SupervisedLoop):
         self._poll_s = poll_interval_s
         self._late_poll_s = max(3 * poll_interval_s, 5.0)
         self._clock = clock
+        self._wall_clock = wall_clock
         self._watches: dict[str, _Watch] = {}
         self._abandoned: set[str] = set()
 
@@ -80,8 +83,12 @@ class PaymentWatcher(SupervisedLoop):
         """Poll ``request``; ``confirmed=False`` for a handle whose create reply was lost."""
         with self._cond:
             late = late or order.tx_id in self._abandoned
-            self._watches[order.tx_id] = _Watch(order, request, late, next_poll=self._clock(),
-                                                confirmed=confirmed)
+            now = self._clock()
+            # The gateway's expiry is a wall-clock timestamp: turned into a monotonic deadline
+            # once, so a later step of the wall clock moves no watch's end.
+            deadline = now + request.expires_at - self._wall_clock()
+            self._watches[order.tx_id] = _Watch(order, request, late, next_poll=now,
+                                                deadline=deadline, confirmed=confirmed)
             self._cond.notify_all()
 
     def abandon(self, tx_id: str) -> bool:
@@ -170,10 +177,10 @@ class PaymentWatcher(SupervisedLoop):
             return False
         limit = LATE_CONFIRMING_MAX_S if status.state in (
             PaymentState.CONFIRMING, PaymentState.UNDER_REVIEW) else LATE_GRACE_S
-        return self._clock() - watch.request.expires_at > limit
+        return self._clock() - watch.deadline > limit
 
     def _end_late_watch(self, watch: _Watch, status: PaymentStatus) -> None:
-        past = self._clock() - watch.request.expires_at
+        past = self._clock() - watch.deadline
         money_seen = status.state is not PaymentState.AWAITING
         reason = (f"still {status.state.value} {past / 60:.0f} min after its deadline"
                   if money_seen else "nothing arrived by the gateway's deadline")
@@ -193,7 +200,7 @@ class PaymentWatcher(SupervisedLoop):
             backoff = exc.retry_after_s
         else:
             backoff = min(ERROR_BACKOFF_MAX_S, self._poll_s * 2 ** min(watch.failures, 5))
-        past = self._clock() - watch.request.expires_at
+        past = self._clock() - watch.deadline
         if (not watch.confirmed and past > LATE_GRACE_S) or past > UNKNOWN_GIVE_UP_S:
             with self._cond:
                 self._watches.pop(watch.order.tx_id, None)

@@ -54,12 +54,14 @@ def mixpay_config(tmp_path: Path, sandbox: Sandbox, *, a2_fault: str = "jam",
 class Harness:
     """A runtime driven by flow events instead of taps, with its finished sales collected."""
 
-    def __init__(self, config: Config, driver: SimulatedDriver | None) -> None:
+    def __init__(self, config: Config, driver: SimulatedDriver | None, *,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         """``driver`` None: the one the config names (the real MDB driver, say)."""
         self.lines: list[dict[str, Any]] = []
         self.config = config
         self.driver = driver
-        self.runtime: Runtime = build_runtime(config, self.lines.append, driver=driver)
+        self.runtime: Runtime = build_runtime(config, self.lines.append, driver=driver,
+                                              wall_clock=wall_clock)
         self.runtime.start()
 
     def journal(self) -> Journal:

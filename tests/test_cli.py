@@ -96,6 +96,7 @@ def test_sandbox_command_serves_the_mixpay_api() -> None:
 RUN_CONFIG = """
 [machine]
 data_dir = "{data_dir}"
+wait_for_time_sync = false
 
 [display]
 width = 800

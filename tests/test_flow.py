@@ -56,6 +56,7 @@ from kiosk.flow import (
     Transition,
     Vend,
     VendFinished,
+    WallClockSet,
     initial_state,
 )
 from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState, PaymentStatus
@@ -345,6 +346,7 @@ MATRIX_EVENTS: dict[str, MatrixEvent] = {
     "interrupted": lambda s: SaleInterrupted(
         Order(EARLIER_TX, "A1", "Cola", Decimal("2.50"), "USD", None, int(T0)),
         claim_code(EARLIER_TX), ClaimReason.VEND_UNKNOWN),
+    "wall_clock_step": lambda s: WallClockSet(s.wall_offset_s + 86_400.0),
 }
 LATE_S = 10_000.0
 
@@ -510,6 +512,8 @@ def test_matrix_transition_table(screen: Screen, key: str) -> None:
         if isinstance(event, StockChanged):
             assert dict(t.state.stock) == dict(event.stock)
             assert t.state.disabled == event.disabled
+        if isinstance(event, WallClockSet):
+            assert t.state.wall_offset_s == event.offset_s
         return
 
     assert t.state.screen is expect.screen
@@ -694,6 +698,29 @@ def test_order_carries_price_currency_tx_and_window() -> None:
     assert order.expires_at == 1_234 + WINDOW_S
 
 
+def test_order_expiry_is_dated_by_the_wall_clock_the_window_by_now() -> None:
+    k = state_at(S.CHOOSE_COIN)
+    k.send(WallClockSet(1_700_000_000.0), after=0.0)
+    t = k.send(CoinChosen(ETH), at=1_234.9)
+    (create,) = t.effects
+    assert isinstance(create, CreatePayment)
+    # The gateway reads a unix time; the flow's own deadline is on its monotonic ``now``.
+    assert create.order.expires_at == 1_700_000_000 + 1_234 + WINDOW_S
+    assert k.sale.pay_by == 1_234.9 + WINDOW_S
+
+
+@pytest.mark.parametrize("step_s", [86_400.0, -86_400.0])
+def test_a_wall_clock_step_mid_sale_moves_no_deadline(step_s: float) -> None:
+    k = state_at(S.AWAITING_PAYMENT)
+    order, pay_by = k.order, k.sale.pay_by
+    k.send(WallClockSet(k.state.wall_offset_s + step_s))
+    t = k.send(Tick(), at=pay_by - 1)
+    assert (t.state.screen, t.effects) == (S.AWAITING_PAYMENT, ())
+    assert k.order == order            # the expiry the gateway was given stays as it was
+    t = k.send(PaymentUpdate(k.tx, PaymentStatus(PaymentState.PAID)))
+    assert t.state.screen is S.VENDING
+
+
 def test_each_sale_gets_its_own_tx_id() -> None:
     k = state_at(S.CANCELLED)
     k.send(DonePressed())
@@ -812,8 +839,9 @@ def test_same_status_again_does_not_restart_the_screen() -> None:
 
 def test_awaiting_expires_when_the_window_closes() -> None:
     k = state_at(S.AWAITING_PAYMENT)
-    deadline = float(k.order.expires_at)
-    assert deadline == int(T0 + 4) + WINDOW_S   # chosen at T0+4 by the route
+    deadline = k.sale.pay_by
+    assert deadline == T0 + 4 + WINDOW_S   # chosen at T0+4 by the route
+    assert k.order.expires_at == int(deadline)  # the wall clock reads as ``now`` here
     assert k.send(Tick(), at=deadline - 1).effects == ()
     assert k.screen is S.AWAITING_PAYMENT
     t = k.send(Tick(), at=deadline)

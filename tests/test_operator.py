@@ -265,11 +265,14 @@ def test_pin_lockout_counts_back_to_the_last_good_pin_or_lock(tmp_path: Path) ->
 
 
 class Kiosk:
-    def __init__(self, config: Config, clock: FakeTime) -> None:
+    def __init__(self, config: Config, clock: FakeTime, boot: FakeBoot | None = None) -> None:
         self.clock = clock
+        # The UI thread's ``now``: this boot's monotonic clock, which no wall-clock step moves.
+        self.monotonic: Callable[[], float] = (
+            time.monotonic if boot is None else lambda: boot.monotonic)
         self.config = config
         self.runtime: Runtime = build_runtime(
-            config, lambda line: None, clock=clock,
+            config, lambda line: None, clock=self.monotonic, wall_clock=clock,
             driver=SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
         self.runtime.start()
         self.wait(lambda: self.runtime.state.screen is Screen.ATTRACT)
@@ -277,6 +280,10 @@ class Kiosk:
     @property
     def menu(self) -> op.OperatorState:
         return self.runtime.operator
+
+    def locked(self) -> bool:
+        """As the UI thread sees it: on the monotonic clock, whatever the wall clock says."""
+        return self.menu.locked(self.monotonic())
 
     def wait(self, condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -377,24 +384,24 @@ def lock_out(kiosk: Kiosk) -> None:
     for attempt in range(1, 6):
         kiosk.enter("0000")
         assert kiosk.menu.failures == attempt
-    assert kiosk.menu.locked(kiosk.clock()) and kiosk.menu.screen is op.OpScreen.PIN
+    assert kiosk.locked() and kiosk.menu.screen is op.OpScreen.PIN
 
 
 def test_a_forward_clock_step_does_not_lift_the_lock(config: Config, boot: FakeBoot) -> None:
     clock = FakeTime(time.time())
-    kiosk = Kiosk(config, clock)
+    kiosk = Kiosk(config, clock, boot)
     try:
         lock_out(kiosk)
         clock.now += 15 * 60 + 1                 # NTP steps the wall clock; 1 s really passed
         boot.monotonic += 1
         kiosk.enter(PIN)
         assert kiosk.menu.screen is op.OpScreen.PIN
-        assert kiosk.menu.locked(clock()) and "locked" in kiosk.menu.message
-        assert kiosk.menu.locked_until == pytest.approx(clock() + 15 * 60 - 1)
+        assert kiosk.locked() and "locked" in kiosk.menu.message
+        assert kiosk.menu.locked_until == pytest.approx(kiosk.monotonic() + 15 * 60 - 1)
         kiosk.runtime.post(op.OpBack())           # the PIN screen, opened again, shows it too
         kiosk.wait(lambda: not kiosk.menu.open)
         kiosk.open_pin_screen()
-        assert kiosk.menu.locked(clock())
+        assert kiosk.locked()
         clock.now += 15 * 60                       # 15 minutes really pass: both clocks move
         boot.monotonic += 15 * 60
         kiosk.enter(PIN)
@@ -405,17 +412,17 @@ def test_a_forward_clock_step_does_not_lift_the_lock(config: Config, boot: FakeB
 
 def test_a_restart_in_the_same_boot_keeps_counting(config: Config, boot: FakeBoot) -> None:
     clock = FakeTime(time.time())
-    first = Kiosk(config, clock)
+    first = Kiosk(config, clock, boot)
     try:
         lock_out(first)
     finally:
         first.close()
     clock.now += 60 * 60                           # the wall clock jumps an hour ahead
     boot.monotonic += 14 * 60                      # while the kiosk restarts 14 minutes later
-    second = Kiosk(config, clock)
+    second = Kiosk(config, clock, boot)
     try:
         second.open_pin_screen()
-        assert second.menu.locked(clock())
+        assert second.locked()
         clock.now += 61
         boot.monotonic += 61
         second.enter(PIN)
@@ -431,10 +438,10 @@ def test_a_lock_journalled_before_the_rule_is_counted_in_full(config: Config,
     clock = FakeTime(time.time())
     with Journal.open_in(config.machine.data_dir) as journal:
         journal.operator_event("pin_locked", {"failures": 5, "until": clock() + 60})
-    kiosk = Kiosk(config, clock)
+    kiosk = Kiosk(config, clock, boot)
     try:
         kiosk.open_pin_screen()
-        assert kiosk.menu.locked_until == pytest.approx(clock() + 15 * 60)
+        assert kiosk.menu.locked_until == pytest.approx(kiosk.monotonic() + 15 * 60)
         clock.now += 61
         kiosk.enter(PIN)
         assert kiosk.menu.screen is op.OpScreen.PIN
@@ -446,13 +453,13 @@ def test_a_lock_journalled_before_the_rule_is_counted_in_full(config: Config,
 
 def test_operator_pin_lockout_survives_a_restart(config: Config, boot: FakeBoot) -> None:
     clock = FakeTime(time.time())
-    first = Kiosk(config, clock)
+    first = Kiosk(config, clock, boot)
     try:
         first.open_pin_screen()
         for attempt in range(1, 6):
             first.enter("0000")
             assert first.menu.failures == attempt
-        assert first.menu.locked(clock()) and first.menu.screen is op.OpScreen.PIN
+        assert first.locked() and first.menu.screen is op.OpScreen.PIN
         first.enter(PIN)                       # the right PIN does not help while locked
         assert first.menu.screen is op.OpScreen.PIN
         first.runtime.settle(5, watches=False)
@@ -463,10 +470,10 @@ def test_operator_pin_lockout_survives_a_restart(config: Config, boot: FakeBoot)
         first.close()
     clock.now += 14 * 60                       # a reboot, 14 minutes later
     boot.boot_id, boot.monotonic = "boot-2", 20.0
-    second = Kiosk(config, clock)
+    second = Kiosk(config, clock, boot)
     try:
         second.open_pin_screen()
-        assert second.menu.locked(clock())
+        assert second.locked()
         second.enter(PIN)
         assert second.menu.screen is op.OpScreen.PIN
         clock.now += 61                        # the wall clock's 15 minutes are over, but

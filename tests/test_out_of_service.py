@@ -17,6 +17,7 @@ from kiosk.out_of_service import rejection_reason
 PLACEHOLDER = """
 [machine]
 data_dir = "{data_dir}"
+wait_for_time_sync = false
 
 [payment.mixpay]
 payee_id = "00000000-0000-4000-8000-000000000000"

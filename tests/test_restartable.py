@@ -74,6 +74,7 @@ def test_a_hardware_error_mid_vend_is_unknown_and_the_driver_is_reopened() -> No
 GPIO_CONFIG = """
 [machine]
 data_dir = "{data_dir}"
+wait_for_time_sync = false
 
 [payment.mixpay]
 payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"

@@ -15,6 +15,7 @@ from kiosk.sdnotify import Notifier
 CONFIG = """
 [machine]
 data_dir = "{data_dir}"
+wait_for_time_sync = false
 
 [payment.mixpay]
 payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"

@@ -57,7 +57,9 @@ def watch_once(journal: Journal, gateway: Gateway, order: Order, request: Paymen
                now: float, *, confirmed: bool = True) -> PaymentWatcher:
     """Watch ``order`` late, at ``now``, until the watcher lets go of it."""
     posted: list[PaymentUpdate] = []
-    watcher = PaymentWatcher(gateway, journal, posted.append, 0.2, FakeTime(now))
+    # The monotonic clock reads nothing like the wall clock: only their difference may count.
+    watcher = PaymentWatcher(gateway, journal, posted.append, 0.2, FakeTime(5_000.0),
+                             wall_clock=FakeTime(now))
     watcher.start()
     watcher.watch(order, request, late=True, confirmed=confirmed)
     deadline = time.monotonic() + 10

@@ -16,6 +16,8 @@ id = "demo-0001"
 currency = "{currency}"
 locale = "en"
 data_dir = "{data_dir}"
+# The demo runs on this computer's clock, synchronised or not.
+wait_for_time_sync = false
 
 [display]
 fullscreen = false

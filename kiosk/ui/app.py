@@ -64,7 +64,8 @@ class KioskApp:
 
     def __init__(self, runtime: Runtime, view: View, display: DisplayOptions, *,
                  screenshots_dir: Path | None = None, autopilot: Autopilot | None = None,
-                 max_run_s: float | None = None, clock: Callable[[], float] = time.time) -> None:
+                 max_run_s: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._runtime = runtime
         self._view = view
         self._display = display

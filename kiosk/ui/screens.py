@@ -360,7 +360,7 @@ def _paying(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
     w.draw_text(c.surface, _coin_line(c, sale), coin_box, c.px(4.5), w.MUTED, max_lines=2)
     status, colour = _status_line(c, state.screen, sale)
     w.draw_text(c.surface, status, status_box, c.px(5), colour)
-    seconds = max(0, math.ceil(order.expires_at - now))
+    seconds = max(0, math.ceil(sale.pay_by - now))
     w.draw_text(c.surface, c.t("pay.time_left", time=f"{seconds // 60}:{seconds % 60:02d}"),
                 line(0.58, 0.1), c.px(5.5), w.TEXT if seconds > 15 else w.DANGER, bold=True,
                 max_lines=1)
