@@ -16,6 +16,8 @@ Rules that keep money safe live here:
 
 from __future__ import annotations
 
+import math
+
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -578,7 +580,9 @@ class Flow:
                       amount=product.price, currency=self.settings.currency, asset=asset,
                       expires_at=int(now + state.wall_offset_s + window))
         return _go(state, Screen.CREATING_PAYMENT, now,
-                   replace(sale, order=order, pay_by=now + window), CreatePayment(order))
+                   # on a whole second of ``now``: the countdown ticks with the UI's clock
+                   replace(sale, order=order, pay_by=float(math.ceil(now + window))),
+                   CreatePayment(order))
 
     def _end_unpaid(self, state: KioskState, screen: Screen, kind: str, reason: str,
                     now: float, claim: ClaimReason | None = None) -> Transition:
