@@ -332,6 +332,8 @@ class MdbDriver(VendDriver):
         return None if self._send(line) else session.WriteFailed(command)
 
     def _health(self) -> DriverHealth:
+        if not self._thread.is_alive() and not self._stop.is_set():
+            return DriverHealth(False, "MDB reader stopped")
         if not self._connected:
             return DriverHealth(False, self._fault)
         if isinstance(self._state, session.Disabled):
@@ -353,6 +355,9 @@ class MdbDriver(VendDriver):
                 if not self._stop.is_set():
                     self._link_down(str(exc) if isinstance(exc, HardwareError)
                                     else f"{NOT_ANSWERING}: {exc}")
+            except Exception as exc:  # supervised: a bug drops the link and is retried
+                log.exception("the MDB reader failed")
+                self._link_down(f"MDB reader failing: {type(exc).__name__}: {exc}"[:200])
             finally:
                 self._close_port()
             if not self._stop.is_set():

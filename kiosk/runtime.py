@@ -24,7 +24,6 @@ import time
 from datetime import datetime, timedelta
 from collections.abc import Callable
 from decimal import Decimal
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +80,7 @@ from kiosk.payments.base import Gateway, Order, PaymentRequest, PaymentState, Pa
 from kiosk.refunds import RefundWorker, refund_reference
 from kiosk.time_sync import clock_fault
 from kiosk.watcher import PaymentWatcher
+from kiosk.worker import EffectWorker
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ REFUND_GIVE_UP_S = 72 * 3600.0
 CUSTOMER_FRESH_S = 20.0           # a customer's first tap probes a gateway quiet for longer
 INTERRUPTED_RECENT_S = 300.0      # a sale cut short this recently may still have its customer
 WALL_CLOCK_STEP_S = 1.0           # a wall clock this far off the last reading was stepped
+WEDGED_MARGIN_S = 60.0            # a task this much longer than the longest vend never returns
 STARTING_UP = "starting up"
 # Taps a customer makes: dropped while the operator menu is open.
 CUSTOMER_EVENTS = (StartTapped, ItemChosen, CoinChosen, CancelPressed, DonePressed)
@@ -133,8 +134,10 @@ class Runtime:
         self._time_synced = time_synced  # None: the wall clock is trusted (kiosk.time_sync)
         self._events: queue.SimpleQueue[Event | op.OpEvent] = queue.SimpleQueue()
         self.wakeup = threading.Event()  # set by post(): the UI loop waits on it
-        self._sale_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sale")
-        self._misc_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="misc")
+        # A task running longer than the longest vend is wedged: the watchdog pings stop.
+        stale_after_s = flow.settings.vend_backstop_s + WEDGED_MARGIN_S
+        self._sale_worker = EffectWorker("sale", stale_after_s, clock)
+        self._misc_worker = EffectWorker("misc", stale_after_s, clock)
         # Refunds retry for hours; they must not hold up the next customer's sale.
         self.refunds = RefundWorker(self._gateway, journal, refund_give_up_s)
         self.watcher = PaymentWatcher(self._gateway, journal, self.post, poll_interval_s, clock,
@@ -159,8 +162,8 @@ class Runtime:
         self._submit(self._misc_worker, self._startup)
 
     def close(self) -> None:
-        self._sale_worker.shutdown(wait=True)
-        self._misc_worker.shutdown(wait=True)
+        self._sale_worker.shutdown()
+        self._misc_worker.shutdown()
         self.refunds.stop()
         self.watcher.stop()
         self._gateway.close()
@@ -171,7 +174,8 @@ class Runtime:
 
     def alive(self) -> bool:
         """Every worker thread is running and recent: what the systemd watchdog ping needs."""
-        return self.watcher.alive() and self.refunds.alive()
+        return (self.watcher.alive() and self.refunds.alive() and self._sale_worker.alive()
+                and self._misc_worker.alive())
 
     def post(self, event: Event | op.OpEvent) -> None:
         """Queue an event and wake the UI loop; safe from any thread."""
@@ -232,11 +236,14 @@ class Runtime:
         elif isinstance(effect, LoadAssets):
             self._submit(self._misc_worker, self._load_assets, effect)
         elif isinstance(effect, CreatePayment):
-            self._submit(self._sale_worker, self._create_payment, effect.order)
+            self._submit(self._sale_worker, self._create_payment, effect.order,
+                         on_failure=lambda exc: self.post(PaymentCreateFailed(
+                             effect.order.tx_id, f"internal error: {type(exc).__name__}")))
         elif isinstance(effect, AbandonPayment):
             self._submit(self._sale_worker, self._abandon, effect)
         elif isinstance(effect, Vend):
-            self._submit(self._sale_worker, self._vend, effect)
+            self._submit(self._sale_worker, self._vend, effect,
+                         on_failure=lambda exc: self._vend_crashed(effect, exc))
         elif isinstance(effect, RecordPaidLate):
             self._submit(self._sale_worker, self._record_paid_late, effect)
         elif isinstance(effect, ReleaseSelection):
@@ -279,16 +286,23 @@ class Runtime:
             time.sleep(0.05)
         return False
 
-    def _submit(self, worker: ThreadPoolExecutor, fn: Callable[..., None], *args: Any) -> None:
+    def _submit(self, worker: EffectWorker, fn: Callable[..., None], *args: Any,
+                on_failure: Callable[[Exception], None] | None = None) -> None:
         with self._in_flight_lock:
             self._in_flight += 1
-        future: Future[None] = worker.submit(fn, *args)
-        future.add_done_callback(self._task_done)
+        worker.submit(fn, *args, on_failure=self._task_failed(on_failure), done=self._task_done)
 
-    def _task_done(self, future: Future[None]) -> None:
+    def _task_failed(self, then: Callable[[Exception], None] | None
+                     ) -> Callable[[Exception], None]:
+        def failed(exc: Exception) -> None:
+            self._next_health_check = self._clock()   # out of service with the reason, now
+            if then is not None:
+                then(exc)
+        return failed
+
+    def _task_done(self) -> None:
         with self._in_flight_lock:
             self._in_flight -= 1
-        _log_failure(future)
 
     def _sale_line(self, effect: SaleFinished) -> dict[str, Any]:
         order = effect.order
@@ -385,6 +399,7 @@ class Runtime:
             hardware = "" if health.ready else health.reason or "not ready"
             # Without its watcher the kiosk would never see a payment: out of service.
             fault = (self._startup_fault or self._time_fault() or hardware
+                     or self._sale_worker.fault or self._misc_worker.fault
                      or self.watcher.fault or self.watcher.status_fault()
                      or self._gateway_fault())
             self.post(HardwareChanged(fault))
@@ -555,6 +570,17 @@ class Runtime:
             self._post_stock()
         except JournalError as exc:
             log.error("stock not re-read after %s: %s", order.tx_id, exc)
+
+    def _vend_crashed(self, effect: Vend, exc: Exception) -> None:
+        """A bug in the vend's own code: it may have dispensed, so its result is unknown, the
+        customer's code is an open claim now, and it is never vended again."""
+        tx_id, detail = effect.order.tx_id, f"internal error: {type(exc).__name__}"
+        try:
+            self._journal.vend_result(tx_id, VendOutcome.UNKNOWN.value, {"detail": detail},
+                                      disable_slot=False, claim=effect.claim_code)
+        except KioskError as journal_exc:  # recovery marks it vend_unknown at the next start
+            log.error("vend result of %s not journalled: %s", tx_id, journal_exc)
+        self.post(VendFinished(tx_id, VendOutcome.UNKNOWN.value, detail=detail))
 
     def _mark_dispensing(self, tx_id: str) -> bool:
         """On the driver's thread, just before it dispenses: no record, no dispensing."""
@@ -736,11 +762,3 @@ def _network_status(gateway_ok: bool) -> tuple[bool, str]:
         return False, "unknown"
     return (True, "default route present; gateway not reached") if default else \
         (False, "no default route")
-
-
-def _log_failure(future: Future[None]) -> None:
-    exc = future.exception()
-    if exc is not None and not isinstance(exc, KioskError):
-        log.error("worker task failed", exc_info=exc)
-    elif exc is not None:
-        log.error("worker task failed: %s", exc)

@@ -344,3 +344,36 @@ def _eventually(check: Callable[[], bool], timeout_s: float = 2.0) -> bool:
             return True
         done.wait(0.02)
     return check()
+
+
+# -- supervision ---------------------------------------------------------------------------
+
+
+def test_a_bug_in_the_reader_is_out_of_service_then_retried(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import hardware.mdb as mdb_module
+
+    machine, driver = rig()
+    parse = mdb_module.proto.parse_line
+    failing = threading.Event()
+    failing.set()
+
+    def buggy(raw: str, **kwargs: Any) -> Any:
+        if failing.is_set():
+            raise KeyError("injected")
+        return parse(raw, **kwargs)
+
+    monkeypatch.setattr(mdb_module.proto, "parse_line", buggy)
+    with caplog.at_level(logging.ERROR, logger="hardware.mdb"):
+        deadline = threading.Event()
+        for _ in range(100):           # the next line the bridge sends meets the bug
+            health = driver.health()
+            if not health.ready:
+                break
+            deadline.wait(0.05)
+    assert not health.ready and "MDB reader failing: KeyError" in health.reason
+    assert any("the MDB reader failed" in r.message and r.exc_info for r in caplog.records)
+    failing.clear()                    # the cause goes: the reader reconnects by itself
+    assert driver.wait_ready(5).ready
+    assert driver.vend(request()).vended
+    assert machine.vended == [11]
