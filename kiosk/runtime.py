@@ -147,6 +147,7 @@ class Runtime:
         self._next_health_check = clock() + FAULT_RECHECK_INTERVAL_S  # start-up checks first
         self._health_pending = False
         self._startup_fault = STARTING_UP
+        self._stopping = ""               # set once: the kiosk is shutting down
         self._pin_hash = operator_pin_hash
         self.operator_menu = op.OperatorMenu()
         self.operator = op.OperatorState(has_pin=bool(operator_pin_hash))
@@ -176,6 +177,11 @@ class Runtime:
         """Every worker thread is running and recent: what the systemd watchdog ping needs."""
         return (self.watcher.alive() and self.refunds.alive() and self._sale_worker.alive()
                 and self._misc_worker.alive())
+
+    def stop_selling(self) -> None:
+        """The kiosk is shutting down: what is under way finishes, no new sale starts."""
+        self._stopping = "shutting down"
+        self.post(HardwareChanged(self._stopping))
 
     def post(self, event: Event | op.OpEvent) -> None:
         """Queue an event and wake the UI loop; safe from any thread."""
@@ -398,7 +404,7 @@ class Runtime:
             health = self._driver.health()
             hardware = "" if health.ready else health.reason or "not ready"
             # Without its watcher the kiosk would never see a payment: out of service.
-            fault = (self._startup_fault or self._time_fault() or hardware
+            fault = (self._stopping or self._startup_fault or self._time_fault() or hardware
                      or self._sale_worker.fault or self._misc_worker.fault
                      or self.watcher.fault or self.watcher.status_fault()
                      or self._gateway_fault())

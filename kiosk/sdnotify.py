@@ -47,6 +47,10 @@ class Notifier:
     def stopping(self) -> None:
         self._send("STOPPING=1")
 
+    def extend_timeout(self, seconds: float) -> None:
+        """Ask systemd for ``seconds`` more before it kills us (a vend finishing on stop)."""
+        self._send(f"EXTEND_TIMEOUT_USEC={int(seconds * 1_000_000)}")
+
     def close(self) -> None:
         if self._socket is not None:
             self._socket.close()

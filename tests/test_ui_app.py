@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +32,8 @@ from kiosk.flow import (
 from kiosk.i18n import default_catalogue
 from kiosk.payments.base import Asset, PaymentRequest, PaymentState, PaymentStatus
 from kiosk.resources import assets_dir
-from kiosk.ui.app import DisplayOptions, KioskApp
+from kiosk.sdnotify import Notifier
+from kiosk.ui.app import STOP_MARGIN_S, DisplayOptions, KioskApp
 from kiosk.ui.screens import View
 from kiosk.ui.widgets import Button, record_text
 
@@ -238,3 +240,38 @@ def test_a_screenshot_is_saved_whenever_what_the_customer_is_asked_to_pay_change
     names = sorted(path.name for path in tmp_path.glob("*.png"))
     paying = [name for name in names if name.endswith("-awaiting_payment.png")]
     assert len(paying) == 2, names   # one per QR, none for frames that changed nothing else
+
+
+def test_a_stop_mid_vend_lets_the_vend_finish_on_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+    extended: list[float] = []
+    monkeypatch.setattr(Notifier, "extend_timeout", lambda self, s: extended.append(s))
+    kiosk = Kiosk()
+    runtime = kiosk.runtime
+    runtime.wakeup = threading.Event()  # type: ignore[attr-defined]
+    stopped: list[bool] = []
+    runtime.stop_selling = lambda: stopped.append(True)  # type: ignore[attr-defined]
+    kiosk.touch("start")
+    kiosk.touch("item:A1")
+    kiosk.feed(AssetsLoaded("A1", (BTC,)))
+    kiosk.touch("coin:BTC")
+    kiosk.feed(PaymentCreated("tx-1", PaymentRequest("tx-1", LINK, int(kiosk.now) + 120)))
+    kiosk.feed(PaymentUpdate("tx-1", PaymentStatus(PaymentState.PAID)))
+    assert kiosk.screen is Screen.VENDING
+    kiosk.app.request_stop()                      # SIGTERM from systemd, mid-vend
+    seen: list[Screen] = []
+
+    def vend_ends() -> None:
+        seen.append(kiosk.screen)                 # still drawing the vend meanwhile
+        runtime.post(VendFinished("tx-1", "vended"))
+        runtime.wakeup.set()  # type: ignore[attr-defined]
+
+    timer = threading.Timer(0.5, vend_ends)
+    timer.start()
+    try:
+        assert kiosk.app.run() is True
+    finally:
+        timer.cancel()
+    assert seen == [Screen.VENDING]
+    assert kiosk.screen is Screen.THANK_YOU      # the vend ended, then the loop
+    assert stopped == [True]                      # no new sale meanwhile
+    assert extended == [FlowSettings.vend_backstop_s + STOP_MARGIN_S]

@@ -43,6 +43,7 @@ ACTIVE_FOR_S = 3.0        # how long after a tap or a screen change counts as "i
 ANIMATION_FPS = 4         # the attract screen's gentle pulse: cheap on a Pi Zero 2 W
 ANIMATED = frozenset({Screen.ATTRACT, Screen.VENDING})
 DEFAULT_WINDOW = (1024, 600)
+STOP_MARGIN_S = 15.0      # after the vend: the journal's last writes and closing down
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class KioskApp:
         self._notifier = Notifier()
         self._last_activity = 0.0
         self._stop_requested = False
+        self._finishing = False            # stop requested mid-vend: the vend ends first
         self.default_language = view.catalogue.resolve(view.locale)
         self.language = self.default_language
         self._language_at = 0.0            # when the customer last changed the language
@@ -110,7 +112,7 @@ class KioskApp:
         try:
             while True:
                 now = self._clock()
-                if self._stop_requested or not self.frame(now):
+                if (self._stop_requested and not self._finishing_vend()) or not self.frame(now):
                     self._notifier.stopping()
                     return True
                 if self._max_run_s is not None and now - started > self._max_run_s:
@@ -181,6 +183,19 @@ class KioskApp:
         if self._runtime.state.screen in ANIMATED:
             return min(IDLE_POLL_S, 1 / ANIMATION_FPS)
         return min(IDLE_POLL_S, 1.0 - now % 1.0)  # countdowns tick on whole seconds
+
+    def _finishing_vend(self) -> bool:
+        """Asked to stop mid-vend: the vend ends first, on screen, journalled (no new sale
+        starts meanwhile) and systemd is asked to wait for it; True while it runs."""
+        if self._runtime.state.screen is not Screen.VENDING:
+            return False
+        if not self._finishing:
+            self._finishing = True
+            log.warning("stop requested mid-vend: finishing the vend first")
+            self._notifier.extend_timeout(self._runtime.flow.settings.vend_backstop_s
+                                          + STOP_MARGIN_S)
+            self._runtime.stop_selling()
+        return True
 
     def request_stop(self) -> None:
         """Leave the loop after this frame (safe from any thread; wake the runtime too)."""
