@@ -245,6 +245,7 @@ class Journal:
         self._now = now
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._write_fault = ""             # why the last write failed (disk full...), or ""
         try:
             conn = sqlite3.connect(str(self.path), isolation_level=None,
                                    check_same_thread=False, timeout=10.0)
@@ -824,6 +825,23 @@ class Journal:
                                      disabled_reason=row["disabled_reason"] or "")
                 for row in rows}
 
+    @property
+    def write_fault(self) -> str:
+        """Why the last write failed for want of storage ("database or disk is full"), or ""
+        once a write has succeeded since."""
+        with self._lock:
+            return self._write_fault
+
+    def check_writable(self) -> str:
+        """Write the file's header (its schema version, unchanged): the write fault, or "" when
+        the storage takes writes again."""
+        try:
+            with self._tx() as cur:
+                cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except JournalError:
+            pass
+        return self.write_fault
+
     # ------------------------------------------------------------------ private helpers
 
     @contextmanager
@@ -840,6 +858,7 @@ class Journal:
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
             except sqlite3.Error as exc:
+                self._storage_failed(exc, write)
                 raise JournalError(f"journal {self.path}: cannot begin a write: {exc}") from exc
             try:
                 yield conn.cursor()
@@ -851,8 +870,17 @@ class Journal:
                 except sqlite3.Error:
                     pass
                 if isinstance(exc, sqlite3.Error):
+                    self._storage_failed(exc, write)
                     raise JournalError(f"journal {self.path}: {exc}") from exc
                 raise
+            if write:
+                self._write_fault = ""
+
+    def _storage_failed(self, exc: sqlite3.Error, write: bool) -> None:
+        """A write the storage refused (full, read-only, failing, corrupt), not one the
+        journal's own rules refused: the kiosk is out of service until a write succeeds."""
+        if write and not isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+            self._write_fault = f"journal cannot be written: {exc}"
 
     def _migrate(self) -> None:
         with self._tx() as cur:

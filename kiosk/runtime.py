@@ -309,6 +309,8 @@ class Runtime:
     def _task_done(self) -> None:
         with self._in_flight_lock:
             self._in_flight -= 1
+        if self._journal.write_fault:   # the disk filled up: out of service now, not in 30 s
+            self._next_health_check = self._clock()
 
     def _sale_line(self, effect: SaleFinished) -> dict[str, Any]:
         order = effect.order
@@ -404,7 +406,8 @@ class Runtime:
             health = self._driver.health()
             hardware = "" if health.ready else health.reason or "not ready"
             # Without its watcher the kiosk would never see a payment: out of service.
-            fault = (self._stopping or self._startup_fault or self._time_fault() or hardware
+            fault = (self._stopping or self._startup_fault or self._journal_fault()
+                     or self._time_fault() or hardware
                      or self._sale_worker.fault or self._misc_worker.fault
                      or self.watcher.fault or self.watcher.status_fault()
                      or self._gateway_fault())
@@ -414,6 +417,11 @@ class Runtime:
                                               self._clock() + FAULT_RECHECK_INTERVAL_S)
         finally:
             self._health_pending = False
+
+    def _journal_fault(self) -> str:
+        """A journal that cannot be written (disk full, read-only, failing): no sale may start,
+        since none could be recorded; checked again by a write until it heals."""
+        return self._journal.check_writable() if self._journal.write_fault else ""
 
     def _time_fault(self) -> str:
         """Out of service until the wall clock is synchronised; once it is, for good (later

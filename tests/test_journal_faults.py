@@ -1,0 +1,85 @@
+"""The journal's storage failing mid-service (disk full, read-only, I/O errors): no sale starts
+that could not be recorded, the kiosk says why on screen and comes back once writes succeed."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from hardware.simulated import SimulatedDriver
+from harness import Harness, mixpay_config, pay
+from kiosk.flow import CoinChosen, DonePressed, ItemChosen, Screen, StartTapped
+from kiosk.journal import Journal
+from kiosk.payments.sandbox import Sandbox
+
+FULL = "database or disk is full"   # SQLite's own words for SQLITE_FULL
+
+
+class FillableDisk:
+    """The journal's connection on a disk that fills up: every commit fails as SQLite fails
+    on a full disk (the transaction rolled back) until ``full`` is cleared."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.full = False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if self.full and sql == "COMMIT":
+            raise sqlite3.OperationalError(FULL)
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_a_full_disk_stops_sales_with_the_reason_and_heals(tmp_path: Path,
+                                                          sandbox: Sandbox) -> None:
+    config = mixpay_config(tmp_path, sandbox)
+    harness = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
+    journal: Journal = harness.runtime._journal
+    disk = FillableDisk(journal._conn)  # type: ignore[arg-type]
+    journal._conn = disk  # type: ignore[assignment]
+    try:
+        harness.wait_screen(Screen.ATTRACT)
+        disk.full = True
+        harness.runtime.post(StartTapped())
+        harness.runtime.post(ItemChosen("A1"))
+        harness.wait_for(lambda: harness.sale_assets() is not None)
+        harness.runtime.post(CoinChosen(harness.sale_assets()[0]))
+        # No QR without its record: the customer is never asked to pay.
+        harness.wait_screen(Screen.PAYMENT_FAILED)
+        assert harness.runtime.state.sale is not None
+        assert harness.runtime.state.sale.request is None
+        harness.runtime.post(DonePressed())
+        harness.wait_for(lambda: harness.runtime.state.hardware_fault
+                         == f"journal cannot be written: {FULL}")
+        assert harness.runtime.state.screen is Screen.OUT_OF_SERVICE
+        disk.full = False                          # the operator freed some space
+        harness.wait_screen(Screen.ATTRACT)
+        order, request = harness.buy("A1")
+        pay(request.link)
+        assert harness.wait_status(order.tx_id, "vended")["slot"] == "A1"
+    finally:
+        harness.close()
+
+
+def test_sqlite_full_is_a_write_fault_until_a_write_succeeds(tmp_path: Path) -> None:
+    with Journal.open_in(tmp_path) as journal:
+        conn = journal._conn
+        assert conn is not None
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")   # SQLite's own SQLITE_FULL
+        failed = ""
+        for n in range(10_000):
+            try:
+                journal.operator_event("restock", {"slot": "A1", "note": "x" * 500, "n": n})
+            except Exception as exc:  # noqa: BLE001 - the error is what is checked
+                failed = str(exc)
+                break
+        assert FULL in failed
+        assert journal.write_fault == f"journal cannot be written: {FULL}"
+        assert journal.check_writable() == journal.write_fault   # still full
+        conn.execute(f"PRAGMA max_page_count = {pages * 100}")
+        assert journal.check_writable() == ""
+        assert journal.write_fault == ""
