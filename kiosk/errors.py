@@ -47,6 +47,10 @@ class ConfigError(KioskError, ValueError):
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
 
+class DisplayError(KioskError):
+    """There is no screen to draw on (SDL found none, or only its offscreen driver)."""
+
+
 class JournalError(KioskError):
     """The sales journal cannot be opened, read or written."""
 

@@ -48,8 +48,9 @@ def run_kiosk(config: Config, *, headless: bool, customers: int | None = None,
                 wallet_picks_coin=gateway.wallet_picks_coin)
     app = KioskApp(runtime, view, options, screenshots_dir=screenshots, autopilot=autopilot,
                    max_run_s=max_run_s)
-    runtime.start()
     try:
+        app.open()   # no screen, no kiosk: said before any worker starts (DisplayError)
+        runtime.start()
         finished = app.run()
         runtime.settle(SETTLE_S, watches=False)  # vend results and refunds still in flight
         if before_close is not None:

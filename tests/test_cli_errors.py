@@ -29,6 +29,25 @@ KIOSK = [sys.executable, "-m", "kiosk"]
 NO_DISPLAY = {name: value for name, value in os.environ.items()
               if name not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER", "XDG_RUNTIME_DIR")}
 AS_ROOT = os.geteuid() == 0
+RUNNABLE = """
+[machine]
+data_dir = "{data_dir}"
+wait_for_time_sync = false
+
+[payment.mixpay]
+payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
+settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
+api_base = "http://127.0.0.1:9/v1"
+
+[vend]
+driver = "simulated"
+
+[[slot]]
+id = "A1"
+name = "Water"
+price = "2.50"
+stock = 1
+"""
 
 
 @dataclass(frozen=True)
@@ -81,6 +100,8 @@ CASES = [
                  id="demo --customers -1"),
     pytest.param(Case(("demo", "--data-dir", "{tmp}/demo"), ("no display", "--headless")),
                  id="demo without a display"),
+    pytest.param(Case(("run", "--config", "{tmp}/run/kiosk.toml"), ("no display", "--headless")),
+                 id="run without a display"),
     pytest.param(Case(("run", "--autopilot", "0"), ("--autopilot", "1 or more"), 2),
                  id="run --autopilot 0"),
     pytest.param(Case(("sandbox", "--port", "99999"), ("--port", "0 to 65535"), 2),
@@ -118,6 +139,8 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "binary" / "kiosk.toml").touch()
     (tmp_path / "binary" / "secrets.toml").write_bytes(b"\xff\xfe\x00 not text")
     (tmp_path / "journal-dir" / "journal.db").mkdir(parents=True)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "kiosk.toml").write_text(RUNNABLE.format(data_dir=tmp_path / "run"))
     read_only = tmp_path / "read-only"
     read_only.mkdir(mode=0o500)
     yield tmp_path

@@ -37,12 +37,10 @@ An outage needs a customer after it: as the last customer it is a plain pay.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +59,7 @@ from kiosk.payments.base import Order, PaymentRequest
 from kiosk.payments.sandbox import Fault, Sandbox
 from kiosk.runtime import Runtime
 from kiosk.session import run_kiosk
+from kiosk.ui.display import why_no_display
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +152,9 @@ def _scenario(index: int, count: int, gateway: str) -> str:
 
 
 def run_demo(options: DemoOptions) -> int:
-    no_display = None if options.headless else _why_no_display()
+    no_display = None if options.headless else why_no_display()
     if no_display:
-        raise KioskError(f"no display for the demo's window ({no_display}); "
-                         "run it with --headless")
+        raise KioskError(no_display)
     data_dir = _usable_data_dir(options.data_dir)
     print(f"kiosk demo: data directory {data_dir}", file=sys.stderr)
     host = "0.0.0.0" if options.lan_address else "127.0.0.1"
@@ -183,35 +181,6 @@ def run_demo(options: DemoOptions) -> int:
                 return _staged(config, options, sandbox, phone, machine)
             finally:
                 phone.close()
-
-
-def _why_no_display() -> str | None:
-    """Why SDL cannot show a window here, or None. SDL falls back to its offscreen driver when
-    nothing else works: an invisible window, waiting for taps nobody can make."""
-    import pygame  # here: kiosk.ui, imported above, first hides pygame's banner
-
-    with _fd2_silenced():  # SDL's video backends print their own probing failures to fd 2
-        try:
-            pygame.display.init()
-            driver = pygame.display.get_driver()
-        except pygame.error as exc:
-            return f"SDL: {exc}"
-        finally:
-            pygame.display.quit()
-    return f"SDL has only its {driver} video driver" if driver in ("offscreen", "dummy") else None
-
-
-@contextmanager
-def _fd2_silenced() -> Iterator[None]:
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _usable_data_dir(chosen: Path | None) -> Path:

@@ -12,7 +12,6 @@ frame: ``display.rotation`` is clockwise, like ``rotate=`` in cmdline.txt
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from kiosk.sdnotify import Notifier
 from kiosk.ui import widgets as w
 from kiosk.ui.input import Tap, TapAdapter
 from kiosk.ui.operator_screens import render_operator
+from kiosk.ui.display import open_display
 from kiosk.ui.orientation import Orientation
 from kiosk.ui.screens import LANGUAGE_ACTION, View, render
 from kiosk.ui.widgets import Button
@@ -105,7 +105,8 @@ class KioskApp:
 
     def run(self) -> bool:
         """Run until quit or until the autopilot is done; False if ``max_run_s`` ran out."""
-        self.open()
+        if self._native is None:
+            self.open()
         # systemd stops the service with SIGTERM: leave the loop so the journal closes cleanly.
         signal.signal(signal.SIGTERM, self._request_stop)
         started = self._clock()
@@ -205,19 +206,12 @@ class KioskApp:
         self.request_stop()
 
     def _open_display(self) -> pygame.Surface:
-        if self._display.headless:
-            os.environ["SDL_VIDEODRIVER"] = "dummy"
-        pygame.display.init()
-        pygame.font.init()
-        size = (self._display.width, self._display.height)
-        flags = 0
-        if self._display.fullscreen and not self._display.headless:
-            flags = pygame.FULLSCREEN
-            pygame.mouse.set_visible(False)
-        elif size == (0, 0):
+        options = self._display
+        fullscreen = options.fullscreen and not options.headless
+        size = (options.width, options.height)
+        if not fullscreen and size == (0, 0):
             size = DEFAULT_WINDOW
-        pygame.display.set_caption("vending-kiosk")
-        return pygame.display.set_mode(size, flags)
+        return open_display(size, fullscreen=fullscreen, headless=options.headless)
 
     def _handle_input(self, now: float) -> bool:
         for event in pygame.event.get():
