@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from kiosk.errors import ConfigError, KioskError
 from kiosk.journal import Journal
 from kiosk.money import to_minor
 from kiosk.payments.base import Gateway
+from kiosk.time_sync import clock_fault, kernel_time_synced
 
 MIN_FREE_BYTES = 100 * 1024 * 1024   # a year of sales is a few MB; below this, logs fill it
 PLAUSIBLE_AFTER = 1_735_689_600       # 2025-01-01: a Pi without RTC boots in 1970
@@ -58,7 +58,7 @@ class Environment:
     """Where the machine-facing checks look: the real system unless a test says otherwise."""
 
     input_devices: Path = INPUT_DEVICES
-    ntp_status: Callable[[], str | None] = lambda: _timedatectl_ntp()
+    time_synced: Callable[[], bool | None] = kernel_time_synced
     now: Callable[[], float] = time.time
 
 
@@ -74,7 +74,7 @@ def run_selftest(config_path: Path, options: SelftestOptions,
                 *_without_config()]
     checks = [Check("config", True, f"{len(config.slots)} slots, gateway "
                                     f"{config.payment.gateway}, driver {config.vend.driver}")]
-    checks += [_display(), _touch(environment), _data_dir(config), _clock(environment)]
+    checks += [_display(), _touch(environment), _data_dir(config), _clock(config, environment)]
     checks += _vend_hardware(config, options, driver)
     checks.append(_network(config, gateway) if options.network
                   else Check("network", True, "skipped (--no-network)", skipped=True))
@@ -192,26 +192,21 @@ def _data_dir(config: Config) -> Check:
     return Check("data_dir", True, f"{data_dir} writable, {free // 2**20} MB free")
 
 
-def _clock(environment: Environment) -> Check:
+def _clock(config: Config, environment: Environment) -> Check:
     now = environment.now()
     if now < PLAUSIBLE_AFTER:
         return Check("clock", False, f"clock reads {time.strftime('%Y-%m-%d', time.gmtime(now))}"
                                      ": not set (no network time yet?)")
-    synced = environment.ntp_status()
-    if synced == "no":
-        return Check("clock", False, "clock not synchronised with network time (NTP)")
-    detail = "NTP-synchronised" if synced == "yes" else "NTP status not reported"
+    if not config.machine.wait_for_time_sync:
+        detail = "not checked ([machine] wait_for_time_sync = false)"
+    else:
+        # The kiosk's own question: it takes no money until the answer is yes.
+        fault = clock_fault(environment.time_synced())
+        if fault:
+            return Check("clock", False, f"{fault}: the kiosk sells once it is")
+        detail = "NTP-synchronised"
     return Check("clock", True, f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(now))} UTC, "
                                 f"{detail}")
-
-
-def _timedatectl_ntp() -> str | None:
-    try:
-        result = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
-                                capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
 
 
 def _vend_hardware(config: Config, options: SelftestOptions,

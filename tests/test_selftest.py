@@ -71,10 +71,10 @@ def write_config(tmp_path: Path, sandbox: Sandbox, gateway: str = "mixpay",
     return path
 
 
-def environment(tmp_path: Path, devices: str = TOUCH_PANEL, ntp: str | None = "yes",
+def environment(tmp_path: Path, devices: str = TOUCH_PANEL, synced: bool | None = True,
                 now: float = 1_800_000_000.0) -> Environment:
     (tmp_path / "devices").write_text(devices)
-    return Environment(input_devices=tmp_path / "devices", ntp_status=lambda: ntp,
+    return Environment(input_devices=tmp_path / "devices", time_synced=lambda: synced,
                        now=lambda: now)
 
 
@@ -102,7 +102,7 @@ def test_a_healthy_machine_passes_every_check(tmp_path: Path, sandbox: Sandbox) 
 
 def test_failures_are_named_with_their_slot_and_reason(tmp_path: Path, sandbox: Sandbox) -> None:
     checks = run_selftest(write_config(tmp_path, sandbox), SelftestOptions(),
-                          environment(tmp_path, KEYBOARD_ONLY, ntp="no"))
+                          environment(tmp_path, KEYBOARD_ONLY, synced=False))
     found = by_name(checks)
     assert not found[("touch", None)].passed
     assert not found[("clock", None)].passed and "NTP" in found[("clock", None)].reason
