@@ -117,7 +117,8 @@ def build_runtime(config: Config, on_sale_finished: Callable[[dict[str, Any]], N
     wiring = {s.id: SlotWiring(s.motor, s.mdb_item) for s in config.slots}
     return Runtime(flow, state, gateway=gateway,
                    driver=driver or build_driver(config),
-                   journal=Journal.open_in(config.machine.data_dir), wiring=wiring,
+                   journal=Journal.open_in(config.machine.data_dir, verify=True),
+                   wiring=wiring,
                    initial_stock=stock,
                    poll_interval_s=config.payment.poll_interval_s or gateway.poll_interval_s,
                    on_sale_finished=on_sale_finished, clock=clock, wall_clock=wall_clock,

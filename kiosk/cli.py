@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import ipaddress
 import logging
 from functools import partial
 import os
@@ -41,8 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()  # a closed pipe must show up here, not at interpreter exit
         return status
     except ConfigError as exc:
-        _print_config_errors(exc)
-        return EXIT_CONFIG
+        if args.command in (_check_config, _run):  # the list of issues is their report
+            _print_config_errors(exc)
+            return EXIT_CONFIG
+        more = len(exc.issues) - 1
+        return _failed(f"{exc.issues[0]}" + (f" (+{more} more: kiosk check-config)"
+                                              if more else ""), EXIT_CONFIG)
     except KioskError as exc:
         return _failed(str(exc))
     except BrokenPipeError:
@@ -86,6 +91,19 @@ def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def _lan_address(text: str) -> str:
+    """An argparse type: the IPv4 address a phone on the same network reaches this computer
+    at (it goes into the QR code as it is)."""
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an IPv4 address (this computer's, e.g. 192.168.1.20)") from None
+    if address.is_unspecified or address.is_multicast:
+        raise argparse.ArgumentTypeError(f"{text} is not an address a phone can reach")
+    return str(address)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kiosk", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -110,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
                            "simulated machines")
     demo.add_argument("--data-dir", type=Path)
     demo.add_argument("--screenshots", type=Path, metavar="DIR")
-    demo.add_argument("--lan-address", metavar="IP",
+    demo.add_argument("--lan-address", metavar="IP", type=_lan_address,
                       help="serve the sandbox on all interfaces and put this address in the "
                            "QR code, so a phone on the same network can pay")
     demo.set_defaults(command=_demo)
@@ -197,7 +215,7 @@ def _journal_opens(data_dir: Path) -> bool:
     from kiosk.journal import Journal
 
     try:
-        Journal.open_in(data_dir).close()
+        Journal.open_in(data_dir, verify=True).close()
     except JournalError:
         return False
     return True

@@ -48,6 +48,7 @@ from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState
 
 SCHEMA_VERSION = 4   # 2: selftests table; 3: operator_events table; 4: refunds, slot failures
 FILE_NAME = "journal.db"
+CHECK_LINES = 3                   # problems a damaged journal reports, at most
 
 STATUSES: tuple[str, ...] = (
     "creating", "awaiting", "confirming", "underpaid", "under_review", "paid", "vending",
@@ -268,14 +269,33 @@ class Journal:
             raise
 
     @classmethod
-    def open_in(cls, data_dir: Path) -> Journal:
-        """The journal of a data directory (created if missing): ``data_dir / "journal.db"``."""
+    def open_in(cls, data_dir: Path, *, verify: bool = False) -> Journal:
+        """The journal of a data directory (created if missing): ``data_dir / "journal.db"``;
+        with ``verify``, every page checked first (``verify``)."""
         data_dir = Path(data_dir)
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise JournalError(f"cannot create data directory {data_dir}: {exc}") from exc
-        return cls(data_dir / FILE_NAME)
+        journal = cls(data_dir / FILE_NAME)
+        if verify:
+            try:
+                journal.verify()
+            except JournalError:
+                journal.close()
+                raise
+        return journal
+
+    def verify(self) -> None:
+        """SQLite's quick check of every page: the kiosk never sells on a damaged journal (it
+        could not keep its records), and leaves the file as it is for the operator."""
+        with self._tx(write=False) as cur:
+            rows = cur.execute(f"PRAGMA quick_check({CHECK_LINES})").fetchall()
+        # one line each: SQLite's reports span lines ("*** in database main ***\nPage 9: ...")
+        problems = [" ".join(str(row[0]).split()) for row in rows]
+        if problems != ["ok"]:
+            raise JournalError(f"journal {self.path} is damaged ({'; '.join(problems)}): keep "
+                               "it for the operator and move it aside to sell again")
 
     def close(self) -> None:
         with self._lock:

@@ -409,14 +409,18 @@ class Runtime:
             fault = (self._stopping or self._startup_fault or self._journal_fault()
                      or self._time_fault() or hardware
                      or self._sale_worker.fault or self._misc_worker.fault
-                     or self.watcher.fault or self.watcher.status_fault()
+                     or self.watcher.fault or self.refunds.fault
+                     or self.watcher.status_fault()
                      or self._gateway_fault())
             self.post(HardwareChanged(fault))
             if fault:  # notice the cause going away quickly
-                self._next_health_check = min(self._next_health_check,
-                                              self._clock() + FAULT_RECHECK_INTERVAL_S)
+                self._recheck_soon()
         finally:
             self._health_pending = False
+
+    def _recheck_soon(self) -> None:
+        self._next_health_check = min(self._next_health_check,
+                                      self._clock() + FAULT_RECHECK_INTERVAL_S)
 
     def _journal_fault(self) -> str:
         """A journal that cannot be written (disk full, read-only, failing): no sale may start,
@@ -477,6 +481,7 @@ class Runtime:
         if not health.ready:  # never take money the machine cannot turn into an item
             self.post(HardwareChanged(health.reason or "not ready"))
             self.post(PaymentCreateFailed(order.tx_id, f"machine not ready: {health.reason}"))
+            self._recheck_soon()  # and notice it coming back as quickly
             return
         try:
             request = self._gateway.create(order)
@@ -566,6 +571,8 @@ class Runtime:
         except Exception as exc:  # a driver bug must still leave a journalled result
             log.exception("vend driver failed on %s", order.tx_id)
             result = VendResult(VendOutcome.UNKNOWN, f"driver error: {type(exc).__name__}")
+        if not result.vended:  # the machine may have gone: look before the next customer
+            self._next_health_check = self._clock()
         try:
             refund = refund_reference(order.tx_id) if effect.refund else ""
             self._journal.vend_result(order.tx_id, result.outcome.value,

@@ -10,6 +10,7 @@ from typing import Any
 from hardware.simulated import SimulatedDriver
 from harness import Harness, mixpay_config, pay
 from kiosk.flow import CoinChosen, DonePressed, ItemChosen, Screen, StartTapped
+from kiosk.errors import JournalError
 from kiosk.journal import Journal
 from kiosk.payments.sandbox import Sandbox
 
@@ -83,3 +84,23 @@ def test_sqlite_full_is_a_write_fault_until_a_write_succeeds(tmp_path: Path) -> 
         conn.execute(f"PRAGMA max_page_count = {pages * 100}")
         assert journal.check_writable() == ""
         assert journal.write_fault == ""
+
+
+def test_a_damaged_journal_is_refused_for_selling_and_left_as_it_is(tmp_path: Path) -> None:
+    with Journal.open_in(tmp_path) as journal:
+        for n in range(30):
+            journal.operator_event("restock", {"slot": "A1", "n": n, "note": "x" * 200})
+    db = tmp_path / "journal.db"
+    pages = bytearray(db.read_bytes())
+    for offset in range(4096, len(pages), 4096):  # every page after the header's
+        pages[offset:offset + 64] = b"\xde\xad" * 32
+    db.write_bytes(bytes(pages))
+    try:
+        Journal.open_in(tmp_path, verify=True)
+    except JournalError as exc:
+        reason = str(exc)
+    else:
+        raise AssertionError("a damaged journal was opened for selling")
+    assert "journal.db is damaged (" in reason and "\n" not in reason
+    assert db.read_bytes() == bytes(pages)          # kept for the operator, byte for byte
+    Journal.open_in(tmp_path).close()               # `kiosk journal` may still read what it can

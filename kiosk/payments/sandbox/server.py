@@ -198,6 +198,8 @@ class SandboxServer:
             raise RuntimeError("the sandbox is not running; call start() first")
         host, port = self._httpd.server_address[:2]
         name = host.decode() if isinstance(host, bytes) else host
+        if name == "0.0.0.0":  # on every interface: this machine reaches it on loopback
+            name = "127.0.0.1"
         return f"http://{name}:{port}"
 
     @property

@@ -1,0 +1,235 @@
+"""Fault injection for a real ``kiosk`` subprocess (tests/test_faults.py), without touching
+production code.
+
+Python imports ``sitecustomize`` at start-up from the first ``sys.path`` entry that has one, so
+a test that prepends this folder to the subprocess's ``PYTHONPATH`` gets these patches in that
+process only. Nothing happens unless ``KIOSK_FAULT_DIR`` is set:
+
+``KIOSK_FAULT_DIR``  a directory the test owns. The kiosk appends what it draws to
+                     ``screens.jsonl`` there: one JSON line each time the screen, its
+                     out-of-service reason or the sale on it changes (``screen``, ``fault``,
+                     ``tx``, ``link``, ``t`` on the monotonic clock). A fault is on while a
+                     trigger file of its name exists in that directory.
+``KIOSK_FAULTS``     a comma-separated list of the faults to install (each one only acts while
+                     its trigger file exists; where the change takes a moment to reach the
+                     kiosk, ``<fault>.ack`` then says what it now runs with):
+
+``watcher-exception``  ``PaymentWatcher.turn`` raises ``KeyError`` (a bug, not a gateway error).
+``refund-exception``   ``RefundWorker.turn`` raises ``KeyError``.
+``machine-unplugged``  the simulated vend machine reports itself not ready, through its own
+                       technician's knob (``SimulatedDriver.set_health``).
+``gpio-unplugged``     gpiozero cannot load a pin factory (a Pi without its GPIO header); once
+                       the trigger is gone the next attempt gets a ``MockFactory`` with a
+                       simulated spiral machine on the pins of ``assets/kiosk.example.toml``.
+``clock-offset``       the wall clock (``time.time``, ``time.time_ns``, ``datetime.now``) runs
+                       the number of seconds in the trigger file ahead (negative: behind) of the
+                       real one; the monotonic clock is left alone, as an NTP step leaves it.
+"""
+
+from __future__ import annotations
+
+import datetime as _datetime
+import importlib.abc
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+FAULT_DIR = os.environ.get("KIOSK_FAULT_DIR", "")
+FAULTS = {name for name in os.environ.get("KIOSK_FAULTS", "").split(",") if name}
+POLL_S = 0.02        # how often trigger files are looked at by the threads below
+
+
+def _on(name: str) -> bool:
+    return os.path.exists(os.path.join(FAULT_DIR, name))
+
+
+def _ack(name: str, state: str) -> None:
+    """Tell the test the kiosk now runs with ``state`` of fault ``name`` (``<name>.ack``)."""
+    partial = os.path.join(FAULT_DIR, f".{name}.ack.part")
+    with open(partial, "w", encoding="utf-8") as out:
+        out.write(state)
+    os.replace(partial, os.path.join(FAULT_DIR, f"{name}.ack"))
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs ``hooks[name](module)`` right after module ``name`` is first executed."""
+
+    def __init__(self, hooks: dict[str, Callable[[ModuleType], None]]) -> None:
+        self._hooks = hooks
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        hook = self._hooks.pop(name, None)
+        if hook is None:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        loader = spec.loader
+        run = loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            run(module)
+            hook(module)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+# -- what the screen shows
+
+def _record_screens(app: ModuleType) -> None:
+    render = app.render
+    log_path = os.path.join(FAULT_DIR, "screens.jsonl")
+    last: list[tuple[object, ...]] = [()]
+
+    def recording_render(surface: Any, state: Any, *args: Any, **kwargs: Any) -> Any:
+        sale = state.sale
+        request = sale.request if sale is not None else None
+        seen = (state.screen.value, state.hardware_fault,
+                sale.tx_id if sale is not None else None, request.link if request else None)
+        if seen != last[0]:
+            last[0] = seen
+            line = dict(zip(("screen", "fault", "tx", "link"), seen, strict=True),
+                        t=time.monotonic())
+            with open(log_path, "a", encoding="utf-8") as out:
+                out.write(json.dumps(line) + "\n")
+        return render(surface, state, *args, **kwargs)
+
+    app.render = recording_render
+
+
+# -- worker bugs
+
+def _failing_turn(name: str) -> Callable[[ModuleType, str], None]:
+    def patch(module: ModuleType, cls_name: str) -> None:
+        cls = getattr(module, cls_name)
+        turn = cls.turn
+
+        def failing_turn(self: Any) -> float:
+            if _on(name):
+                raise KeyError(f"injected {name}")
+            return float(turn(self))
+
+        cls.turn = failing_turn
+
+    return patch
+
+
+# -- vend hardware
+
+def _unpluggable_simulated_machine(module: ModuleType) -> None:
+    from hardware.base import DriverHealth
+
+    cls = module.SimulatedDriver
+    init = cls.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        threading.Thread(target=_follow_plug, args=(self, DriverHealth), daemon=True,
+                         name="fault-machine-plug").start()
+
+    cls.__init__ = __init__
+
+
+def _follow_plug(driver: Any, health: Any) -> None:
+    plugged = True
+    while True:
+        unplugged = _on("machine-unplugged")
+        if unplugged == plugged:
+            plugged = not unplugged
+            driver.set_health(health(True) if plugged else
+                              health(False, "simulated machine unplugged (fault injection)"))
+            _ack("machine-unplugged", "plugged" if plugged else "unplugged")
+        time.sleep(POLL_S)
+
+
+def _gpio_header_missing(devices: ModuleType) -> None:
+    from gpiozero.exc import BadPinFactory
+
+    def default_pin_factory() -> Any:
+        if _on("gpio-unplugged"):
+            raise BadPinFactory("no GPIO header (fault injection)")
+        from gpiozero.pins.mock import MockFactory
+
+        from hardware.mock_machine import MockSpiralMachine
+
+        factory = MockFactory()
+        factory.fault_machine = MockSpiralMachine(  # kept alive with the factory
+            factory, wiring="direct", motor_pins=(5, 6, 13, 19), home_pin=20, drop_pin=21)
+        return factory
+
+    devices.Device._default_pin_factory = staticmethod(default_pin_factory)
+
+
+# -- the wall clock
+
+_offset_s = [0.0]
+
+
+def _follow_offset() -> None:
+    path = os.path.join(FAULT_DIR, "clock-offset")
+    while True:
+        try:
+            with open(path, encoding="ascii") as text:
+                offset = float(text.read().strip() or 0)
+        except (OSError, ValueError):
+            offset = 0.0
+        if offset != _offset_s[0]:
+            _offset_s[0] = offset
+            _ack("clock-offset", repr(offset))
+        time.sleep(POLL_S)
+
+
+def _step_the_wall_clock() -> None:
+    real_time, real_time_ns = time.time, time.time_ns
+
+    def stepped_time() -> float:
+        return real_time() + _offset_s[0]
+
+    def stepped_time_ns() -> int:
+        return real_time_ns() + int(_offset_s[0] * 1e9)
+
+    class SteppedDatetime(_datetime.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return super().now(tz) + _datetime.timedelta(seconds=_offset_s[0])
+
+        @classmethod
+        def utcnow(cls) -> Any:
+            return super().utcnow() + _datetime.timedelta(seconds=_offset_s[0])
+
+    time.time, time.time_ns = stepped_time, stepped_time_ns  # type: ignore[assignment]
+    _datetime.datetime = SteppedDatetime  # type: ignore[misc]
+    threading.Thread(target=_follow_offset, daemon=True, name="fault-clock").start()
+
+
+def _install() -> None:
+    hooks: dict[str, Callable[[ModuleType], None]] = {"kiosk.ui.app": _record_screens}
+    if "watcher-exception" in FAULTS:
+        hooks["kiosk.watcher"] = lambda m: _failing_turn("watcher-exception")(m, "PaymentWatcher")
+    if "refund-exception" in FAULTS:
+        hooks["kiosk.refunds"] = lambda m: _failing_turn("refund-exception")(m, "RefundWorker")
+    if "machine-unplugged" in FAULTS:
+        hooks["hardware.simulated"] = _unpluggable_simulated_machine
+    if "gpio-unplugged" in FAULTS:
+        hooks["gpiozero.devices"] = _gpio_header_missing
+    if "clock-offset" in FAULTS:
+        _step_the_wall_clock()  # before anything binds time.time as a default argument
+    sys.meta_path.insert(0, _AfterImport(hooks))
+
+
+if FAULT_DIR:
+    _install()
