@@ -3,6 +3,27 @@
 from __future__ import annotations
 
 START = 1_700_000_000.0
+# A kiosk that starts anywhere: the simulated machine, a gateway address nothing answers on
+# (out of service "payments unavailable"), no wait for network time.
+OFFLINE_KIOSK_TOML = """
+[machine]
+data_dir = "{data_dir}"
+wait_for_time_sync = false
+
+[payment.mixpay]
+payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
+settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
+api_base = "http://127.0.0.1:9/v1"
+
+[vend]
+driver = "simulated"
+
+[[slot]]
+id = "A1"
+name = "Water"
+price = "2.50"
+stock = 1
+"""
 
 
 class FakeTime:

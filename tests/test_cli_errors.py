@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from fakes import OFFLINE_KIOSK_TOML
 
 from kiosk.cli import DEFAULT_CONFIG
 from kiosk.config import Config
@@ -29,25 +30,6 @@ KIOSK = [sys.executable, "-m", "kiosk"]
 NO_DISPLAY = {name: value for name, value in os.environ.items()
               if name not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER", "XDG_RUNTIME_DIR")}
 AS_ROOT = os.geteuid() == 0
-RUNNABLE = """
-[machine]
-data_dir = "{data_dir}"
-wait_for_time_sync = false
-
-[payment.mixpay]
-payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
-settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
-api_base = "http://127.0.0.1:9/v1"
-
-[vend]
-driver = "simulated"
-
-[[slot]]
-id = "A1"
-name = "Water"
-price = "2.50"
-stock = 1
-"""
 
 
 @dataclass(frozen=True)
@@ -140,7 +122,8 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "binary" / "secrets.toml").write_bytes(b"\xff\xfe\x00 not text")
     (tmp_path / "journal-dir" / "journal.db").mkdir(parents=True)
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "kiosk.toml").write_text(RUNNABLE.format(data_dir=tmp_path / "run"))
+    runnable = OFFLINE_KIOSK_TOML.format(data_dir=tmp_path / "run")
+    (tmp_path / "run" / "kiosk.toml").write_text(runnable)
     read_only = tmp_path / "read-only"
     read_only.mkdir(mode=0o500)
     yield tmp_path

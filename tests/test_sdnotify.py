@@ -10,32 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+from fakes import OFFLINE_KIOSK_TOML
+
 from kiosk.sdnotify import Notifier
-
-CONFIG = """
-[machine]
-data_dir = "{data_dir}"
-wait_for_time_sync = false
-
-[payment.mixpay]
-payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
-settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
-api_base = "http://127.0.0.1:9/v1"
-
-[vend]
-driver = "simulated"
-
-[[slot]]
-id = "A1"
-name = "Water"
-price = "2.50"
-stock = 1
-"""
-
 
 def test_a_headless_kiosk_reports_ready_once_and_pets_the_watchdog(tmp_path: Path) -> None:
     config = tmp_path / "kiosk.toml"
-    config.write_text(CONFIG.format(data_dir=tmp_path / "data"))
+    config.write_text(OFFLINE_KIOSK_TOML.format(data_dir=tmp_path / "data"))
     address = str(tmp_path / "notify.sock")
     receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     receiver.bind(address)
