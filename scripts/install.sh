@@ -328,7 +328,7 @@ step_user() {
 source_stamp() {
     (
         cd "$REPO"
-        find pyproject.toml README.md kiosk hardware -type f \
+        find pyproject.toml README.md requirements.lock kiosk hardware -type f \
             ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 \
             | LC_ALL=C sort -z | xargs -0 sha256sum
         python3 -V 2>&1
@@ -339,11 +339,14 @@ pip_install_checkout() {  # VENV: build from a clean copy (no build/ or egg-info
     local venv="$1"
     TMP_DIR="$(mktemp -d)"
     mkdir "$TMP_DIR/src"
-    (cd "$REPO" && tar --exclude=__pycache__ --exclude='*.pyc' -cf - pyproject.toml README.md kiosk hardware) \
-        | tar -xf - -C "$TMP_DIR/src"
-    say "pip: vending-kiosk and its dependencies (downloaded from PyPI the first time)"
+    (cd "$REPO" && tar --exclude=__pycache__ --exclude='*.pyc' -cf - pyproject.toml README.md \
+        requirements.lock kiosk hardware) | tar -xf - -C "$TMP_DIR/src"
+    say "pip: the pinned dependencies (requirements.lock, every file hash-checked), then vending-kiosk"
     PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
-        "$venv/bin/python" -m pip install --quiet --no-input --upgrade "$TMP_DIR/src"
+        "$venv/bin/python" -m pip install --quiet --no-input --require-hashes \
+        -r "$TMP_DIR/src/requirements.lock"
+    PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
+        "$venv/bin/python" -m pip install --quiet --no-input --no-deps --upgrade "$TMP_DIR/src"
     rm -rf "$TMP_DIR"
     TMP_DIR=""
 }
