@@ -19,14 +19,13 @@ from typing import Any
 import pytest
 
 from kiosk.errors import JournalError
+from kiosk.claims import claim_code, normalize_claim_code
 from kiosk.journal import (
     OPEN_CLAIM_STATUSES,
     SCHEMA_VERSION,
     Journal,
     RecoveryReport,
     SlotState,
-    claim_code,
-    normalize_claim_code,
 )
 from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState
 

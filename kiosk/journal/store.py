@@ -1,0 +1,275 @@
+"""The journal's storage: one SQLite file in WAL mode, one connection shared by the worker
+threads under a lock, every public step one ``BEGIN IMMEDIATE`` ... ``COMMIT``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from kiosk.errors import JournalError
+from kiosk.journal.encoding import dumps, utc_now
+
+SCHEMA_VERSION = 4   # 2: selftests table; 3: operator_events table; 4: refunds, slot failures
+FILE_NAME = "journal.db"
+CHECK_LINES = 3                   # problems a damaged journal reports, at most
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS transactions (
+    id TEXT PRIMARY KEY,
+    slot TEXT NOT NULL,
+    item_name TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    gateway TEXT NOT NULL,
+    asset TEXT NULL,
+    payment_id TEXT NULL,
+    payment_link TEXT NULL,
+    expires_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    claim_code TEXT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tx_id TEXT REFERENCES transactions(id),
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_tx_seq ON events(tx_id, seq);
+CREATE TABLE IF NOT EXISTS slots (
+    id TEXT PRIMARY KEY,
+    stock INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    disabled_reason TEXT NOT NULL DEFAULT '',
+    failures INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS refunds (
+    tx_id TEXT PRIMARY KEY REFERENCES transactions(id),
+    reference TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    claim_code TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL DEFAULT 'pending'
+);
+CREATE TABLE IF NOT EXISTS selftests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    passed INTEGER NOT NULL,
+    report TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS operator_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"""
+
+
+
+class Store:
+    """The SQLite file, its lock and its transactions: what every part of the journal builds on."""
+
+    def __init__(self, path: Path, now: Callable[[], datetime] = utc_now) -> None:
+        self.path = Path(path)
+        self._now = now
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._write_fault = ""             # why the last write failed (disk full...), or ""
+        try:
+            conn = sqlite3.connect(str(self.path), isolation_level=None,
+                                   check_same_thread=False, timeout=10.0)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
+        try:
+            conn.row_factory = sqlite3.Row
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise JournalError(f"journal {self.path}: cannot enable WAL mode (got {mode!r})")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._conn = conn
+            self._migrate()
+        except BaseException as exc:
+            self._conn = None
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
+            raise
+
+    @classmethod
+    def open_in(cls, data_dir: Path, *, verify: bool = False) -> Self:
+        """The journal of a data directory (created if missing): ``data_dir / "journal.db"``;
+        with ``verify``, every page checked first (``verify``)."""
+        data_dir = Path(data_dir)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(f"cannot create data directory {data_dir}: {exc}") from exc
+        journal = cls(data_dir / FILE_NAME)
+        if verify:
+            try:
+                journal.verify()
+            except JournalError:
+                journal.close()
+                raise
+        return journal
+
+    def verify(self) -> None:
+        """SQLite's quick check of every page: the kiosk never sells on a damaged journal (it
+        could not keep its records), and leaves the file as it is for the operator."""
+        with self._tx(write=False) as cur:
+            rows = cur.execute(f"PRAGMA quick_check({CHECK_LINES})").fetchall()
+        # one line each: SQLite's reports span lines ("*** in database main ***\nPage 9: ...")
+        problems = [" ".join(str(row[0]).split()) for row in rows]
+        if problems != ["ok"]:
+            raise JournalError(f"journal {self.path} is damaged ({'; '.join(problems)}): keep "
+                               "it for the operator and move it aside to sell again")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except sqlite3.Error as exc:
+                    raise JournalError(f"cannot close journal {self.path}: {exc}") from exc
+                finally:
+                    self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def write_fault(self) -> str:
+        """Why the last write failed for want of storage ("database or disk is full"), or ""
+        once a write has succeeded since."""
+        with self._lock:
+            return self._write_fault
+
+    def check_writable(self) -> str:
+        """Write the file's header (its schema version, unchanged): the write fault, or "" when
+        the storage takes writes again."""
+        try:
+            with self._tx() as cur:
+                cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except JournalError:
+            pass
+        return self.write_fault
+
+    @contextmanager
+    def _tx(self, write: bool = True) -> Iterator[sqlite3.Cursor]:
+        """One ``BEGIN IMMEDIATE`` ... ``COMMIT`` under the lock; rolled back on any error.
+
+        Reads (``write=False``) use a deferred transaction: one consistent snapshot that does
+        not take the write lock from the kiosk when ``kiosk journal`` reads the same file.
+        """
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise JournalError(f"journal {self.path} is closed")
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+            except sqlite3.Error as exc:
+                self._storage_failed(exc, write)
+                raise JournalError(f"journal {self.path}: cannot begin a write: {exc}") from exc
+            try:
+                yield conn.cursor()
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if isinstance(exc, sqlite3.Error):
+                    self._storage_failed(exc, write)
+                    raise JournalError(f"journal {self.path}: {exc}") from exc
+                raise
+            if write:
+                self._write_fault = ""
+
+    def _storage_failed(self, exc: sqlite3.Error, write: bool) -> None:
+        """A write the storage refused (full, read-only, failing, corrupt), not one the
+        journal's own rules refused: the kiosk is out of service until a write succeeds."""
+        if write and not isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+            self._write_fault = f"journal cannot be written: {exc}"
+
+    def _migrate(self) -> None:
+        with self._tx() as cur:
+            version = cur.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise JournalError(f"journal {self.path} has schema version {version}; this "
+                                   f"firmware knows up to {SCHEMA_VERSION}")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    cur.execute(statement)
+            slot_columns = {row[1] for row in cur.execute("PRAGMA table_info(slots)")}
+            if "failures" not in slot_columns:  # a version 3 journal
+                cur.execute("ALTER TABLE slots ADD COLUMN failures INTEGER NOT NULL DEFAULT 0")
+            if version < SCHEMA_VERSION:
+                cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _stamp(self) -> str:
+        moment = self._now()
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+    def _append(self, cur: sqlite3.Cursor, tx_id: str, kind: str, detail: Mapping[str, Any],
+                status: str | None = None) -> None:
+        """Append one event and touch the row (and set its status when given)."""
+        stamp = self._stamp()
+        cur.execute("INSERT INTO events (tx_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+                    (tx_id, stamp, kind, dumps(detail)))
+        if status is None:
+            cur.execute("UPDATE transactions SET updated_at = ? WHERE id = ?", (stamp, tx_id))
+        else:
+            cur.execute("UPDATE transactions SET status = ?, updated_at = ? WHERE id = ?",
+                        (status, stamp, tx_id))
+
+    def _find_row(self, cur: sqlite3.Cursor, tx_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = cur.execute(
+            "SELECT * FROM transactions WHERE id = ?", (tx_id,)).fetchone()
+        return row
+
+    def _row(self, cur: sqlite3.Cursor, tx_id: str) -> sqlite3.Row:
+        row = self._find_row(cur, tx_id)
+        if row is None:
+            raise JournalError(f"transaction {tx_id} is not in the journal")
+        return row
+
+    def _require_status(self, cur: sqlite3.Cursor, tx_id: str, new_status: str,
+                        allowed_from: frozenset[str] | set[str],
+                        row: sqlite3.Row | None = None) -> sqlite3.Row:
+        row = row if row is not None else self._row(cur, tx_id)
+        if row["status"] not in allowed_from:
+            raise JournalError(f"transaction {tx_id}: status {row['status']} -> {new_status} "
+                               f"is not allowed")
+        return row
+
+    def _has_event(self, cur: sqlite3.Cursor, tx_id: str, *kinds: str) -> bool:
+        marks = ", ".join("?" * len(kinds))
+        return cur.execute(f"SELECT 1 FROM events WHERE tx_id = ? AND kind IN ({marks}) LIMIT 1",
+                           (tx_id, *kinds)).fetchone() is not None
+
+    def _last_event(self, cur: sqlite3.Cursor, tx_id: str, *kinds: str) -> dict[str, Any] | None:
+        marks = ", ".join("?" * len(kinds))
+        row = cur.execute(f"SELECT detail FROM events WHERE tx_id = ? AND kind IN ({marks})"
+                          f" ORDER BY seq DESC LIMIT 1", (tx_id, *kinds)).fetchone()
+        return None if row is None else dict(json.loads(row["detail"]))
+
