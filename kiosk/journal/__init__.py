@@ -45,12 +45,15 @@ from kiosk.journal.status import (
     PRE_PAYMENT,
     SLOT_FAILURES,
     STATUSES,
+    Status,
+    Step,
 )
 from kiosk.journal.store import FILE_NAME, SCHEMA_VERSION
 from kiosk.journal.vends import Vends
 
 __all__ = ["ABANDONED", "FILE_NAME", "OPEN_CLAIM_STATUSES", "PIN_FAILED", "PIN_LOCKED", "PIN_OK",
            "PRE_PAYMENT", "SCHEMA_VERSION", "SLOT_FAILURES", "STATUSES", "Journal",
+           "Status", "Step",
            "PendingRefund", "RecoveryReport", "SlotState", "utc_now"]
 
 

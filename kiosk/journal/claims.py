@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from kiosk.journal.status import ABANDONED, PRE_PAYMENT, REFUNDABLE
+from kiosk.journal.status import Status, Step
 from kiosk.journal.store import Store
 
 
@@ -17,13 +17,13 @@ class Claims(Store):
     def _issue_claim(self, cur: sqlite3.Cursor, tx_id: str, code: str, reason: str) -> str:
         # Abandoned or still open (not "creating": no payment exists) when a payment arrives
         # that failed verification: money may have come, so a claim.
-        row = self._require_status(cur, tx_id, "refund_due", REFUNDABLE | ABANDONED
-                                   | (PRE_PAYMENT - {"creating"}) | {"refunded"})
+        row = self._require(cur, tx_id, Step.CLAIM, Status.REFUND_DUE)
         cur.execute("UPDATE transactions SET claim_code = ? WHERE id = ?", (code, tx_id))
         # A refunded sale stays refunded; an unknown vend stays unknown: the operator checks.
-        status = None if row["status"] in ("refunded", "vend_unknown") else "refund_due"
+        keeps = row["status"] in (Status.REFUNDED, Status.VEND_UNKNOWN)
         self._append(cur, tx_id, "refund_requested",
-                     {"method": "claim", "claim_code": code, "reason": reason}, status=status)
+                     {"method": "claim", "claim_code": code, "reason": reason},
+                     None if keeps else (Step.CLAIM, Status.REFUND_DUE))
         return code
 
     def _queue_refund(self, cur: sqlite3.Cursor, tx_id: str, reference: str, reason: str,
@@ -34,5 +34,5 @@ class Claims(Store):
         cur.execute("UPDATE transactions SET claim_code = ? WHERE id = ?", (code, tx_id))
         self._append(cur, tx_id, "refund_requested",
                      {"method": "gateway", "reference": reference, "reason": reason, **detail},
-                     status="refund_due")
+                     (Step.REFUND_REQUESTED, Status.REFUND_DUE))
 

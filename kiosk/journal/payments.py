@@ -15,8 +15,11 @@ from kiosk.journal.status import (
     ABANDONED,
     CLOSED_STATUS,
     OPEN_CLAIM_STATUSES,
-    PRE_PAYMENT,
     SEEN_STATUS,
+    Status,
+    Step,
+    allowed,
+    check,
 )
 from kiosk.payments.base import Order, PaymentRequest, PaymentState
 
@@ -44,11 +47,10 @@ class Payments(Claims):
     def payment_created(self, tx_id: str, request: PaymentRequest) -> None:
         """The gateway created the payment: record it before the QR is shown (``awaiting``)."""
         with self._tx() as cur:
-            self._require_status(cur, tx_id, "awaiting", {"creating"})
             cur.execute("UPDATE transactions SET payment_id = ?, payment_link = ? WHERE id = ?",
                         (request.payment_id, request.link, tx_id))
             self._append(cur, tx_id, "payment_created", request_detail(request),
-                         status="awaiting")
+                         (Step.PAYMENT_CREATED, Status.AWAITING))
 
     def requoted(self, tx_id: str, request: PaymentRequest) -> None:
         """The gateway replaced the quote (WCT Pay): what the customer is now asked to pay."""
@@ -79,8 +81,8 @@ class Payments(Claims):
         with self._tx() as cur:
             if self._has_event(cur, tx_id, "paid_verified", "paid_late"):
                 return False
-            self._require_status(cur, tx_id, "paid", PRE_PAYMENT)
-            self._append(cur, tx_id, "paid_verified", detail, status="paid")
+            self._append(cur, tx_id, "paid_verified", detail,
+                         (Step.PAID_VERIFIED, Status.PAID))
             return True
 
     def abandoned(self, tx_id: str, kind: str, detail: dict[str, Any], *,
@@ -93,17 +95,18 @@ class Payments(Claims):
         once a payment was verified: a paid sale is never abandoned.
         """
         if kind not in ABANDONED:
-            raise ValueError(f"abandon kind must be one of {sorted(ABANDONED)}, not {kind!r}")
+            kinds = sorted(map(str, ABANDONED))
+            raise ValueError(f"abandon kind must be one of {kinds}, not {kind!r}")
         with self._tx() as cur:
             row = self._row(cur, tx_id)
             if self._has_event(cur, tx_id, "paid_verified"):
                 raise JournalError(f"transaction {tx_id} is paid (status {row['status']}): "
                                    f"it cannot become {kind}")
-            self._require_status(cur, tx_id, kind, PRE_PAYMENT, row)
+            check(Step.ABANDON, tx_id, row["status"], kind)
             if code:
                 detail = {**detail, "claim_code": code}
                 cur.execute("UPDATE transactions SET claim_code = ? WHERE id = ?", (code, tx_id))
-            self._append(cur, tx_id, kind, detail, status=kind)
+            self._append(cur, tx_id, kind, detail, (Step.ABANDON, Status(kind)))
             if open_claim:
                 self._issue_claim(cur, tx_id, code or claim_code(tx_id),
                                   str(detail.get("reason", kind)))
@@ -120,12 +123,12 @@ class Payments(Claims):
             if self._has_event(cur, tx_id, "paid_verified", "vend_started", "paid_late"):
                 return False
             # refund_due: a part-paid sale whose claim is open; the rest may still arrive.
-            self._require_status(cur, tx_id, "paid_late",
-                                 PRE_PAYMENT | ABANDONED | {"refund_due"}, row)
+            check(Step.PAID_LATE, tx_id, row["status"], Status.PAID_LATE)
             code = claim_code(tx_id)
             cur.execute("UPDATE transactions SET claim_code = ? WHERE id = ?", (code, tx_id))
             self._append(cur, tx_id, "paid_late",
-                         {**detail, "refund_due": True, "claim_code": code}, status="paid_late")
+                         {**detail, "refund_due": True, "claim_code": code},
+                         (Step.PAID_LATE, Status.PAID_LATE))
             return True
 
     def close_watch(self, tx_id: str, state: PaymentState, detail: dict[str, Any]) -> None:
@@ -150,8 +153,8 @@ class Payments(Claims):
             row = self._row(cur, tx_id)
             # A terminal status_seen is what keeps a payment out of the watch list.
             self._seen(cur, tx_id, row["status"], PaymentState.EXPIRED, "watch ended",
-                       {"reason": reason}, "expired")
-            if claim and row["status"] not in OPEN_CLAIM_STATUSES | {"refunded"}:
+                       {"reason": reason}, Status.EXPIRED)
+            if claim and row["status"] not in OPEN_CLAIM_STATUSES | {Status.REFUNDED}:
                 self._issue_claim(cur, tx_id, claim_code(tx_id), reason)
 
     def claim_issued(self, tx_id: str, claim_code: str, reason: str) -> None:
@@ -160,19 +163,20 @@ class Payments(Claims):
             self._issue_claim(cur, tx_id, claim_code, reason)
 
     def _seen(self, cur: sqlite3.Cursor, tx_id: str, current: str, state: PaymentState,
-              raw_status: str, detail: Mapping[str, Any], target: str | None) -> bool:
+              raw_status: str, detail: Mapping[str, Any], target: Status | None) -> bool:
         """Shared by status_seen and close_watch: dedup the event, move a pre-payment status."""
         last = self._last_event(cur, tx_id, "status_seen")
         fresh = last is None or (last.get("state"), last.get("raw_status")) != (state.value,
                                                                                  raw_status)
-        status = target if current in PRE_PAYMENT and target is not None else None
+        # Only a sale still before its payment follows what the gateway says.
+        moves = target is not None and target != current and allowed(Step.STATUS_SEEN, current,
+                                                                      target)
         if fresh:
             self._append(cur, tx_id, "status_seen",
                          {"state": state.value, "raw_status": raw_status,
                           **{k: v for k, v in detail.items() if k not in ("state", "raw_status")}},
-                         status=status if status != current else None)
-        elif status is not None and status != current:
-            cur.execute("UPDATE transactions SET status = ?, updated_at = ? WHERE id = ?",
-                        (status, self._stamp(), tx_id))
+                         (Step.STATUS_SEEN, target) if moves and target else None)
+        elif moves and target:
+            self._move(cur, tx_id, Step.STATUS_SEEN, target)
         return fresh
 

@@ -10,7 +10,13 @@ from decimal import Decimal
 from kiosk.claims import claim_code
 from kiosk.journal.claims import Claims
 from kiosk.journal.encoding import asset_from_json, optional_decimal
-from kiosk.journal.status import ABANDONED, PRE_PAYMENT, TERMINAL_STATE_VALUES
+from kiosk.journal.status import (
+    ABANDONED,
+    PRE_PAYMENT,
+    TERMINAL_STATE_VALUES,
+    Status,
+    Step,
+)
 from kiosk.payments.base import Order, PaymentRequest
 
 
@@ -63,18 +69,18 @@ class Recovery(Claims):
                 if status == "creating":
                     self._append(cur, tx_id, "payment_failed",
                                  {"reason": "interrupted before the payment was shown"},
-                                 status="payment_failed")
+                                 (Step.RECOVER_UNSHOWN, Status.PAYMENT_FAILED))
                     self._append(cur, tx_id, "recovered", {"action": "closed"})
                     closed.append(tx_id)
                     continue
                 if status == "vending" and self._never_dispensed(cur, tx_id):
                     self._append(cur, tx_id, "recovered", {"action": "not_dispensed"},
-                                 status="vend_failed")
+                                 (Step.RECOVER_VEND, Status.VEND_FAILED))
                     status = "not_dispensed"
                     not_dispensed.append(tx_id)
                 elif status == "vending":
                     self._append(cur, tx_id, "recovered", {"action": "vend_unknown"},
-                                 status="vend_unknown")
+                                 (Step.RECOVER_VEND, Status.VEND_UNKNOWN))
                     status = "vend_unknown"
                 reason = {"paid": "paid but not vended before a restart",
                           "vend_unknown": "vend result unknown after a restart",

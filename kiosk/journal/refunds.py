@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from kiosk.journal.claims import Claims
-from kiosk.journal.status import REFUNDABLE
+from kiosk.journal.status import Status, Step
 
 
 @dataclass(frozen=True)
@@ -31,14 +31,13 @@ class RefundQueue(Claims):
     def refund_requested(self, tx_id: str, detail: dict[str, Any]) -> None:
         """A refund was asked of the gateway or the operator (``refund_due``)."""
         with self._tx() as cur:
-            self._require_status(cur, tx_id, "refund_due", REFUNDABLE)
-            self._append(cur, tx_id, "refund_requested", detail, status="refund_due")
+            self._append(cur, tx_id, "refund_requested", detail,
+                         (Step.REFUND_REQUESTED, Status.REFUND_DUE))
 
     def refund_done(self, tx_id: str, detail: dict[str, Any]) -> None:
         """The money went back to the customer (``refunded``); a queued refund is done."""
         with self._tx() as cur:
-            self._require_status(cur, tx_id, "refunded", REFUNDABLE)
-            self._append(cur, tx_id, "refund_done", detail, status="refunded")
+            self._append(cur, tx_id, "refund_done", detail, (Step.REFUND_DONE, Status.REFUNDED))
             cur.execute("UPDATE refunds SET state = 'done' WHERE tx_id = ?", (tx_id,))
 
     def queue_refund(self, tx_id: str, reference: str, reason: str, code: str,
@@ -47,7 +46,7 @@ class RefundQueue(Claims):
         commit, retried (across restarts) until the gateway confirms or it gives up.
         ``False`` if this sale's refund is already queued (one refund, one reference)."""
         with self._tx() as cur:
-            self._require_status(cur, tx_id, "refund_due", REFUNDABLE)
+            self._require(cur, tx_id, Step.REFUND_REQUESTED, Status.REFUND_DUE)
             if cur.execute("SELECT 1 FROM refunds WHERE tx_id = ?", (tx_id,)).fetchone():
                 return False
             self._queue_refund(cur, tx_id, reference, reason, code, detail)

@@ -15,6 +15,7 @@ from typing import Any, Self
 
 from kiosk.errors import JournalError
 from kiosk.journal.encoding import dumps, utc_now
+from kiosk.journal.status import Status, Step, check
 
 SCHEMA_VERSION = 4   # 2: selftests table; 3: operator_events table; 4: refunds, slot failures
 FILE_NAME = "journal.db"
@@ -231,16 +232,23 @@ class Store:
         return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
     def _append(self, cur: sqlite3.Cursor, tx_id: str, kind: str, detail: Mapping[str, Any],
-                status: str | None = None) -> None:
-        """Append one event and touch the row (and set its status when given)."""
+                move: tuple[Step, Status] | None = None) -> None:
+        """Append one event and touch the row; with ``move``, the sale takes that step to that
+        status (``_move``)."""
+        if move is not None:
+            self._require(cur, tx_id, *move)
         stamp = self._stamp()
         cur.execute("INSERT INTO events (tx_id, at, kind, detail) VALUES (?, ?, ?, ?)",
                     (tx_id, stamp, kind, dumps(detail)))
-        if status is None:
-            cur.execute("UPDATE transactions SET updated_at = ? WHERE id = ?", (stamp, tx_id))
-        else:
-            cur.execute("UPDATE transactions SET status = ?, updated_at = ? WHERE id = ?",
-                        (status, stamp, tx_id))
+        cur.execute("UPDATE transactions SET updated_at = ? WHERE id = ?", (stamp, tx_id))
+        if move is not None:
+            cur.execute("UPDATE transactions SET status = ? WHERE id = ?", (move[1].value, tx_id))
+
+    def _move(self, cur: sqlite3.Cursor, tx_id: str, step: Step, status: Status) -> None:
+        """A status change without an event of its own (a repeated poll's new reading)."""
+        self._require(cur, tx_id, step, status)
+        cur.execute("UPDATE transactions SET status = ?, updated_at = ? WHERE id = ?",
+                    (status.value, self._stamp(), tx_id))
 
     def _find_row(self, cur: sqlite3.Cursor, tx_id: str) -> sqlite3.Row | None:
         row: sqlite3.Row | None = cur.execute(
@@ -253,13 +261,12 @@ class Store:
             raise JournalError(f"transaction {tx_id} is not in the journal")
         return row
 
-    def _require_status(self, cur: sqlite3.Cursor, tx_id: str, new_status: str,
-                        allowed_from: frozenset[str] | set[str],
-                        row: sqlite3.Row | None = None) -> sqlite3.Row:
-        row = row if row is not None else self._row(cur, tx_id)
-        if row["status"] not in allowed_from:
-            raise JournalError(f"transaction {tx_id}: status {row['status']} -> {new_status} "
-                               f"is not allowed")
+    def _require(self, cur: sqlite3.Cursor, tx_id: str, step: Step,
+                 to: Status | None = None) -> sqlite3.Row:
+        """The sale's row, if ``step`` may be taken from its status (to ``to``): every status
+        change passes here (``status.check``)."""
+        row = self._row(cur, tx_id)
+        check(step, tx_id, row["status"], to)
         return row
 
     def _has_event(self, cur: sqlite3.Cursor, tx_id: str, *kinds: str) -> bool:

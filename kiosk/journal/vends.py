@@ -11,7 +11,7 @@ from typing import Any
 from kiosk.claims import claim_code
 from kiosk.errors import JournalError
 from kiosk.journal.claims import Claims
-from kiosk.journal.status import SLOT_FAILURES
+from kiosk.journal.status import SLOT_FAILURES, Status, Step
 
 
 class Vends(Claims):
@@ -32,13 +32,13 @@ class Vends(Claims):
             # marks_dispense: a "vend_dispensing" event will say when the machine was told to
             # vend, so a recovery that finds none knows nothing can have dropped.
             self._append(cur, tx_id, "vend_started", {"slot": row["slot"], "marks_dispense": True},
-                         status="vending")
+                         (Step.START_VEND, Status.VENDING))
             return True
 
     def dispensing(self, tx_id: str) -> None:
         """The driver is about to dispense (energise the motor, approve the MDB vend)."""
         with self._tx() as cur:
-            self._require_status(cur, tx_id, "vending", {"vending"})
+            self._require(cur, tx_id, Step.DISPENSING)
             self._append(cur, tx_id, "vend_dispensing", {})
 
     def vend_result(self, tx_id: str, outcome: str, detail: dict[str, Any],
@@ -58,7 +58,8 @@ class Vends(Claims):
         never refunded: with either given it is a claim under the kiosk's own code.
         """
         outcome = str(outcome.value if isinstance(outcome, Enum) else outcome)
-        new_status = {"vended": "vended", "unknown": "vend_unknown"}.get(outcome, "vend_failed")
+        new_status = {"vended": Status.VENDED, "unknown": Status.VEND_UNKNOWN}.get(
+            outcome, Status.VEND_FAILED)
         with self._tx() as cur:
             row = self._row(cur, tx_id)
             if (not self._has_event(cur, tx_id, "vend_started")
@@ -66,10 +67,8 @@ class Vends(Claims):
                 raise JournalError(
                     f"transaction {tx_id}: vend_result without a pending vend_started "
                     f"(status {row['status']} -> {new_status} not allowed)")
-            self._require_status(cur, tx_id, new_status, {"vending"}, row)
-            self._append(cur, tx_id, "vend_result",
-                         {"outcome": outcome, **{k: v for k, v in detail.items()
-                                                 if k != "outcome"}}, status=new_status)
+            result = {"outcome": outcome, **{k: v for k, v in detail.items() if k != "outcome"}}
+            self._append(cur, tx_id, "vend_result", result, (Step.VEND_RESULT, new_status))
             slot = row["slot"]
             cur.execute("INSERT OR IGNORE INTO slots (id, stock, disabled, disabled_reason)"
                         " VALUES (?, 0, 0, '')", (slot,))
@@ -116,10 +115,10 @@ class Vends(Claims):
         """The machine's late word on a ``vend_unknown`` sale: ``vended`` (one item less; its
         claim is no longer open) or a failure (``refund_due``: its claim stays open)."""
         with self._tx() as cur:
-            row = self._require_status(cur, tx_id, "resolved", {"vend_unknown"})
-            status = "vended" if outcome == "vended" else "refund_due"
+            row = self._row(cur, tx_id)
+            status = Status.VENDED if outcome == "vended" else Status.REFUND_DUE
             self._append(cur, tx_id, "vend_resolved", {"outcome": outcome, **detail},
-                         status=status)
+                         (Step.RESOLVE_VEND, status))
             if outcome == "vended":
                 cur.execute("UPDATE slots SET stock = MAX(stock - 1, 0), failures = 0"
                             " WHERE id = ?", (row["slot"],))
