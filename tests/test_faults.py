@@ -1,13 +1,17 @@
 """Fault injection (issue #10's proof): the real kiosk, a ``kiosk run --headless`` subprocess on
-the simulated machine (or the real GPIO driver on mock pins) against the gateway sandbox on
-loopback, with faults injected from outside production code.
+the simulated machine (or the real GPIO driver on mock pins, or the real MDB driver on the
+simulated bridge's pseudo-terminal) against the gateway sandbox on loopback, with faults
+injected from outside production code.
 
 How: ``tests/faults/sitecustomize.py`` is put first on the subprocess's ``PYTHONPATH``. It
 patches only that process, and only while a trigger file the test creates exists (a worker's
-turn raising ``KeyError``, the machine unplugged, no GPIO header, the wall clock stepped). It
+turn or a sale/misc worker's task raising ``KeyError``, the MDB reader thread raising, the
+machine unplugged, no GPIO header, the wall clock stepped; and the next customer held back). It
 also appends each screen the kiosk draws, with its out-of-service reason and the sale on it, to
-``screens.jsonl``: what the customer (or the technician) reads. ``--autopilot N`` plays the
-customers through the real UI; the test pays their QR codes at the sandbox like a phone.
+``screens.jsonl``, and every text on it to ``texts.jsonl``: what the customer (or the
+technician) reads. ``--autopilot N`` plays the customers through the real UI; the test pays
+their QR codes at the sandbox like a phone. A full disk is real: a 2 MB tmpfs (as root) filled
+to the last byte under the data directory.
 
 Every scenario is a script (start, inject, observe, clear, observe) run on a thread; all the
 scenarios the selected tests need start at once, so the module takes about as long as its
@@ -17,6 +21,7 @@ the journal (``kiosk journal --json``), stdout, stderr and the exit status.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -34,6 +39,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from hardware.mdb_sim import SimulatedMdbMachine
 from kiosk.payments.sandbox import Sandbox
 
 KIOSK = [sys.executable, "-m", "kiosk"]
@@ -138,6 +144,7 @@ class Observed:
     shots: list[str]                       # screenshot names, "0003-attract.png", in order
     journal: list[dict[str, Any]]
     notes: dict[str, Any] = field(default_factory=dict)
+    texts: list[dict[str, Any]] = field(default_factory=list)   # each text on each screen
 
     @property
     def sales(self) -> list[dict[str, Any]]:
@@ -275,12 +282,7 @@ class KioskRun:
     # -- watching it
 
     def screens(self) -> Screens:
-        try:
-            text = (self.fault_dir / "screens.jsonl").read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        complete = text[:text.rfind("\n") + 1]
-        return [json.loads(line) for line in complete.splitlines()]
+        return _jsonl(self.fault_dir / "screens.jsonl")
 
     def poll_for(self, condition: Callable[[Screens], T | None], timeout_s: float,
                  *, pay_after: float | None = None) -> T | None:
@@ -355,7 +357,8 @@ class KioskRun:
             stderr=self._stderr(),
             shots=sorted(p.name for p in self.shots.glob("*.png")) if self.shots.exists()
             else [],
-            journal=read_journal(self.config) if journal else [], notes=notes)
+            journal=read_journal(self.config) if journal else [], notes=notes,
+            texts=_jsonl(self.fault_dir / "texts.jsonl"))
 
     def _stderr(self) -> str:
         return (self.workdir / "stderr").read_text(errors="replace")
@@ -364,6 +367,16 @@ class KioskRun:
         if self.abort.is_set():
             self.kill()
             raise Aborted
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """The complete lines of a file the kiosk appends JSON lines to (maybe as we read)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    complete = text[:text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines()]
 
 
 def read_journal(config: Path) -> list[dict[str, Any]]:
@@ -437,6 +450,46 @@ def refund_exception(ctx: Ctx) -> Observed:
 
 
 @scenario
+def sale_worker_exception(ctx: Ctx) -> Observed:
+    """The sale worker's task that creates the payment raises from boot until cleared: the
+    first customer's order fails; once cleared, the second customer buys."""
+    run = ctx.kiosk(fault_config(ctx.workdir, ctx.gateway), faults=["sale-exception"],
+                    autopilot=2)
+    run.trigger("sale-exception")
+    run.start()
+    # (The order can fail before a frame shows "creating payment": the coin screen is the
+    # last one drawn before it.)
+    failed = run.screen("payment_failed", 20)
+    out = run.poll_for(lambda s: _first(s, "out_of_service", "sale worker failing",
+                                        failed["t"]), 10)
+    alive = run.hold(HOLD_S)
+    cleared = run.clear("sale-exception")
+    # The worker's fault lasts its back-off (5 s from the failure); a re-check (2 s) sees it go.
+    back = run.poll_for(lambda s: _first(s, "attract", after=cleared), 15)
+    status = run.exit(30, pay_after=cleared) if back else run.terminate()[0]
+    return run.observed(failed=failed, out=out, alive_while_faulted=alive, cleared=cleared,
+                        back=back, status=status)
+
+
+@scenario
+def misc_worker_exception(ctx: Ctx) -> Observed:
+    """The misc worker's task that loads the coin list raises from boot until cleared: the
+    customer on the coin screen is sent back (out of service); once cleared, they buy."""
+    run = ctx.kiosk(fault_config(ctx.workdir, ctx.gateway), faults=["misc-exception"],
+                    autopilot=1)
+    run.trigger("misc-exception")
+    run.start()
+    # The customer's coin list is the task that raises.
+    out = run.poll_for(lambda s: _first(s, "out_of_service", "misc worker failing"), 20)
+    alive = run.hold(HOLD_S)
+    cleared = run.clear("misc-exception")
+    back = run.poll_for(lambda s: _first(s, "attract", after=cleared), 15)
+    status = run.exit(30, pay_after=cleared) if back else run.terminate()[0]
+    return run.observed(out=out, alive_while_faulted=alive, cleared=cleared, back=back,
+                        status=status)
+
+
+@scenario
 def gpio_absent_at_boot(ctx: Ctx) -> Observed:
     """The real GPIO driver behind ``RestartableDriver``: gpiozero finds no pin factory until
     the trigger goes; then it gets mock pins with a simulated spiral machine on them."""
@@ -482,6 +535,45 @@ def machine_unplugged_mid_sale(ctx: Ctx) -> Observed:
     return run.observed(tx=qr["tx"], unplugged=unplugged, failed_at=failed["t"], out=out,
                         alive_while_faulted=alive, plugged=plugged, back=back, sold=sold,
                         status=status, stop_s=stop_s)
+
+
+MDB_ITEM = 11
+
+
+@scenario
+def mdb_reader_exception(ctx: Ctx) -> Observed:
+    """The real MDB driver against the simulated Qibixx bridge and vending machine (the one
+    ``kiosk demo --driver mdb-sim`` runs), here in the test process on a pseudo-terminal the
+    kiosk opens by its path. In service, the reader thread's line parser starts raising;
+    then a customer walks up. Once cleared, the reader reconnects and the next customer buys
+    (pressing the paid item on the machine's keypad, as the simulated customer does)."""
+    with SimulatedMdbMachine({MDB_ITEM: 250}) as machine:
+        config = fault_config(ctx.workdir, ctx.gateway, vend={"driver": "mdb"},
+                              vend_mdb={"port": machine.port}, vend_simulated=None,
+                              slot=[{"id": "A1", "name": "Water", "price": "2.50",
+                                     "stock": 20, "mdb_item": MDB_ITEM}])
+        run = ctx.kiosk(config, faults=["mdb-reader-exception", "customer-waits"],
+                        autopilot=2)
+        run.trigger("customer-waits")
+        try:
+            run.start()
+            ready = run.screen("attract", 30)   # the bridge answered, the VMC enabled us
+            injected = run.trigger("mdb-reader-exception")
+            run.acknowledged("mdb-reader-exception", "raised")
+            run.clear("customer-waits")         # somebody walks up and orders
+            out = run.screen("out_of_service", 20, fault="MDB reader failing", after=injected)
+            alive = run.hold(HOLD_S)
+            cleared = run.clear("mdb-reader-exception")
+            # Reconnects with back-off (1, 2, 5 s...); out of service re-checks every 2 s.
+            back = run.poll_for(lambda s: _first(s, "attract", after=cleared), 20)
+            sold = back and run.poll_for(lambda s: _first(s, "thank_you", after=back["t"]),
+                                         30, pay_after=back["t"])
+            status = run.exit(30, pay_after=cleared) if sold else run.terminate()[0]
+            return run.observed(ready=ready, injected=injected, out=out,
+                                alive_while_faulted=alive, cleared=cleared, back=back,
+                                sold=sold, status=status, vended=list(machine.vended))
+        finally:
+            run.kill()                          # before its bridge goes away
 
 
 def _journal_fault(ctx: Ctx, make: Callable[[Path], None], fix: Callable[[Path], None],
@@ -561,6 +653,64 @@ def journal_malformed(ctx: Ctx) -> Observed:
             pages[offset:offset + 64] = b"\xde\xad" * 32
         db.write_bytes(bytes(pages))
     return _journal_fault(ctx, make, _move_aside, heal_timeout_s=6.0)
+
+
+DISK_FULL = "database or disk is full"   # SQLite's SQLITE_FULL
+
+
+def _fill(path: Path) -> int:
+    """Write ``path`` until its filesystem takes not one byte more; the bytes written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    written, chunk = 0, 1 << 16
+    try:
+        while chunk:
+            try:
+                written += os.write(fd, b"\xff" * chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                chunk //= 2
+    finally:
+        os.close(fd)
+    return written
+
+
+@scenario
+def disk_full(ctx: Ctx) -> Observed | str:
+    """The data directory on a real 2 MB filesystem (tmpfs), filled to the last byte while
+    the kiosk is in service; then a customer orders. Freed, it sells again. A str: skipped."""
+    data = ctx.workdir / "data"
+    data.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs",
+                            str(data)], capture_output=True, text=True, timeout=30,
+                           check=False)
+    if mount.returncode != 0:
+        return f"cannot mount a tmpfs for the data directory: {mount.stderr.strip()}"
+    run = ctx.kiosk(fault_config(ctx.workdir, ctx.gateway), faults=["customer-waits"],
+                    autopilot=2)
+    run.trigger("customer-waits")
+    try:
+        run.start()
+        ready = run.screen("attract", 30)
+        filler = data / "filler"
+        filled = _fill(filler)
+        full = time.monotonic()
+        free_after_fill = os.statvfs(data).f_bavail
+        run.clear("customer-waits")             # somebody walks up and orders
+        out = run.screen("out_of_service", 20, fault="journal cannot be written", after=full)
+        alive = run.hold(HOLD_S)
+        freed = time.monotonic()
+        filler.unlink()
+        back = run.poll_for(lambda s: _first(s, "attract", after=freed), 20)
+        sold = back and run.poll_for(lambda s: _first(s, "thank_you", after=back["t"]), 30,
+                                     pay_after=back["t"])
+        status = run.exit(30, pay_after=freed) if sold else run.terminate()[0]
+        return run.observed(ready=ready, filled=filled, full=full,
+                            free_after_fill=free_after_fill, out=out, alive_while_faulted=alive,
+                            freed=freed, back=back, sold=sold, status=status)
+    finally:
+        run.kill()
+        subprocess.run(["umount", str(data)], capture_output=True, timeout=30, check=False)
 
 
 @scenario
@@ -710,6 +860,87 @@ def test_a_failing_refund_worker_is_out_of_service_until_it_recovers(results: Re
     assert seen.returncode == 0 and "refund worker recovered" in seen.stderr
 
 
+def _shown(seen: Observed, *screens: str) -> list[str]:
+    """Every text drawn on ``screens`` (all screens if none is named)."""
+    return [line["text"] for line in seen.texts if not screens or line["screen"] in screens]
+
+
+CUSTOMER_SCREENS = ("attract", "choose_item", "choose_coin", "creating_payment",
+                    "awaiting_payment", "confirming", "underpaid", "vending", "thank_you",
+                    "vend_failed", "payment_failed", "expired", "cancelled")
+
+
+@uses("sale_worker_exception")
+def test_a_failing_sale_worker_fails_the_order_at_once_without_a_qr_code(
+        results: Results) -> None:
+    seen: Observed = results["sale_worker_exception"]
+    notes = seen.notes
+    failed = notes["failed"]
+    # Told at once, not by the 45 s backstop (the coin screen is where the order was placed);
+    # never shown a code to pay.
+    [chose] = [line for line in seen.screens if line["screen"] == "choose_coin"
+               and line["t"] <= failed["t"]][-1:]
+    assert failed["t"] - chose["t"] < 10.0, _brief(seen.screens)
+    assert not [line for line in seen.screens if line["screen"] == "awaiting_payment"
+                and line["tx"] == failed["tx"]]
+    first = seen.sales[0]
+    assert (first["tx"], first["outcome"]) == (failed["tx"], "payment_failed")
+    # Nothing was asked of the gateway for it: the only payment created is the next sale's.
+    assert [t["id"] for t in seen.journal if "payment_created" in kinds(t)] \
+        == [sale["tx"] for sale in seen.sales[1:]]
+    # The technician has the traceback in the log; no customer screen shows any of it.
+    assert "sale worker: _create_payment failed" in seen.stderr
+    assert "Traceback" in seen.stderr and "KeyError: 'injected sale-exception'" in seen.stderr
+    assert not [text for text in _shown(seen) if "Traceback" in text]
+    assert not [text for text in _shown(seen, *CUSTOMER_SCREENS)
+                if "KeyError" in text or "injected" in text]
+    # (Only the technician's status line on the out-of-service screen names it.)
+    assert f"Status: {notes['out']['fault']}" in _shown(seen, "out_of_service")
+
+
+@uses("sale_worker_exception")
+def test_a_failing_sale_worker_is_out_of_service_until_it_recovers(results: Results) -> None:
+    seen: Observed = results["sale_worker_exception"]
+    notes = seen.notes
+    out = notes["out"]
+    assert out, f"never out of service naming the sale worker: {_brief(seen.screens)}"
+    assert out["fault"] == "sale worker failing: KeyError: 'injected sale-exception'"
+    assert notes["alive_while_faulted"]
+    assert {line["screen"] for line in seen.between(out["t"], notes["cleared"])} \
+        == {"out_of_service"}
+    back = notes["back"]
+    assert back, f"not back within 15 s of the fault clearing: {_brief(seen.screens)}"
+    assert [sale["outcome"] for sale in seen.sales] == ["payment_failed", "vended"]
+    sold = seen.sales[1]["tx"]
+    assert seen.tx(sold)["status"] == "vended"
+    assert seen.first("thank_you", after=back["t"])["tx"] == sold
+    assert notes["status"] == 0
+
+
+@uses("misc_worker_exception")
+def test_a_failing_misc_worker_is_out_of_service_until_it_recovers(results: Results) -> None:
+    seen: Observed = results["misc_worker_exception"]
+    notes = seen.notes
+    assert "misc worker: _load_assets failed" in seen.stderr     # the injection did fire
+    out = notes["out"]
+    assert out, f"never out of service naming the misc worker: {_brief(seen.screens)}"
+    assert out["fault"] == "misc worker failing: KeyError: 'injected misc-exception'"
+    assert out["tx"] is None                     # the customer on the coin screen was let go
+    assert notes["alive_while_faulted"]
+    assert {line["screen"] for line in seen.between(out["t"], notes["cleared"])} \
+        == {"out_of_service"}
+    # Nobody was asked to pay before it recovered.
+    assert not [line for line in seen.between(0, notes["cleared"])
+                if line["screen"] in ("creating_payment", "awaiting_payment")]
+    back = notes["back"]
+    assert back, f"not back within 15 s of the fault clearing: {_brief(seen.screens)}"
+    [sale] = seen.sales
+    assert sale["outcome"] == "vended" and seen.tx(sale["tx"])["status"] == "vended"
+    assert seen.first("thank_you", after=back["t"])["tx"] == sale["tx"]
+    assert notes["status"] == 0
+    assert not [text for text in _shown(seen) if "Traceback" in text]
+
+
 # ---------------------------------------------------------------- 2. vend hardware
 
 
@@ -766,6 +997,33 @@ def test_a_machine_plugged_back_in_is_in_service_within_seconds(results: Results
     assert notes["sold"], f"no sale after it came back: {_brief(seen.screens)}"
     sale = next(s for s in seen.sales if s["tx"] == notes["sold"]["tx"])
     assert sale["outcome"] == "vended" and seen.tx(sale["tx"])["status"] == "vended"
+
+
+@uses("mdb_reader_exception")
+def test_an_mdb_reader_exception_is_out_of_service_until_it_recovers(
+        results: Results) -> None:
+    seen: Observed = results["mdb_reader_exception"]
+    notes = seen.notes
+    out = notes["out"]
+    assert out["fault"] == "MDB reader failing: KeyError: 'injected mdb-reader-exception'"
+    assert notes["alive_while_faulted"]
+    window = seen.between(notes["injected"], notes["cleared"])
+    # Nobody asked to pay while the reader failed (a customer who ordered was refused).
+    assert not [line for line in window if line["screen"] == "awaiting_payment"]
+    assert all(line["screen"] == "out_of_service" and "MDB reader failing" in line["fault"]
+               for line in seen.between(out["t"], notes["cleared"]))
+    assert all(sale["outcome"] == "payment_failed" for sale in seen.sales
+               if _sold_at(seen, sale["tx"]) < notes["cleared"])
+    assert notes["back"], f"not back within 20 s of the fault clearing: {_brief(seen.screens)}"
+    assert notes["sold"], f"no sale after it came back: {_brief(seen.screens)}"
+    sold = [sale for sale in seen.sales if sale["outcome"] == "vended"]
+    assert sold and notes["sold"]["tx"] in {sale["tx"] for sale in sold}
+    assert all(seen.tx(sale["tx"])["status"] == "vended" for sale in sold)
+    assert notes["vended"] == [MDB_ITEM] * len(sold)     # the machine dispensed each of them
+    assert notes["status"] == 0
+    assert "the MDB reader failed" in seen.stderr      # logged with its traceback
+    assert "MDB bridge port" in seen.stderr.split("the MDB reader failed")[-1]  # reconnected
+    assert not [text for text in _shown(seen) if "Traceback" in text]
 
 
 def _sold_at(seen: Observed, tx_id: str) -> float:
@@ -842,6 +1100,51 @@ def test_a_malformed_journal_moved_aside_heals_by_itself(results: Results) -> No
     seen: Observed = results["journal_malformed"]
     assert seen.notes["back"], f"never back in service: {_brief(seen.screens)}"
     assert seen.notes["db_after"] == SQLITE_MAGIC
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="mounting a small tmpfs for the data directory needs "
+                                        "root")
+@uses("disk_full")
+def test_a_full_disk_takes_no_order_and_is_out_of_service_until_freed(
+        results: Results) -> None:
+    seen: Observed | str = results["disk_full"]
+    if isinstance(seen, str):
+        pytest.skip(seen)
+    notes = seen.notes
+    assert notes["free_after_fill"] == 0         # not a byte left for the journal
+    out = notes["out"]
+    assert out["fault"] == f"journal cannot be written: {DISK_FULL}"
+    assert notes["alive_while_faulted"]
+    # The customer who ordered on the full disk was told at once, never asked to pay ...
+    first = seen.sales[0]
+    assert first["outcome"] == "payment_failed"
+    failed = seen.first("payment_failed", after=notes["full"])
+    assert failed["tx"] == first["tx"] and failed["t"] <= out["t"]
+    assert not [line for line in seen.between(notes["full"], notes["freed"])
+                if line["screen"] == "awaiting_payment"]
+    # ... and no QR code was ever shown without its record in the journal.
+    for tx_id in {line["tx"] for line in seen.screens if line["screen"] == "awaiting_payment"}:
+        assert "payment_created" in kinds(seen.tx(tx_id)), tx_id
+    assert {line["screen"] for line in seen.between(out["t"], notes["freed"])} \
+        == {"out_of_service"}
+    assert "journal refused a new sale" in seen.stderr and DISK_FULL in seen.stderr
+    assert "Traceback" not in seen.stderr
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="mounting a small tmpfs for the data directory needs "
+                                        "root")
+@uses("disk_full")
+def test_a_full_disk_freed_sells_again(results: Results) -> None:
+    seen: Observed | str = results["disk_full"]
+    if isinstance(seen, str):
+        pytest.skip(seen)
+    notes = seen.notes
+    assert notes["back"], f"not back within 20 s of freeing the disk: {_brief(seen.screens)}"
+    assert notes["sold"], f"no sale after it came back: {_brief(seen.screens)}"
+    sale = seen.sales[-1]
+    assert sale["tx"] == notes["sold"]["tx"] and sale["outcome"] == "vended"
+    assert seen.tx(sale["tx"])["status"] == "vended"
+    assert notes["status"] == 0
 
 
 # ---------------------------------------------------------------- 4. SIGTERM mid-vend

@@ -8,14 +8,23 @@ process only. Nothing happens unless ``KIOSK_FAULT_DIR`` is set:
 ``KIOSK_FAULT_DIR``  a directory the test owns. The kiosk appends what it draws to
                      ``screens.jsonl`` there: one JSON line each time the screen, its
                      out-of-service reason or the sale on it changes (``screen``, ``fault``,
-                     ``tx``, ``link``, ``t`` on the monotonic clock). A fault is on while a
-                     trigger file of its name exists in that directory.
+                     ``tx``, ``link``, ``t`` on the monotonic clock), and each text it writes
+                     on a screen for the first time to ``texts.jsonl`` (``screen``, ``text``,
+                     ``t``). A fault is on while a trigger file of its name exists in that
+                     directory.
 ``KIOSK_FAULTS``     a comma-separated list of the faults to install (each one only acts while
                      its trigger file exists; where the change takes a moment to reach the
                      kiosk, ``<fault>.ack`` then says what it now runs with):
 
 ``watcher-exception``  ``PaymentWatcher.turn`` raises ``KeyError`` (a bug, not a gateway error).
 ``refund-exception``   ``RefundWorker.turn`` raises ``KeyError``.
+``sale-exception``     ``Runtime._create_payment`` (a task of the sale worker) raises ``KeyError``.
+``misc-exception``     ``Runtime._load_assets`` (a task of the misc worker) raises ``KeyError``.
+``mdb-reader-exception``  ``hardware.mdb_protocol.parse_line`` raises ``KeyError`` on the MDB
+                       driver's reader thread (``.ack``: ``raised`` once it has, ``parsing`` once
+                       a line is parsed again).
+``customer-waits``     the autopilot's next customer stays away from the attract screen (does
+                       not tap Start): the test decides when somebody walks up.
 ``machine-unplugged``  the simulated vend machine reports itself not ready, through its own
                        technician's knob (``SimulatedDriver.set_health``).
 ``gpio-unplugged``     gpiozero cannot load a pin factory (a Pi without its GPIO header); once
@@ -29,6 +38,7 @@ process only. Nothing happens unless ``KIOSK_FAULT_DIR`` is set:
 from __future__ import annotations
 
 import datetime as _datetime
+import functools
 import importlib.abc
 import json
 import os
@@ -91,9 +101,13 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 # -- what the screen shows
 
 def _record_screens(app: ModuleType) -> None:
+    from kiosk.ui.widgets import record_text
+
     render = app.render
     log_path = os.path.join(FAULT_DIR, "screens.jsonl")
+    texts_path = os.path.join(FAULT_DIR, "texts.jsonl")
     last: list[tuple[object, ...]] = [()]
+    written: set[tuple[str, str]] = set()
 
     def recording_render(surface: Any, state: Any, *args: Any, **kwargs: Any) -> Any:
         sale = state.sale
@@ -106,7 +120,17 @@ def _record_screens(app: ModuleType) -> None:
                         t=time.monotonic())
             with open(log_path, "a", encoding="utf-8") as out:
                 out.write(json.dumps(line) + "\n")
-        return render(surface, state, *args, **kwargs)
+        with record_text() as drawn:
+            buttons = render(surface, state, *args, **kwargs)
+        new = [(state.screen.value, ink.text) for ink in drawn
+               if (state.screen.value, ink.text) not in written]
+        if new:
+            written.update(new)
+            now = time.monotonic()
+            with open(texts_path, "a", encoding="utf-8") as out:
+                out.writelines(json.dumps({"screen": screen, "text": text, "t": now}) + "\n"
+                               for screen, text in dict.fromkeys(new))
+        return buttons
 
     app.render = recording_render
 
@@ -126,6 +150,56 @@ def _failing_turn(name: str) -> Callable[[ModuleType, str], None]:
         cls.turn = failing_turn
 
     return patch
+
+
+FAILING_TASKS = {"sale-exception": "_create_payment", "misc-exception": "_load_assets"}
+
+
+def _failing_task(name: str, method: str) -> Callable[[ModuleType], None]:
+    """``Runtime.<method>``, a task an ``EffectWorker`` runs, raises while ``name`` is on."""
+    def patch(runtime: ModuleType) -> None:
+        task = getattr(runtime.Runtime, method)
+
+        @functools.wraps(task)
+        def failing_task(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if _on(name):
+                raise KeyError(f"injected {name}")
+            return task(self, *args, **kwargs)
+
+        setattr(runtime.Runtime, method, failing_task)
+
+    return patch
+
+
+def _failing_mdb_reader(proto: ModuleType) -> None:
+    """Every bridge line the MDB driver's reader thread parses raises while the fault is on."""
+    parse_line = proto.parse_line
+    said = ["parsing"]
+
+    def failing_parse_line(*args: Any, **kwargs: Any) -> Any:
+        state = "raised" if _on("mdb-reader-exception") else "parsing"
+        if state != said[0]:
+            said[0] = state
+            _ack("mdb-reader-exception", state)
+        if state == "raised":
+            raise KeyError("injected mdb-reader-exception")
+        return parse_line(*args, **kwargs)
+
+    proto.parse_line = failing_parse_line
+
+
+# -- when the next customer walks up
+
+def _customers_wait(autopilot: ModuleType) -> None:
+    cls = autopilot.Autopilot
+    choose = cls.choose
+
+    def waiting_choose(self: Any, state: Any, buttons: Any, now: float) -> Any:
+        if state.screen.value == "attract" and _on("customer-waits"):
+            return None
+        return choose(self, state, buttons, now)
+
+    cls.choose = waiting_choose
 
 
 # -- vend hardware
@@ -222,6 +296,18 @@ def _install() -> None:
         hooks["kiosk.watcher"] = lambda m: _failing_turn("watcher-exception")(m, "PaymentWatcher")
     if "refund-exception" in FAULTS:
         hooks["kiosk.refunds"] = lambda m: _failing_turn("refund-exception")(m, "RefundWorker")
+    tasks = [_failing_task(name, method) for name, method in FAILING_TASKS.items()
+             if name in FAULTS]
+    if tasks:
+        def patch_runtime(runtime: ModuleType) -> None:
+            for patch in tasks:
+                patch(runtime)
+
+        hooks["kiosk.runtime"] = patch_runtime
+    if "mdb-reader-exception" in FAULTS:
+        hooks["hardware.mdb_protocol"] = _failing_mdb_reader
+    if "customer-waits" in FAULTS:
+        hooks["kiosk.autopilot"] = _customers_wait
     if "machine-unplugged" in FAULTS:
         hooks["hardware.simulated"] = _unpluggable_simulated_machine
     if "gpio-unplugged" in FAULTS:
