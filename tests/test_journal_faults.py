@@ -38,7 +38,7 @@ def test_a_full_disk_stops_sales_with_the_reason_and_heals(tmp_path: Path,
                                                           sandbox: Sandbox) -> None:
     config = mixpay_config(tmp_path, sandbox)
     harness = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
-    journal: Journal = harness.runtime._journal
+    journal: Journal = harness.runtime.journal
     disk = FillableDisk(journal._conn)  # type: ignore[arg-type]
     journal._conn = disk  # type: ignore[assignment]
     try:

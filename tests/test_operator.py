@@ -305,7 +305,7 @@ class Kiosk:
         self.wait(lambda: not self.menu.checking)
 
     def journal(self) -> Journal:
-        return self.runtime._journal  # noqa: SLF001 - the same file the kiosk writes
+        return self.runtime.journal   # the same file the kiosk writes
 
     def close(self) -> None:
         self.runtime.close()

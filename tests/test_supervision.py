@@ -13,7 +13,7 @@ from fakes import FakeTime
 from hardware.simulated import SimulatedDriver
 from harness import Harness, mixpay_config, pay
 from kiosk.config import Config
-from kiosk.flow import CoinChosen, DonePressed, ItemChosen, Screen, StartTapped
+from kiosk.flow import CoinChosen, CreatePayment, DonePressed, ItemChosen, Screen, StartTapped
 from kiosk.payments.base import Order, PaymentRequest, PaymentStatus
 from kiosk.payments.mixpay import MixPayGateway
 from kiosk.payments.sandbox import Sandbox
@@ -21,7 +21,7 @@ from kiosk import worker as worker_module
 from kiosk.claims import claim_code
 from kiosk.errors import JournalError
 from kiosk.journal import Journal
-from kiosk.runtime import Runtime
+from kiosk.runtime.payments import PaymentEffects
 from kiosk.worker import STALE_AFTER_S, EffectWorker, SupervisedLoop
 
 
@@ -118,7 +118,7 @@ def test_the_health_check_puts_a_failing_watcher_out_of_service(
         harness.wait_screen(Screen.ATTRACT)
         monkeypatch.setattr(type(harness.runtime.watcher), "fault",
                             property(lambda self: "payment watcher failing: KeyError: 'x'"))
-        harness.runtime._next_health_check = 0.0   # now, not in 30 s
+        harness.runtime.health.check_now()   # now, not in 30 s
         harness.wait_screen(Screen.OUT_OF_SERVICE)
         assert harness.runtime.state.hardware_fault == "payment watcher failing: KeyError: 'x'"
         monkeypatch.undo()
@@ -178,10 +178,10 @@ def test_a_bug_creating_the_payment_ends_the_sale_at_once_and_heals(
         config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker_module, "EFFECT_BACKOFF_MIN_S", 0.5)
 
-    def create_payment(self: Runtime, order: Order) -> None:
+    def create_payment(self: PaymentEffects, effect: CreatePayment) -> None:
         raise KeyError("payee")
 
-    monkeypatch.setattr(Runtime, "_create_payment", create_payment)
+    monkeypatch.setattr(PaymentEffects, "create_payment", create_payment)
     harness = Harness(config, SimulatedDriver(turn_time_s=0))
     try:
         harness.wait_screen(Screen.ATTRACT)

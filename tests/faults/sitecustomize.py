@@ -18,8 +18,10 @@ process only. Nothing happens unless ``KIOSK_FAULT_DIR`` is set:
 
 ``watcher-exception``  ``PaymentWatcher.turn`` raises ``KeyError`` (a bug, not a gateway error).
 ``refund-exception``   ``RefundWorker.turn`` raises ``KeyError``.
-``sale-exception``     ``Runtime._create_payment`` (a task of the sale worker) raises ``KeyError``.
-``misc-exception``     ``Runtime._load_assets`` (a task of the misc worker) raises ``KeyError``.
+``sale-exception``     ``PaymentEffects.create_payment`` (a task of the sale worker) raises
+                       ``KeyError``.
+``misc-exception``     ``PaymentEffects.load_assets`` (a task of the misc worker) raises
+                       ``KeyError``.
 ``mdb-reader-exception``  ``hardware.mdb_protocol.parse_line`` raises ``KeyError`` on the MDB
                        driver's reader thread (``.ack``: ``raised`` once it has, ``parsing`` once
                        a line is parsed again).
@@ -152,13 +154,14 @@ def _failing_turn(name: str) -> Callable[[ModuleType, str], None]:
     return patch
 
 
-FAILING_TASKS = {"sale-exception": "_create_payment", "misc-exception": "_load_assets"}
+FAILING_TASKS = {"sale-exception": "create_payment", "misc-exception": "load_assets"}
 
 
 def _failing_task(name: str, method: str) -> Callable[[ModuleType], None]:
-    """``Runtime.<method>``, a task an ``EffectWorker`` runs, raises while ``name`` is on."""
-    def patch(runtime: ModuleType) -> None:
-        task = getattr(runtime.Runtime, method)
+    """``PaymentEffects.<method>``, a task an ``EffectWorker`` runs, raises while ``name``
+    is on."""
+    def patch(payments: ModuleType) -> None:
+        task = getattr(payments.PaymentEffects, method)
 
         @functools.wraps(task)
         def failing_task(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -166,7 +169,7 @@ def _failing_task(name: str, method: str) -> Callable[[ModuleType], None]:
                 raise KeyError(f"injected {name}")
             return task(self, *args, **kwargs)
 
-        setattr(runtime.Runtime, method, failing_task)
+        setattr(payments.PaymentEffects, method, failing_task)
 
     return patch
 
@@ -299,11 +302,11 @@ def _install() -> None:
     tasks = [_failing_task(name, method) for name, method in FAILING_TASKS.items()
              if name in FAULTS]
     if tasks:
-        def patch_runtime(runtime: ModuleType) -> None:
+        def patch_payments(payments: ModuleType) -> None:
             for patch in tasks:
-                patch(runtime)
+                patch(payments)
 
-        hooks["kiosk.runtime"] = patch_runtime
+        hooks["kiosk.runtime.payments"] = patch_payments
     if "mdb-reader-exception" in FAULTS:
         hooks["hardware.mdb_protocol"] = _failing_mdb_reader
     if "customer-waits" in FAULTS:
