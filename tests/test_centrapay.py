@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fakes import START, FakeTime
+from fakes import START, FakeTime, status_refused
 from kiosk.errors import (
     GatewayError,
     GatewayProtocolError,
@@ -43,11 +43,6 @@ def make_order(clock: FakeTime, *, amount: str = "2.50", currency: str = "USD",
                  expires_at=int(clock()) + lead_s)
 
 
-@pytest.fixture
-def clock() -> FakeTime:
-    return FakeTime()
-
-
 def fake_limiter(clock: FakeTime) -> RateLimiter:
     """A generous budget whose waits advance the fake clock instead of sleeping."""
     return RateLimiter(60_000, clock=clock, sleep=clock.sleep)
@@ -55,10 +50,8 @@ def fake_limiter(clock: FakeTime) -> RateLimiter:
 
 # == against the sandbox, over real loopback HTTP ==================================================
 
-@pytest.fixture
-def sandbox(clock: FakeTime) -> Iterator[Sandbox]:
-    with Sandbox(clock=clock, confirm_s=1.0, requests_per_minute=6000) as running:
-        yield running
+# ``clock``, ``web`` and ``sandbox`` (on the fake clock, confirming in 1 s): tests/conftest.py
+pytestmark = pytest.mark.sandbox(clock=True, confirm_s=1.0, requests_per_minute=6000)
 
 
 def simulator(sandbox: Sandbox) -> CentrapaySimulator:
@@ -79,13 +72,6 @@ def gateway(sandbox: Sandbox, clock: FakeTime) -> Iterator[CentrapayGateway]:
     client = sandbox_gateway(sandbox, clock)
     yield client
     client.close()
-
-
-@pytest.fixture(scope="module")
-def web() -> Iterator[httpx.Client]:
-    """The patron's phone (plain HTTP on loopback: no CA bundle to load)."""
-    with httpx.Client(verify=False) as client:
-        yield client
 
 
 def press(web: httpx.Client, request: PaymentRequest, button: str, **fields: str) -> httpx.Response:
@@ -293,15 +279,12 @@ def test_a_429_pauses_the_client_for_retry_after(gateway: CentrapayGateway, sand
     assert clock.sleeps == [3]                            # the next call waited out the pause
 
 
-def test_the_simulated_budget_answers_429_with_retry_after(clock: FakeTime) -> None:
-    with Sandbox(clock=clock, requests_per_minute=2) as small:
-        client = sandbox_gateway(small, clock)
-        order = make_order(clock)
-        request = client.create(order)
-        client.status(order, request)
-        with pytest.raises(GatewayRateLimited) as caught:
-            client.status(order, request)
-        assert caught.value.retry_after_s == 60
+@pytest.mark.sandbox(clock=True, requests_per_minute=2)
+def test_the_simulated_budget_answers_429_with_retry_after(sandbox: Sandbox,
+                                                           clock: FakeTime) -> None:
+    client = sandbox_gateway(sandbox, clock)
+    order = make_order(clock)
+    assert status_refused(client, order, client.create(order)).retry_after_s == 60
 
 
 def test_a_wrong_api_key_is_refused_and_never_echoed(sandbox: Sandbox, clock: FakeTime) -> None:

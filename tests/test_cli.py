@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
+import pytest
+from fakes import KIOSK, WATER, mixpay_table, write_kiosk_toml
 
 from kiosk.payments.sandbox import Sandbox
 
-KIOSK = [sys.executable, "-m", "kiosk"]
 EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "kiosk.example.toml"
 
 
@@ -93,52 +93,21 @@ def test_sandbox_command_serves_the_mixpay_api() -> None:
         process.wait(timeout=10)
 
 
-RUN_CONFIG = """
-[machine]
-data_dir = "{data_dir}"
-wait_for_time_sync = false
-
-[display]
-width = 800
-height = 480
-
-[payment]
-timeout_s = 30
-poll_interval_s = 0.5
-
-[payment.mixpay]
-payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
-settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
-api_base = "{api_base}"
-checkout_base = "{checkout_base}"
-
-[vend]
-driver = "simulated"
-
-[vend.simulated]
-turn_time_s = 0
-
-[[slot]]
-id = "A1"
-name = "Water"
-price = "2.50"
-stock = 2
-"""
-
-
-def test_run_with_autopilot_sells_through_the_real_ui(tmp_path: Path) -> None:
-    with Sandbox(confirm_s=0.3) as sandbox:
-        config = tmp_path / "kiosk.toml"
-        config.write_text(RUN_CONFIG.format(data_dir=tmp_path / "data",
-                                            api_base=sandbox.mixpay_api_base,
-                                            checkout_base=sandbox.checkout_base))
-        secrets = tmp_path / "secrets.toml"   # readable by everyone: it sells, with a warning
-        secrets.write_text("")
-        secrets.chmod(0o644)
-        paid: list[str] = []
-        threading.Thread(target=pay_first_payment, args=(sandbox, paid), daemon=True).start()
-        result = kiosk("run", "--config", str(config), "--headless", "--autopilot", "1",
-                       "--screenshots", str(tmp_path / "shots"))
+@pytest.mark.sandbox(confirm_s=0.3)
+def test_run_with_autopilot_sells_through_the_real_ui(tmp_path: Path, sandbox: Sandbox) -> None:
+    config = write_kiosk_toml(
+        tmp_path, machine={"wait_for_time_sync": False},
+        display={"width": 800, "height": 480},
+        payment={"timeout_s": 30, "poll_interval_s": 0.5, "mixpay": mixpay_table(sandbox.url)},
+        vend={"driver": "simulated", "simulated": {"turn_time_s": 0}},
+        slots=({**WATER, "stock": 2},))
+    secrets = tmp_path / "secrets.toml"   # readable by everyone: it sells, with a warning
+    secrets.write_text("")
+    secrets.chmod(0o644)
+    paid: list[str] = []
+    threading.Thread(target=pay_first_payment, args=(sandbox, paid), daemon=True).start()
+    result = kiosk("run", "--config", str(config), "--headless", "--autopilot", "1",
+                   "--screenshots", str(tmp_path / "shots"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"WARNING kiosk: config: {secrets}" in result.stderr
     assert "readable by group or others" in result.stderr

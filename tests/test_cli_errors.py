@@ -19,12 +19,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from fakes import OFFLINE_KIOSK_TOML
+from fakes import KIOSK, offline_kiosk_toml
 
 from kiosk.cli import DEFAULT_CONFIG
 from kiosk.config import Config
 
-KIOSK = [sys.executable, "-m", "kiosk"]
 # Every row runs without a display: the demo row needs that, and no other row may care. Without
 # XDG_RUNTIME_DIR, SDL cannot find a Wayland compositor by its default socket name either.
 NO_DISPLAY = {name: value for name, value in os.environ.items()
@@ -122,7 +121,7 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "binary" / "secrets.toml").write_bytes(b"\xff\xfe\x00 not text")
     (tmp_path / "journal-dir" / "journal.db").mkdir(parents=True)
     (tmp_path / "run").mkdir()
-    runnable = OFFLINE_KIOSK_TOML.format(data_dir=tmp_path / "run")
+    runnable = offline_kiosk_toml(tmp_path / "run")
     (tmp_path / "run" / "kiosk.toml").write_text(runnable)
     read_only = tmp_path / "read-only"
     read_only.mkdir(mode=0o500)

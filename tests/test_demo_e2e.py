@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -18,12 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fakes import KIOSK
 
 from kiosk.demo import _money_check
 from kiosk.journal import Journal
 from kiosk.payments.sandbox import Sandbox
 
-KIOSK = [sys.executable, "-m", "kiosk"]
 FIELDS = {"tx", "slot", "gateway", "asset", "amount", "currency", "payment_link", "outcome"}
 CUSTOMER_LINE = re.compile(r"kiosk demo: customer (\d+) \((\w+), slot \w+\): .*\[(\w+)\]$",
                            re.MULTILINE)

@@ -5,41 +5,17 @@ from __future__ import annotations
 
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from fakes import KIOSK, OPERATOR_FILE
 from hypothesis import strategies as st
 
 from kiosk.config import load_config
 from kiosk.firstboot import ERRORS_FILE_NAME, import_boot_config, recorded_errors
 
-KIOSK = [sys.executable, "-m", "kiosk"]
 SECRET = "wct-secret-7f3a9c"
-OPERATOR_FILE = """\
-# The operator's settings for machine 42
-[machine]
-id = "vm-0042"
-data_dir = "{data_dir}"
-
-[payment]
-gateway = "wctpay"
-assets = ["BTC"]
-
-[payment.wctpay]
-api_base = "https://pos.wct.test/api"
-key = "terminal-key-1"          # secrets are allowed here; they leave the card at boot
-api_secret = "{secret}"
-
-[vend]
-driver = "simulated"
-
-[[slot]]
-id = "A1"
-name = "Water"
-price = "{price}"
-"""
 
 
 @pytest.fixture

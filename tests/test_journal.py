@@ -725,16 +725,24 @@ def test_transactions_limit_returns_latest_oldest_first(journal: Journal) -> Non
     assert journal.transactions(limit=0) == []
 
 
-def test_a_version_1_journal_is_migrated_in_place(tmp_path: Path) -> None:
+def old_journal(tmp_path: Path, script: str) -> Path:
+    """``tmp_path``/journal.db as an older version left it: ``script`` makes its tables and sets
+    its ``user_version``."""
     path = tmp_path / "journal.db"
     old = sqlite3.connect(path)
-    old.executescript("CREATE TABLE transactions (id TEXT PRIMARY KEY, slot TEXT NOT NULL,"
-                      " item_name TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL,"
-                      " gateway TEXT NOT NULL, asset TEXT NULL, payment_id TEXT NULL,"
-                      " payment_link TEXT NULL, expires_at INTEGER NOT NULL, status TEXT NOT NULL,"
-                      " claim_code TEXT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
-                      "PRAGMA user_version = 1;")
+    old.executescript(script)
     old.close()
+    return path
+
+
+def test_a_version_1_journal_is_migrated_in_place(tmp_path: Path) -> None:
+    path = old_journal(
+        tmp_path, "CREATE TABLE transactions (id TEXT PRIMARY KEY, slot TEXT NOT NULL,"
+        " item_name TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL,"
+        " gateway TEXT NOT NULL, asset TEXT NULL, payment_id TEXT NULL,"
+        " payment_link TEXT NULL, expires_at INTEGER NOT NULL, status TEXT NOT NULL,"
+        " claim_code TEXT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+        "PRAGMA user_version = 1;")
     with Journal(path) as journal:
         at = journal.record_selftest(False, [{"name": "config", "passed": False}])
         assert journal.selftests() == [{"at": at, "passed": False,
@@ -841,14 +849,11 @@ def test_the_refund_queue_survives_a_restart_and_ends_done_or_given_up(tmp_path:
 
 
 def test_a_version_3_journal_gains_slot_failures_and_the_refund_queue(tmp_path: Path) -> None:
-    path = tmp_path / "journal.db"
-    old = sqlite3.connect(path)
-    old.executescript("CREATE TABLE slots (id TEXT PRIMARY KEY, stock INTEGER NOT NULL,"
-                      " disabled INTEGER NOT NULL DEFAULT 0,"
-                      " disabled_reason TEXT NOT NULL DEFAULT '');"
-                      "INSERT INTO slots VALUES ('A1', 4, 0, '');"
-                      "PRAGMA user_version = 3;")
-    old.close()
+    path = old_journal(tmp_path, "CREATE TABLE slots (id TEXT PRIMARY KEY, stock INTEGER NOT NULL,"
+                       " disabled INTEGER NOT NULL DEFAULT 0,"
+                       " disabled_reason TEXT NOT NULL DEFAULT '');"
+                       "INSERT INTO slots VALUES ('A1', 4, 0, '');"
+                       "PRAGMA user_version = 3;")
     with Journal(path) as journal:
         assert journal.slot_states() == {"A1": SlotState(4, False, "")}
         assert journal.pending_refunds() == []

@@ -7,9 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from hardware.simulated import SimulatedDriver
-from harness import Harness, mixpay_config, pay
-from kiosk.flow import CoinChosen, DonePressed, ItemChosen, Screen, StartTapped
+from harness import Harness, mixpay_config, pay, simulated_driver
+from kiosk.flow import DonePressed, Screen
 from kiosk.errors import JournalError
 from kiosk.journal import Journal
 from kiosk.payments.sandbox import Sandbox
@@ -37,17 +36,14 @@ class FillableDisk:
 def test_a_full_disk_stops_sales_with_the_reason_and_heals(tmp_path: Path,
                                                           sandbox: Sandbox) -> None:
     config = mixpay_config(tmp_path, sandbox)
-    harness = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
+    harness = Harness(config, simulated_driver(config))
     journal: Journal = harness.runtime.journal
     disk = FillableDisk(journal._conn)  # type: ignore[arg-type]
     journal._conn = disk  # type: ignore[assignment]
     try:
         harness.wait_screen(Screen.ATTRACT)
         disk.full = True
-        harness.runtime.post(StartTapped())
-        harness.runtime.post(ItemChosen("A1"))
-        harness.wait_for(lambda: harness.sale_assets() is not None)
-        harness.runtime.post(CoinChosen(harness.sale_assets()[0]))
+        harness.choose("A1")
         # No QR without its record: the customer is never asked to pay.
         harness.wait_screen(Screen.PAYMENT_FAILED)
         assert harness.runtime.state.sale is not None

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fakes import FakeTime
+from fakes import FakeTime, status_refused
 from kiosk.errors import (
     GatewayProtocolError,
     GatewayRateLimited,
@@ -37,18 +37,11 @@ def make_order(clock: FakeTime, *, amount: str = "2.50", asset: Asset | None = N
                  currency="USD", asset=asset, expires_at=int(clock()) + lead_s)
 
 
-@pytest.fixture
-def clock() -> FakeTime:
-    return FakeTime()
+# ``clock``, ``web`` and ``sandbox`` (on the fake clock, confirming in 2 s): tests/conftest.py
+pytestmark = pytest.mark.sandbox(clock=True, confirm_s=2.0)
 
 
 # == against the sandbox, over real loopback HTTP ==================================================
-
-@pytest.fixture
-def sandbox(clock: FakeTime) -> Iterator[Sandbox]:
-    with Sandbox(clock=clock, confirm_s=2.0) as running:
-        yield running
-
 
 def sandbox_gateway(sandbox: Sandbox, clock: FakeTime, **options: Any) -> MixPayGateway:
     # A generous client budget: these tests are about behaviour, not the local limiter.
@@ -66,13 +59,6 @@ def gateway(sandbox: Sandbox, clock: FakeTime) -> Iterator[MixPayGateway]:
 
 def api_calls(sandbox: Sandbox, path: str) -> int:
     return sum(1 for line in sandbox.request_log if line.endswith(f"/mixpay/v1{path}"))
-
-
-@pytest.fixture(scope="module")
-def web() -> Iterator[httpx.Client]:
-    """The payer's browser: one client per module (building one loads the CA bundle)."""
-    with httpx.Client() as client:
-        yield client
 
 
 def pay(web: httpx.Client, request: PaymentRequest, **fields: str) -> httpx.Response:
@@ -229,21 +215,18 @@ def test_status_of_an_unknown_trace_is_rejected(gateway: MixPayGateway, clock: F
     assert caught.value.code == "40022"
 
 
-def test_the_sandbox_rate_limit_pauses_the_client(clock: FakeTime) -> None:
-    with Sandbox(clock=clock, requests_per_minute=2) as small:
-        limiter = RateLimiter(600, clock=clock, sleep=clock.sleep)
-        client = sandbox_gateway(small, clock, limiter=limiter)
-        order = make_order(clock)
-        request = client.create(order)
-        client.status(order, request)
-        with pytest.raises(GatewayRateLimited) as caught:
-            client.status(order, request)
-        assert caught.value.retry_after_s == 60
-        with pytest.raises(GatewayRateLimited, match="next slot in 60.0 s"):
-            client.status(order, request)               # refused locally, not sent
-        assert api_calls(small, "/payments_result") == 2
-        clock.now += 60
-        assert client.status(order, request).state is PaymentState.AWAITING
+@pytest.mark.sandbox(clock=True, requests_per_minute=2)
+def test_the_sandbox_rate_limit_pauses_the_client(sandbox: Sandbox, clock: FakeTime) -> None:
+    limiter = RateLimiter(600, clock=clock, sleep=clock.sleep)
+    client = sandbox_gateway(sandbox, clock, limiter=limiter)
+    order = make_order(clock)
+    request = client.create(order)
+    assert status_refused(client, order, request).retry_after_s == 60
+    with pytest.raises(GatewayRateLimited, match="next slot in 60.0 s"):
+        client.status(order, request)               # refused locally, not sent
+    assert api_calls(sandbox, "/payments_result") == 2
+    clock.now += 60
+    assert client.status(order, request).state is PaymentState.AWAITING
 
 
 # == against httpx.MockTransport ===================================================================
@@ -279,15 +262,22 @@ def result(order: Order, **fields: Any) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
+def watching(handler: Handler, clock: FakeTime, order: Order | None = None,
+             **options: Any) -> tuple[MixPayGateway, Order, PaymentRequest]:
+    """A client on ``handler``, an order (``order``, or a new one) and its payment to watch."""
+    order = order or make_order(clock)
+    return (mock_gateway(handler, clock, **options), order,
+            PaymentRequest(order.tx_id, "link", order.expires_at))
+
+
 def status_of(data: dict[str, Any], order: Order, clock: FakeTime) -> Any:
-    client = mock_gateway(reply_with(envelope(data)), clock)
-    return client.status(order, PaymentRequest(order.tx_id, "link", order.expires_at))
+    client, _, request = watching(reply_with(envelope(data)), clock, order)
+    return client.status(order, request)
 
 
 def poll(handler: Handler, clock: FakeTime, **options: Any) -> Any:
-    order = make_order(clock)
-    client = mock_gateway(handler, clock, **options)
-    return client.status(order, PaymentRequest(order.tx_id, "link", order.expires_at))
+    client, order, request = watching(handler, clock, **options)
+    return client.status(order, request)
 
 
 def test_create_sends_exactly_the_documented_fields(clock: FakeTime) -> None:
@@ -420,9 +410,7 @@ def test_envelope_1429_pauses_the_limiter_for_the_default_ten_seconds(clock: Fak
         calls.append(request)
         return httpx.Response(200, json=replies[len(calls) - 1])
 
-    order = make_order(clock)
-    client = mock_gateway(handler, clock)
-    request = PaymentRequest(order.tx_id, "link", order.expires_at)
+    client, order, request = watching(handler, clock)
     with pytest.raises(GatewayRateLimited) as caught:
         client.status(order, request)
     assert caught.value.retry_after_s == 10
@@ -440,9 +428,7 @@ def test_http_429_honours_retry_after_and_holds_the_next_call(clock: FakeTime) -
                                   headers={"Retry-After": "30"})
         return httpx.Response(200, json=envelope({"status": "unpaid"}))
 
-    order = make_order(clock)
-    client = mock_gateway(handler, clock)
-    request = PaymentRequest(order.tx_id, "link", order.expires_at)
+    client, order, request = watching(handler, clock)
     with pytest.raises(GatewayRateLimited) as caught:
         client.status(order, request)
     assert caught.value.retry_after_s == 30

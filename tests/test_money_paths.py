@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from harness import Harness, kinds, mixpay_config, pay
+from harness import Harness, kinds, mixpay_config, mixpay_status_fails, pay
 
 from hardware.simulated import SimulatedDriver
 from kiosk import cli
@@ -23,13 +22,12 @@ from kiosk.errors import GatewayUnavailable
 from kiosk.flow import (
     CancelPressed,
     ClaimReason,
-    CoinChosen,
     DonePressed,
     ItemChosen,
     Screen,
     StartTapped,
 )
-from kiosk.payments.base import Order, PaymentRequest, PaymentStatus
+from kiosk.payments.base import PaymentRequest
 from kiosk.payments.mixpay import MixPayGateway
 from kiosk.payments.sandbox import Fault, Sandbox
 from money import assert_money_truth
@@ -39,16 +37,10 @@ SHORT_WINDOW_S = 15   # the shortest payment window the config allows
 
 @pytest.fixture
 def config(tmp_path: Path, sandbox: Sandbox) -> Config:
+    """A2 fails without jamming; ``harness`` (tests/conftest.py) checks the money after each
+    test: whatever the path, every payment the sandbox received is vended, refunded or
+    claimed."""
     return mixpay_config(tmp_path, sandbox, a2_fault="no_drop")
-
-
-@pytest.fixture
-def harness(config: Config, sandbox: Sandbox) -> Iterator[Harness]:
-    running = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
-    yield running
-    running.close()
-    # Whatever the path, every payment the sandbox received is vended, refunded or claimed.
-    assert_money_truth(config.machine.data_dir, sandbox, "mixpay")
 
 
 def open_claims(config: Config, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
@@ -140,15 +132,8 @@ def test_cancel_never_says_not_charged_and_a_late_payment_settles_by_that_code(
 def test_paid_while_status_checks_fail_gets_a_code_and_is_found_once_they_answer(
         tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    outage = threading.Event()
-    real_status = MixPayGateway.status
-
-    def status(self: MixPayGateway, order: Order, request: PaymentRequest) -> PaymentStatus:
-        if outage.is_set():
-            raise GatewayUnavailable("mixpay GET /payments_result: connect error")
-        return real_status(self, order, request)
-
-    monkeypatch.setattr(MixPayGateway, "status", status)
+    outage = mixpay_status_fails(
+        monkeypatch, lambda: GatewayUnavailable("mixpay GET /payments_result: connect error"))
     config = mixpay_config(tmp_path, sandbox, timeout_s=SHORT_WINDOW_S)
     harness = Harness(config, SimulatedDriver(turn_time_s=0))
     try:
@@ -209,10 +194,7 @@ def test_a_failed_create_is_watched_only_until_the_gateways_expiry(
     try:
         harness.wait_screen(Screen.ATTRACT)
         sandbox.inject("mixpay", Fault("http_503", path="one_time_payment"), count=1)
-        harness.runtime.post(StartTapped())
-        harness.runtime.post(ItemChosen("A1"))
-        harness.wait_for(lambda: harness.sale_assets() is not None)
-        harness.runtime.post(CoinChosen(None))
+        harness.choose("A1", wallet=True)
         harness.wait_screen(Screen.PAYMENT_FAILED)
         assert harness.runtime.watcher.pending() == 1   # the reply may have been lost
         # The payment was never created: every poll is "not found" until its expiry passes.

@@ -14,36 +14,18 @@ from pathlib import Path
 import pygame
 import pytest
 
-from fakes import FakeTime, simulated_machine_toml
-from hardware.simulated import SimulatedDriver
+from fakes import FakeTime
+from harness import Harness, mixpay_toml, simulated_driver
 from kiosk import cli
 from kiosk import operator as op
-from kiosk.assembly import build_runtime
 from kiosk.config import Config, load_config
 from kiosk.flow import Screen, StartTapped
 from kiosk.journal import SCHEMA_VERSION, Journal
 from kiosk.operator_pin import hash_pin, verify_pin, with_pin_hash
 from kiosk.payments.sandbox import Sandbox
-from kiosk.runtime import Runtime
 from kiosk.ui.operator_screens import render_operator
 
 PIN = "2468"
-CONFIG = """
-[machine]
-id = "test-01"
-currency = "USD"
-data_dir = "{data_dir}"
-
-[payment]
-gateway = "mixpay"
-
-[payment.mixpay]
-payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
-settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
-api_base = "{api_base}"
-checkout_base = "{checkout_base}"
-
-""" + simulated_machine_toml("jam")
 
 
 # ---------------------------------------------------------------- the pure model
@@ -264,18 +246,19 @@ def test_pin_lockout_counts_back_to_the_last_good_pin_or_lock(tmp_path: Path) ->
 # ---------------------------------------------------------------- runtime + real journal
 
 
-class Kiosk:
+class Kiosk(Harness):
+    """The runtime harness with the operator menu's gestures, on ``clock`` for the wall clock."""
+
+    poll_s = 0.01
+
     def __init__(self, config: Config, clock: FakeTime, boot: FakeBoot | None = None) -> None:
         self.clock = clock
         # The UI thread's ``now``: this boot's monotonic clock, which no wall-clock step moves.
         self.monotonic: Callable[[], float] = (
             time.monotonic if boot is None else lambda: boot.monotonic)
-        self.config = config
-        self.runtime: Runtime = build_runtime(
-            config, lambda line: None, clock=self.monotonic, wall_clock=clock,
-            driver=SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
-        self.runtime.start()
-        self.wait(lambda: self.runtime.state.screen is Screen.ATTRACT)
+        super().__init__(config, simulated_driver(config), clock=self.monotonic,
+                         wall_clock=clock)
+        self.wait_for(lambda: self.runtime.state.screen is Screen.ATTRACT)
 
     @property
     def menu(self) -> op.OperatorState:
@@ -285,43 +268,25 @@ class Kiosk:
         """As the UI thread sees it: on the monotonic clock, whatever the wall clock says."""
         return self.menu.locked(self.monotonic())
 
-    def wait(self, condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.runtime.pump()
-            if condition():
-                return
-            time.sleep(0.01)
-        raise AssertionError(f"timed out: flow {self.runtime.state.screen}, menu {self.menu}")
+    def timed_out(self) -> str:
+        return f"timed out: flow {self.runtime.state.screen}, menu {self.menu}"
 
     def open_pin_screen(self) -> None:
         self.runtime.post(op.CornerHeld())
-        self.wait(lambda: self.menu.screen is op.OpScreen.PIN and not self.menu.checking)
+        self.wait_for(lambda: self.menu.screen is op.OpScreen.PIN and not self.menu.checking)
 
     def enter(self, pin: str) -> None:
         for digit in pin:
             self.runtime.post(op.PinDigit(digit))
         self.runtime.post(op.PinOk())
-        self.wait(lambda: not self.menu.checking)
+        self.wait_for(lambda: not self.menu.checking)
 
-    def journal(self) -> Journal:
+    def live_journal(self) -> Journal:
         return self.runtime.journal   # the same file the kiosk writes
-
-    def close(self) -> None:
-        self.runtime.close()
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    """The kiosk is in service only while its gateway answers."""
-    with Sandbox(requests_per_minute=10_000) as running:
-        yield running
 
 
 def make_config(tmp_path: Path, pin_hash: str | None, sandbox: Sandbox) -> Config:
-    path = tmp_path / "kiosk.toml"
-    path.write_text(CONFIG.format(data_dir=tmp_path / "data", api_base=sandbox.mixpay_api_base,
-                                  checkout_base=sandbox.checkout_base))
+    path = mixpay_toml(tmp_path, sandbox, timeout_s=None, poll_interval_s=None)
     if pin_hash is not None:
         (tmp_path / "secrets.toml").write_text(f'[operator]\npin_hash = "{pin_hash}"\n')
         os.chmod(tmp_path / "secrets.toml", 0o600)
@@ -329,8 +294,9 @@ def make_config(tmp_path: Path, pin_hash: str | None, sandbox: Sandbox) -> Confi
 
 
 @pytest.fixture
-def config(tmp_path: Path, sandbox: Sandbox) -> Config:
-    return make_config(tmp_path, hash_pin(PIN, iterations=1000), sandbox)
+def config(tmp_path: Path, module_sandbox: Sandbox) -> Config:
+    """The kiosk is in service only while its gateway answers: one sandbox for the module."""
+    return make_config(tmp_path, hash_pin(PIN, iterations=1000), module_sandbox)
 
 
 @pytest.fixture
@@ -348,15 +314,15 @@ def test_the_right_pin_opens_the_menu_and_customers_are_kept_out(kiosk: Kiosk) -
     kiosk.runtime.pump()
     assert kiosk.runtime.state.screen is Screen.ATTRACT   # no customer while the menu is open
     kiosk.runtime.post(op.OpExit())
-    kiosk.wait(lambda: not kiosk.menu.open)
+    kiosk.wait_for(lambda: not kiosk.menu.open)
     kiosk.runtime.settle(5, watches=False)
-    kinds = [e["kind"] for e in kiosk.journal().operator_events()]
+    kinds = [e["kind"] for e in kiosk.live_journal().operator_events()]
     assert kinds == ["pin_ok", "menu_opened", "menu_closed"]
 
 
 def test_the_gesture_from_the_item_list_returns_the_flow_to_attract(kiosk: Kiosk) -> None:
     kiosk.runtime.post(StartTapped())   # the gesture's press lands on "touch to start"
-    kiosk.wait(lambda: kiosk.runtime.state.screen is Screen.CHOOSE_ITEM)
+    kiosk.wait_for(lambda: kiosk.runtime.state.screen is Screen.CHOOSE_ITEM)
     kiosk.open_pin_screen()
     assert kiosk.runtime.state.screen is Screen.ATTRACT
 
@@ -399,7 +365,7 @@ def test_a_forward_clock_step_does_not_lift_the_lock(config: Config, boot: FakeB
         assert kiosk.locked() and "locked" in kiosk.menu.message
         assert kiosk.menu.locked_until == pytest.approx(kiosk.monotonic() + 15 * 60 - 1)
         kiosk.runtime.post(op.OpBack())           # the PIN screen, opened again, shows it too
-        kiosk.wait(lambda: not kiosk.menu.open)
+        kiosk.wait_for(lambda: not kiosk.menu.open)
         kiosk.open_pin_screen()
         assert kiosk.locked()
         clock.now += 15 * 60                       # 15 minutes really pass: both clocks move
@@ -427,7 +393,7 @@ def test_a_restart_in_the_same_boot_keeps_counting(config: Config, boot: FakeBoo
         boot.monotonic += 61
         second.enter(PIN)
         assert second.menu.screen is op.OpScreen.MENU
-        kinds = [e["kind"] for e in second.journal().operator_events()]
+        kinds = [e["kind"] for e in second.live_journal().operator_events()]
         assert "pin_locked" in kinds and kinds.count("pin_locked") == 1   # nothing carried
     finally:
         second.close()
@@ -445,7 +411,7 @@ def test_a_lock_journalled_before_the_rule_is_counted_in_full(config: Config,
         clock.now += 61
         kiosk.enter(PIN)
         assert kiosk.menu.screen is op.OpScreen.PIN
-        detail = kiosk.journal().operator_events()[-1]["detail"]
+        detail = kiosk.live_journal().operator_events()[-1]["detail"]
         assert detail["carried_over"] and detail["boot_id"] == "boot-1"
     finally:
         kiosk.close()
@@ -455,15 +421,11 @@ def test_operator_pin_lockout_survives_a_restart(config: Config, boot: FakeBoot)
     clock = FakeTime(time.time())
     first = Kiosk(config, clock, boot)
     try:
-        first.open_pin_screen()
-        for attempt in range(1, 6):
-            first.enter("0000")
-            assert first.menu.failures == attempt
-        assert first.locked() and first.menu.screen is op.OpScreen.PIN
+        lock_out(first)
         first.enter(PIN)                       # the right PIN does not help while locked
         assert first.menu.screen is op.OpScreen.PIN
         first.runtime.settle(5, watches=False)
-        events = first.journal().operator_events()
+        events = first.live_journal().operator_events()
         assert [e["kind"] for e in events] == ["pin_failed"] * 5 + ["pin_locked"]
         assert events[-1]["detail"]["until"] == pytest.approx(clock() + 15 * 60)
     finally:
@@ -488,13 +450,14 @@ def test_operator_pin_lockout_survives_a_restart(config: Config, boot: FakeBoot)
         second.close()
 
 
-def test_no_pin_hash_means_the_menu_cannot_be_opened(tmp_path: Path, sandbox: Sandbox) -> None:
-    kiosk = Kiosk(make_config(tmp_path, None, sandbox), FakeTime(time.time()))
+def test_no_pin_hash_means_the_menu_cannot_be_opened(tmp_path: Path,
+                                                     module_sandbox: Sandbox) -> None:
+    kiosk = Kiosk(make_config(tmp_path, None, module_sandbox), FakeTime(time.time()))
     try:
         kiosk.open_pin_screen()
         kiosk.enter("0000")
         assert kiosk.menu.screen is op.OpScreen.PIN and not kiosk.menu.has_pin
-        assert kiosk.journal().operator_events() == []
+        assert kiosk.live_journal().operator_events() == []
     finally:
         kiosk.close()
 
@@ -503,39 +466,39 @@ def test_restock_re_enable_and_test_vend_are_journalled(kiosk: Kiosk) -> None:
     kiosk.open_pin_screen()
     kiosk.enter(PIN)
     kiosk.runtime.post(op.OpShow(op.OpScreen.TEST_VEND))
-    kiosk.wait(lambda: bool(kiosk.menu.slots))
+    kiosk.wait_for(lambda: bool(kiosk.menu.slots))
     kiosk.runtime.post(op.TestVendPressed("A2"))      # A2 jams on the simulated machine
-    kiosk.wait(lambda: not kiosk.menu.vending_slot)
-    kiosk.wait(lambda: "A2" in kiosk.runtime.state.disabled)
+    kiosk.wait_for(lambda: not kiosk.menu.vending_slot)
+    kiosk.wait_for(lambda: "A2" in kiosk.runtime.state.disabled)
     kiosk.runtime.post(op.OpBack())
     kiosk.runtime.post(op.OpShow(op.OpScreen.STOCK))
-    kiosk.wait(lambda: kiosk.menu.screen is op.OpScreen.STOCK
+    kiosk.wait_for(lambda: kiosk.menu.screen is op.OpScreen.STOCK
                and bool(kiosk.menu.row("A2") and kiosk.menu.row("A2").disabled))
     kiosk.runtime.post(op.SlotEnable("A2"))
     kiosk.runtime.post(op.StockAdjust("A1", -1))
     kiosk.runtime.post(op.StockFull("A2"))
-    kiosk.wait(lambda: "A2" not in kiosk.runtime.state.disabled
+    kiosk.wait_for(lambda: "A2" not in kiosk.runtime.state.disabled
                and kiosk.runtime.state.stock.get("A1") == 2)
     kiosk.runtime.settle(5, watches=False)
-    slots = kiosk.journal().slot_states()
+    slots = kiosk.live_journal().slot_states()
     assert slots["A1"].stock == 2 and not slots["A2"].disabled
     assert kiosk.runtime.state.stock["A2"] == slots["A2"].stock == kiosk.config.slot("A2").stock
-    kinds = [e["kind"] for e in kiosk.journal().operator_events()]
+    kinds = [e["kind"] for e in kiosk.live_journal().operator_events()]
     assert kinds[:2] == ["pin_ok", "menu_opened"]
     assert kinds[2:] == ["test_vend_started", "test_vend", "slot_enabled", "restock",
                          "set_full"]
-    assert kiosk.journal().transactions() == []   # a test vend is not a sale
+    assert kiosk.live_journal().transactions() == []   # a test vend is not a sale
 
 
 def test_sales_and_status_are_loaded_off_the_ui_thread(kiosk: Kiosk) -> None:
     kiosk.open_pin_screen()
     kiosk.enter(PIN)
     kiosk.runtime.post(op.OpShow(op.OpScreen.SALES))
-    kiosk.wait(lambda: kiosk.menu.sales is not None)
+    kiosk.wait_for(lambda: kiosk.menu.sales is not None)
     assert kiosk.menu.sales.today.count == 0
     kiosk.runtime.post(op.OpBack())
     kiosk.runtime.post(op.OpShow(op.OpScreen.STATUS))
-    kiosk.wait(lambda: kiosk.menu.status is not None)
+    kiosk.wait_for(lambda: kiosk.menu.status is not None)
     status = kiosk.menu.status
     assert status.hardware[0] and status.gateway[0]
     assert status.gateway[1].startswith("mixpay: ") and status.network[0]

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from fakes import FakeTime
+from fakes import KIOSK, WATER, FakeTime, offline_kiosk_toml
 from hardware.base import KeypadSelection, VendDriver, VendOutcome, VendRequest
 from hardware.errors import HardwareError
 from hardware.restartable import RETRY_MIN_S, RestartableDriver
@@ -71,38 +70,15 @@ def test_a_hardware_error_mid_vend_is_unknown_and_the_driver_is_reopened() -> No
     assert driver.health().ready and len(opener.opened) == 2
 
 
-GPIO_CONFIG = """
-[machine]
-data_dir = "{data_dir}"
-wait_for_time_sync = false
-
-[payment.mixpay]
-payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
-settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
-api_base = "http://127.0.0.1:9/v1"
-
-[vend]
-driver = "gpio"
-
-[vend.gpio]
-motor_pins = [5, 6]
-home_pin = 20
-drop_pin = 21
-
-[[slot]]
-id = "A1"
-name = "Water"
-price = "2.50"
-motor = 1
-"""
-
-
 def test_selftest_on_a_machine_without_gpio_still_prints_its_json(tmp_path: Path) -> None:
     config = tmp_path / "kiosk.toml"
-    config.write_text(GPIO_CONFIG.format(data_dir=tmp_path / "data"))
+    config.write_text(offline_kiosk_toml(
+        tmp_path / "data", vend={"driver": "gpio", "gpio": {"motor_pins": [5, 6], "home_pin": 20,
+                                                            "drop_pin": 21}},
+        slots=({**WATER, "motor": 1},)))
     env = {**os.environ, "GPIOZERO_PIN_FACTORY": "no-such-factory", "SDL_VIDEODRIVER": "dummy",
            "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "kiosk", "selftest", "--config", str(config),
+    done = subprocess.run([*KIOSK, "selftest", "--config", str(config),
                            "--no-network", "--json"], capture_output=True, text=True, env=env,
                           timeout=120, cwd=REPO)
     assert done.returncode == 1 and "Traceback" not in done.stderr

@@ -4,15 +4,13 @@ the production MixPay client, the simulated machine."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from hardware.base import DriverHealth
 from hardware.simulated import SimulatedDriver
-from harness import Harness, kinds, mixpay_config, pay
+from harness import Harness, kinds, pay
 from kiosk.assembly import build_gateway
 from kiosk.claims import claim_code
 from kiosk.config import Config
@@ -20,23 +18,9 @@ from kiosk.flow import CancelPressed, ClaimReason, DonePressed, Order, Screen
 from kiosk.errors import JournalError
 from kiosk.journal import Journal
 from kiosk.payments.base import PaymentRequest
-from money import assert_money_truth
 from kiosk.payments.sandbox import Sandbox
 
-__all__ = ["Harness", "kinds", "pay"]  # the MDB and Centrapay runtime tests import them here
-
-
-@pytest.fixture
-def config(tmp_path: Path, sandbox: Sandbox) -> Config:
-    return mixpay_config(tmp_path, sandbox)
-
-
-@pytest.fixture
-def harness(config: Config, sandbox: Sandbox) -> Iterator[Harness]:
-    running = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
-    yield running
-    running.close()
-    assert_money_truth(config.machine.data_dir, sandbox, "mixpay")  # whatever the test did
+# ``config`` and ``harness`` (the money checked after each test): tests/conftest.py
 
 
 def test_a_paid_sale_is_journalled_before_each_step_and_vends_once(harness: Harness,

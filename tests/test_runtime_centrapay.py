@@ -3,56 +3,30 @@ loopback HTTP: automatic refunds, voids on cancel, and a void when the status go
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hardware.simulated import SimulatedDriver
-from fakes import simulated_machine_toml
+from fakes import centrapay_table, simulated_machine, write_kiosk_toml
 from kiosk.config import Config, load_config
 from kiosk.flow import CancelPressed, Screen
 from kiosk.journal import Journal
 from kiosk.errors import GatewayRejected
 from kiosk.payments.base import RefundResult
 from kiosk.payments.centrapay import CentrapayGateway
-from money import assert_money_truth
 from kiosk.payments.sandbox import Fault, Sandbox
-from test_runtime import Harness, kinds, pay
-
-CONFIG = """
-[machine]
-id = "test-02"
-currency = "NZD"
-data_dir = "{data_dir}"
-
-[payment]
-gateway = "centrapay"
-timeout_s = 60
-poll_interval_s = 0.2
-
-[payment.centrapay]
-api_base = "{api_base}"
-config_id = "sandbox-config"
-api_key = "sandbox-key"
-
-""" + simulated_machine_toml("no_drop")
+from harness import Harness, kinds, pay, simulated_driver, wait_until
 
 
 @pytest.fixture
 def config(tmp_path: Path, sandbox: Sandbox) -> Config:
-    path = tmp_path / "kiosk.toml"
-    path.write_text(CONFIG.format(data_dir=tmp_path / "data", api_base=sandbox.base("centrapay")))
-    return load_config(path)
-
-
-@pytest.fixture
-def harness(config: Config, sandbox: Sandbox) -> Iterator[Harness]:
-    running = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
-    yield running
-    running.close()
-    assert_money_truth(config.machine.data_dir, sandbox, "centrapay")  # whatever the test did
+    """A Centrapay kiosk (NZD) on the simulated machine, A2 failing without jamming;
+    ``harness`` (tests/conftest.py) checks the money after each test."""
+    payment = {"gateway": "centrapay", "timeout_s": 60, "poll_interval_s": 0.2,
+               "centrapay": centrapay_table(sandbox.url)}
+    return load_config(write_kiosk_toml(tmp_path, machine={"id": "test-02", "currency": "NZD"},
+                                        payment=payment, **simulated_machine("no_drop")))
 
 
 def simulated(sandbox: Sandbox, request_id: str):  # type: ignore[no-untyped-def]
@@ -103,7 +77,7 @@ def test_a_refund_that_fails_on_three_restarts_is_refunded_once_on_the_fourth(
         config: Config, sandbox: Sandbox) -> None:
     """The refund queue lives in the journal: every start tries again, with one reference."""
     sandbox.inject("centrapay", Fault("http_503", path="/refund"), count=3)
-    harness = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
+    harness = Harness(config, simulated_driver(config))
     order, request = harness.buy("A2")
     pay(request.link)
     harness.wait_screen(Screen.VEND_FAILED)
@@ -164,10 +138,8 @@ def test_a_paid_vend_stopped_before_the_machine_was_told_is_refunded_after_the_r
     order, request = harness.buy("A1")
     harness.close()                      # the power goes before the customer's payment is seen
     pay(request.link)
-    deadline = time.monotonic() + 5
-    while simulated(sandbox, request.payment_id).status != "paid":   # confirmed there
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: simulated(sandbox, request.payment_id).status == "paid",   # confirmed there
+               5, poll_s=0.05)
     with Journal.open_in(config.machine.data_dir) as journal:
         assert journal.paid_verified(order.tx_id, {})
         assert journal.start_vend(order.tx_id)     # ...and again just as the vend began

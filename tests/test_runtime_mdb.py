@@ -12,48 +12,13 @@ import pytest
 
 from hardware.mdb_sim import SimulatedMdbMachine
 from kiosk.claims import claim_code
-from kiosk.config import load_config
+from kiosk.config import Config, load_config
 from kiosk.flow import CancelPressed, ClaimReason, Order, Screen
 from kiosk.journal import Journal
 from kiosk.payments.base import PaymentRequest
 from kiosk.payments.sandbox import Sandbox
-from test_runtime import Harness, pay
-
-CONFIG = """
-[machine]
-data_dir = "{data_dir}"
-
-[payment]
-timeout_s = 60
-choose_asset = false
-poll_interval_s = 0.2
-
-[payment.mixpay]
-payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
-settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
-api_base = "{api_base}"
-checkout_base = "{checkout_base}"
-
-[vend]
-driver = "mdb"
-
-[vend.mdb]
-port = "{port}"
-patience_s = 60
-
-[[slot]]
-id = "A1"
-name = "Water"
-price = "2.50"
-stock = 3
-mdb_item = 11
-
-[[slot]]
-id = "A2"
-name = "Cola"
-price = "2.00"
-stock = 3
-"""
+from fakes import COLA, WATER, centrapay_table, mdb_vend, mixpay_table, write_kiosk_toml
+from harness import Harness, pay
 
 
 @pytest.fixture
@@ -63,15 +28,20 @@ def machine() -> Iterator[SimulatedMdbMachine]:
 
 
 @pytest.fixture
-def harness(tmp_path: Path, machine: SimulatedMdbMachine) -> Iterator[Harness]:
-    with Sandbox(confirm_s=0.2, requests_per_minute=10_000) as sandbox:
-        path = tmp_path / "kiosk.toml"
-        path.write_text(CONFIG.format(data_dir=tmp_path / "data", port=machine.port,
-                                      api_base=sandbox.mixpay_api_base,
-                                      checkout_base=sandbox.checkout_base))
-        running = Harness(load_config(path), driver=None)
-        yield running
-        running.close()
+def config(tmp_path: Path, sandbox: Sandbox, machine: SimulatedMdbMachine) -> Config:
+    """Keypad first: MixPay, the wallet picking the coin, the real MDB driver over a pty to the
+    simulated machine (A1 is item 11, A2 sold by its price)."""
+    payment = {"timeout_s": 60, "choose_asset": False, "poll_interval_s": 0.2,
+               "mixpay": mixpay_table(sandbox.url)}
+    return load_config(write_kiosk_toml(
+        tmp_path, payment=payment, vend=mdb_vend(machine.port, patience_s=60),
+        slots=({**WATER, "stock": 3, "mdb_item": 11}, {**COLA, "stock": 3})))
+
+
+@pytest.fixture
+def driver() -> None:
+    """The ``harness`` (tests/conftest.py) drives the one the config names: the MDB driver."""
+    return None
 
 
 def test_a_keypad_pick_is_paid_on_the_screen_and_then_approved(
@@ -106,54 +76,20 @@ def test_a_cancelled_keypad_sale_denies_the_vend(harness: Harness,
     harness.wait_screen(Screen.AWAITING_PAYMENT)
     harness.runtime.post(CancelPressed())
     harness.wait_screen(Screen.CANCELLED)
-    deadline = time.monotonic() + 5
-    while "C,STOP" not in machine.host_lines() and time.monotonic() < deadline:
-        harness.runtime.pump()
-        time.sleep(0.05)
-    assert "C,STOP" in machine.host_lines()
+    harness.wait_for(lambda: "C,STOP" in machine.host_lines(), timeout_s=5)
     assert not any(line.startswith("C,VEND,") for line in machine.host_lines())
 
 
-CENTRAPAY_MDB = """
-[machine]
-currency = "NZD"
-data_dir = "{data_dir}"
-
-[payment]
-gateway = "centrapay"
-timeout_s = 60
-poll_interval_s = 0.2
-
-[payment.centrapay]
-api_base = "{api_base}"
-config_id = "sandbox-config"
-api_key = "sandbox-key"
-
-[vend]
-driver = "mdb"
-
-[vend.mdb]
-port = "{port}"
-selection_timeout_s = 5
-dispense_timeout_s = 5
-
-[[slot]]
-id = "A1"
-name = "Water"
-price = "2.50"
-stock = 3
-mdb_item = 11
-"""
-
-
 def test_an_approved_vend_without_a_result_is_a_claim_never_an_automatic_refund(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     """The machine may still drop the item: the operator checks before any money goes back."""
-    with SimulatedMdbMachine({11: 250}, faults={11: "no_answer"}) as machine, \
-            Sandbox(confirm_s=0.2, requests_per_minute=10_000) as sandbox:
-        path = tmp_path / "kiosk.toml"
-        path.write_text(CENTRAPAY_MDB.format(data_dir=tmp_path / "data", port=machine.port,
-                                             api_base=sandbox.base("centrapay")))
+    with SimulatedMdbMachine({11: 250}, faults={11: "no_answer"}) as machine:
+        payment = {"gateway": "centrapay", "timeout_s": 60, "poll_interval_s": 0.2,
+                   "centrapay": centrapay_table(sandbox.url)}
+        path = write_kiosk_toml(
+            tmp_path, machine={"currency": "NZD"}, payment=payment,
+            vend=mdb_vend(machine.port, selection_timeout_s=5, dispense_timeout_s=5),
+            slots=({**WATER, "stock": 3, "mdb_item": 11},))
         harness = Harness(load_config(path), driver=None)
         try:
             order, request = harness.buy("A1")
@@ -179,9 +115,8 @@ def test_an_approved_vend_without_a_result_is_a_claim_never_an_automatic_refund(
                    for e in tx["events"])
 
 
-def interrupted_vend(config_path: Path, tx_id: str) -> None:
+def interrupted_vend(config: Config, tx_id: str) -> None:
     """A paid MDB vend approved just before the kiosk died: journalled up to vend_dispensing."""
-    config = load_config(config_path)
     order = Order(tx_id, "A1", "Water", Decimal("2.50"), "USD", None, int(time.time()) + 60)
     with Journal.open_in(config.machine.data_dir) as journal:
         journal.init_slots({"A1": 3})
@@ -195,24 +130,19 @@ def interrupted_vend(config_path: Path, tx_id: str) -> None:
 @pytest.mark.parametrize(("line", "status", "stock"), [
     ("c,VEND,SUCCESS", "vended", 2), ("c,VEND,FAIL", "refund_due", 3)])
 def test_the_machines_word_after_a_restart_settles_the_vend_it_was_dispensing(
-        tmp_path: Path, machine: SimulatedMdbMachine, line: str, status: str,
+        config: Config, machine: SimulatedMdbMachine, line: str, status: str,
         stock: int) -> None:
-    with Sandbox(confirm_s=0.2, requests_per_minute=10_000) as sandbox:
-        path = tmp_path / "kiosk.toml"
-        path.write_text(CONFIG.format(data_dir=tmp_path / "data", port=machine.port,
-                                      api_base=sandbox.mixpay_api_base,
-                                      checkout_base=sandbox.checkout_base))
-        tx_id = "5c0ffee0-1111-4a2b-8c3d-0e1f2a3b4c5d"
-        interrupted_vend(path, tx_id)
-        harness = Harness(load_config(path), driver=None)
-        try:
-            harness.wait_screen(Screen.VEND_FAILED, timeout_s=15)   # the claim, shown first
-            assert harness.wait_status(tx_id, "vend_unknown")["claim_code"] == claim_code(tx_id)
-            harness.wait_for(lambda: machine.host_lines().count("C,1") >= 1, timeout_s=15)
-            machine.inject(line)   # the machine finishes the vend approved before
-            tx = harness.wait_status(tx_id, status)
-        finally:
-            harness.close()
+    tx_id = "5c0ffee0-1111-4a2b-8c3d-0e1f2a3b4c5d"
+    interrupted_vend(config, tx_id)
+    harness = Harness(config, driver=None)
+    try:
+        harness.wait_screen(Screen.VEND_FAILED, timeout_s=15)   # the claim, shown first
+        assert harness.wait_status(tx_id, "vend_unknown")["claim_code"] == claim_code(tx_id)
+        harness.wait_for(lambda: machine.host_lines().count("C,1") >= 1, timeout_s=15)
+        machine.inject(line)   # the machine finishes the vend approved before
+        tx = harness.wait_status(tx_id, status)
+    finally:
+        harness.close()
     assert [e["detail"]["outcome"] for e in tx["events"] if e["kind"] == "vend_resolved"] == [
         "vended" if status == "vended" else "no_drop"]
     with harness.journal() as journal:
@@ -220,24 +150,19 @@ def test_the_machines_word_after_a_restart_settles_the_vend_it_was_dispensing(
 
 
 def test_the_machines_late_word_never_settles_a_sale_it_cannot_single_out(
-        tmp_path: Path, machine: SimulatedMdbMachine) -> None:
-    with Sandbox(confirm_s=0.2, requests_per_minute=10_000) as sandbox:
-        path = tmp_path / "kiosk.toml"
-        path.write_text(CONFIG.format(data_dir=tmp_path / "data", port=machine.port,
-                                      api_base=sandbox.mixpay_api_base,
-                                      checkout_base=sandbox.checkout_base))
-        first = "5c0ffee0-2222-4a2b-8c3d-0e1f2a3b4c5d"
-        second = "5c0ffee0-3333-4a2b-8c3d-0e1f2a3b4c5d"
-        interrupted_vend(path, first)
-        interrupted_vend(path, second)
-        harness = Harness(load_config(path), driver=None)
-        try:
-            harness.wait_status(second, "vend_unknown", timeout_s=15)
-            harness.wait_for(lambda: machine.host_lines().count("C,1") >= 1, timeout_s=15)
-            machine.inject("c,VEND,SUCCESS")
-            time.sleep(1.0)
-            harness.runtime.pump()
-        finally:
-            harness.close()
+        config: Config, machine: SimulatedMdbMachine) -> None:
+    first = "5c0ffee0-2222-4a2b-8c3d-0e1f2a3b4c5d"
+    second = "5c0ffee0-3333-4a2b-8c3d-0e1f2a3b4c5d"
+    interrupted_vend(config, first)
+    interrupted_vend(config, second)
+    harness = Harness(config, driver=None)
+    try:
+        harness.wait_status(second, "vend_unknown", timeout_s=15)
+        harness.wait_for(lambda: machine.host_lines().count("C,1") >= 1, timeout_s=15)
+        machine.inject("c,VEND,SUCCESS")
+        time.sleep(1.0)
+        harness.runtime.pump()
+    finally:
+        harness.close()
     for tx_id in (first, second):   # which one dropped? only the operator can tell
         assert harness.transaction(tx_id)["status"] == "vend_unknown"

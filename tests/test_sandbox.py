@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fakes import START, FakeTime
 
 from kiosk.errors import GatewayUnavailable
 from kiosk.payments.base import Order, PaymentState
@@ -27,28 +28,13 @@ PAYEE = "3f1e7c2a-8d4b-4c55-9e61-2b7a0c9d1e42"
 USDT_ERC20 = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
 USDT_TRC20 = "b91e18ff-a9ae-3dc7-8679-e935d9a4b34b"
 BTC = "c6d0c728-2624-429b-8e0d-d9d19b6592fa"
-NOW = 1_700_000_000
+NOW = int(START)
 AMOUNT_FIELDS = ("quoteAmount", "paymentAmount", "surplusAmount", "payableAmount",
                  "settleAmount")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(NOW)
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def sandbox(clock: Clock) -> Iterator[Sandbox]:
-    with Sandbox(clock=clock, confirm_s=2.0) as running:
-        yield running
+# ``clock`` (at NOW) and ``sandbox`` (on it, confirming in 2 s): tests/conftest.py
+pytestmark = pytest.mark.sandbox(clock=True, confirm_s=2.0)
 
 
 def loopback_client(base_url: str) -> httpx.Client:
@@ -181,7 +167,7 @@ def test_payments_result_for_an_unknown_trace_is_40022(api: httpx.Client) -> Non
 
 
 def test_payments_result_has_the_documented_shape(api: httpx.Client, sandbox: Sandbox,
-                                                  clock: Clock) -> None:
+                                                  clock: FakeTime) -> None:
     code = create(api, paymentAssetId=BTC)
     pay_json(api, sandbox, code, amount="0.0001")
     clock.now += 2
@@ -202,7 +188,7 @@ def test_payments_result_has_the_documented_shape(api: httpx.Client, sandbox: Sa
 
 
 def test_statuses_follow_the_payment_lifecycle(api: httpx.Client, sandbox: Sandbox,
-                                               clock: Clock) -> None:
+                                               clock: FakeTime) -> None:
     code = create(api, paymentAssetId=USDT_TRC20)
     assert result(api, code)["status"] == "unpaid"
     pay_json(api, sandbox, code, amount="1")
@@ -222,7 +208,7 @@ def test_statuses_follow_the_payment_lifecycle(api: httpx.Client, sandbox: Sandb
 
 
 def test_failed_statuses_after_the_deadline(api: httpx.Client, sandbox: Sandbox,
-                                            clock: Clock) -> None:
+                                            clock: FakeTime) -> None:
     unpaid, partial = create(api), create(api, paymentAssetId=BTC)
     pay_json(api, sandbox, partial, amount="0.00001")
     clock.now += 120
@@ -234,7 +220,7 @@ def test_failed_statuses_after_the_deadline(api: httpx.Client, sandbox: Sandbox,
 
 
 def test_a_payment_seen_before_the_deadline_keeps_confirming_after_it(
-        api: httpx.Client, sandbox: Sandbox, clock: Clock) -> None:
+        api: httpx.Client, sandbox: Sandbox, clock: FakeTime) -> None:
     code = create(api, paymentAssetId=BTC)
     clock.now += 119
     pay_json(api, sandbox, code)
@@ -277,25 +263,24 @@ def test_payment_assets_want_quote_asset_and_amount_together(api: httpx.Client) 
 
 # -- rate limit -----------------------------------------------------------------------------------
 
-def test_rate_limit_answers_1429_with_headers(clock: Clock) -> None:
-    with Sandbox(clock=clock, requests_per_minute=3) as small, \
-            loopback_client(small.mixpay_api_base) as client:
-        remaining = []
-        for _ in range(3):
-            reply = client.get("/setting/payment_assets")
-            assert reply.status_code == 200 and reply.headers["x-ratelimit-limit"] == "3"
-            remaining.append(reply.headers["x-ratelimit-remaining"])
-        assert remaining == ["2", "1", "0"]
-        clock.now += 20
-        limited = client.get("/payments_result", params={"traceId": str(uuid.uuid4())})
-        assert limited.status_code == 429
-        assert {k: limited.json()[k] for k in ("code", "success")} == {"code": 1429,
-                                                                       "success": False}
-        assert limited.headers["x-ratelimit-remaining"] == "0"
-        assert limited.headers["retry-after"] == "40"
-        clock.now += 40
-        again = client.get("/setting/payment_assets")
-        assert again.status_code == 200 and again.headers["x-ratelimit-remaining"] == "2"
+@pytest.mark.sandbox(clock=True, requests_per_minute=3)
+def test_rate_limit_answers_1429_with_headers(api: httpx.Client, clock: FakeTime) -> None:
+    remaining = []
+    for _ in range(3):
+        reply = api.get("/setting/payment_assets")
+        assert reply.status_code == 200 and reply.headers["x-ratelimit-limit"] == "3"
+        remaining.append(reply.headers["x-ratelimit-remaining"])
+    assert remaining == ["2", "1", "0"]
+    clock.now += 20
+    limited = api.get("/payments_result", params={"traceId": str(uuid.uuid4())})
+    assert limited.status_code == 429
+    assert {k: limited.json()[k] for k in ("code", "success")} == {"code": 1429,
+                                                                   "success": False}
+    assert limited.headers["x-ratelimit-remaining"] == "0"
+    assert limited.headers["retry-after"] == "40"
+    clock.now += 40
+    again = api.get("/setting/payment_assets")
+    assert again.status_code == 200 and again.headers["x-ratelimit-remaining"] == "2"
 
 
 def test_error_replies_carry_rate_limit_headers_too(api: httpx.Client) -> None:
@@ -303,12 +288,12 @@ def test_error_replies_carry_rate_limit_headers_too(api: httpx.Client) -> None:
     assert reply.status_code == 400 and reply.headers["x-ratelimit-remaining"] == "59"
 
 
-def test_checkout_pages_do_not_count_against_the_api_limit(clock: Clock) -> None:
-    with Sandbox(clock=clock, requests_per_minute=1) as small, \
-            loopback_client(small.mixpay_api_base) as client:
-        code = create(client)
-        for _ in range(3):
-            assert client.get(f"{small.checkout_base}/code/{code}").status_code == 200
+@pytest.mark.sandbox(clock=True, requests_per_minute=1)
+def test_checkout_pages_do_not_count_against_the_api_limit(api: httpx.Client,
+                                                           sandbox: Sandbox) -> None:
+    code = create(api)
+    for _ in range(3):
+        assert api.get(f"{sandbox.checkout_base}/code/{code}").status_code == 200
 
 
 # -- hosted checkout ------------------------------------------------------------------------------
@@ -327,7 +312,7 @@ def test_checkout_page_shows_item_amount_coins_and_pay_button(api: httpx.Client,
 
 
 def test_pay_from_the_form_then_the_page_shows_the_result(api: httpx.Client, sandbox: Sandbox,
-                                                          clock: Clock) -> None:
+                                                          clock: FakeTime) -> None:
     code = create(api)
     paid = api.post(f"{sandbox.checkout_base}/code/{code}/pay",
                       data={"assetId": USDT_TRC20, "part": "half"})
@@ -342,7 +327,7 @@ def test_pay_from_the_form_then_the_page_shows_the_result(api: httpx.Client, san
 
 
 def test_pay_after_the_deadline_is_refused(api: httpx.Client, sandbox: Sandbox,
-                                           clock: Clock) -> None:
+                                           clock: FakeTime) -> None:
     code = create(api, expiredTimestamp=NOW + 60)
     clock.now += 60
     page = api.post(f"{sandbox.checkout_base}/code/{code}/pay", data={})
@@ -371,7 +356,7 @@ def test_the_control_endpoint_refuses_bad_payments(api: httpx.Client, sandbox: S
 
 
 def test_a_completed_payment_cannot_be_paid_again(api: httpx.Client, sandbox: Sandbox,
-                                                  clock: Clock) -> None:
+                                                  clock: FakeTime) -> None:
     code = create(api)
     pay_json(api, sandbox, code)
     clock.now += 2
@@ -388,14 +373,14 @@ def test_unknown_codes_and_paths_are_404(api: httpx.Client, sandbox: Sandbox) ->
         sandbox.payment("nope")
 
 
-def test_public_base_changes_only_the_checkout_links(clock: Clock) -> None:
+def test_public_base_changes_only_the_checkout_links(clock: FakeTime) -> None:
     with Sandbox(clock=clock, public_base="http://192.168.1.20:8099/") as lan:
         assert lan.checkout_base == "http://192.168.1.20:8099/mixpay"
         assert lan.mixpay_api_base.startswith("http://127.0.0.1:")
         assert lan.mixpay_api_base.endswith("/mixpay/v1")
 
 
-def test_the_sandbox_logs_each_request_and_stops_cleanly(clock: Clock) -> None:
+def test_the_sandbox_logs_each_request_and_stops_cleanly(clock: FakeTime) -> None:
     sandbox = Sandbox(clock=clock).start()
     with loopback_client(sandbox.url) as client:
         client.get("/mixpay/v1/setting/payment_assets?quoteAssetId=usd&quoteAmount=1")
@@ -466,7 +451,7 @@ def order_for(currency: str = "USD") -> Order:
                  amount=Decimal("2.50"), currency=currency, asset=None, expires_at=NOW + 120)
 
 
-def mixpay_client(sandbox: Sandbox, clock: Clock) -> MixPayGateway:
+def mixpay_client(sandbox: Sandbox, clock: FakeTime) -> MixPayGateway:
     return MixPayGateway(payee_id=PAYEE, settlement_asset_id=USDT_ERC20,
                          api_base=sandbox.mixpay_api_base, checkout_base=sandbox.checkout_base,
                          clock=clock)
@@ -488,7 +473,7 @@ def test_mixpay_reports_each_payment_money_arrived_for_by_trace_or_order_id(
 
 
 def test_a_spoofed_mixpay_success_names_another_payee_and_is_never_paid(
-        api: httpx.Client, sandbox: Sandbox, clock: Clock) -> None:
+        api: httpx.Client, sandbox: Sandbox, clock: FakeTime) -> None:
     gateway = mixpay_client(sandbox, clock)
     order = order_for()
     request = gateway.create(order)
@@ -503,7 +488,7 @@ def test_a_spoofed_mixpay_success_names_another_payee_and_is_never_paid(
 
 
 def test_centrapay_reports_paid_requests_by_external_ref_and_spoofs_another_config(
-        api: httpx.Client, sandbox: Sandbox, clock: Clock) -> None:
+        api: httpx.Client, sandbox: Sandbox, clock: FakeTime) -> None:
     gateway = CentrapayGateway(api_base=sandbox.base("centrapay"), config_id="sandbox-config",
                                api_key="sandbox-key", machine_id="kiosk-1", clock=clock)
     paid, spoofed, unpaid = order_for("NZD"), order_for("NZD"), order_for("NZD")
@@ -520,7 +505,7 @@ def test_centrapay_reports_paid_requests_by_external_ref_and_spoofs_another_conf
 
 
 def test_a_spoofed_wctpay_success_is_completed_for_half_the_price_and_never_paid(
-        api: httpx.Client, sandbox: Sandbox, clock: Clock) -> None:
+        api: httpx.Client, sandbox: Sandbox, clock: FakeTime) -> None:
     gateway = WctPayGateway(api_base=sandbox.base("wctpay"), key="sandbox-key",
                             api_secret="sandbox-secret", assets=["USDT-TRC20"], clock=clock)
     spoofed, part, unpaid = order_for(), order_for(), order_for()
@@ -538,7 +523,7 @@ def test_a_spoofed_wctpay_success_is_completed_for_half_the_price_and_never_paid
 
 
 def test_a_fault_window_fails_every_matching_request_until_it_is_over(
-        api: httpx.Client, sandbox: Sandbox, clock: Clock) -> None:
+        api: httpx.Client, sandbox: Sandbox, clock: FakeTime) -> None:
     sandbox.inject_for("mixpay", Fault("http_503", path="/payments_result"), seconds=10)
     assert [api.get("/payments_result", params={"traceId": "x"}).status_code
             for _ in range(3)] == [503, 503, 503]
@@ -548,7 +533,7 @@ def test_a_fault_window_fails_every_matching_request_until_it_is_over(
 
 
 def test_a_gateway_that_answers_nothing_is_unavailable_until_the_outage_ends(
-        api: httpx.Client, sandbox: Sandbox, clock: Clock) -> None:
+        api: httpx.Client, sandbox: Sandbox, clock: FakeTime) -> None:
     sandbox.inject_for("mixpay", Fault("no_answer"), seconds=5)
     gateway = mixpay_client(sandbox, clock)
     with pytest.raises(httpx.RemoteProtocolError):

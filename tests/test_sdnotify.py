@@ -2,48 +2,34 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from fakes import OFFLINE_KIOSK_TOML
+from fakes import FakeSystemd, offline_kiosk_toml, run_headless
 
 from kiosk.sdnotify import Notifier
 
 def test_a_headless_kiosk_reports_ready_once_and_pets_the_watchdog(tmp_path: Path) -> None:
     config = tmp_path / "kiosk.toml"
-    config.write_text(OFFLINE_KIOSK_TOML.format(data_dir=tmp_path / "data"))
-    address = str(tmp_path / "notify.sock")
-    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    receiver.bind(address)
-    receiver.settimeout(0.2)
-    env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000",
-           "SDL_VIDEODRIVER": "dummy"}
-    kiosk = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(config),
-                              "--headless"], env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
-    messages: list[str] = []
+    config.write_text(offline_kiosk_toml(tmp_path / "data"))
+    systemd = FakeSystemd(tmp_path / "notify.sock", watchdog_usec=200_000)
+    kiosk = run_headless(config, env=systemd.env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    messages = systemd.messages
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and messages.count("WATCHDOG=1") < 8:
-            try:
-                messages.append(receiver.recv(256).decode())
-            except TimeoutError:
-                pass
+            systemd.receive()
         kiosk.send_signal(signal.SIGTERM)
         assert kiosk.wait(timeout=20) == 0
-        while True:
-            try:
-                messages.append(receiver.recv(256).decode())
-            except TimeoutError:
-                break
+        while systemd.receive():
+            pass
     finally:
         kiosk.kill()
-        receiver.close()
+        systemd.close()
     assert messages.count("READY=1") == 1
     assert messages.count("WATCHDOG=1") >= 8
     assert messages[-1] == "STOPPING=1"

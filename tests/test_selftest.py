@@ -6,19 +6,27 @@ import json
 import os
 import re
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from fakes import simulated_machine_toml
+from fakes import (
+    KIOSK,
+    NOWHERE,
+    WATER,
+    centrapay_table,
+    kiosk_toml,
+    mdb_vend,
+    mixpay_table,
+    simulated_machine,
+    wctpay_table,
+)
 from kiosk.journal import Journal
 from kiosk.operator_pin import hash_pin
 from kiosk.payments.sandbox import Sandbox
 from kiosk.selftest import Environment, SelftestOptions, report_json, report_table, run_selftest
 
-KIOSK = [sys.executable, "-m", "kiosk"]
 TOUCH_PANEL = """I: Bus=0018 Vendor=0000 Product=0000 Version=0000
 N: Name="raspberrypi-ts"
 H: Handlers=mouse0 event0
@@ -30,43 +38,20 @@ H: Handlers=sysrq kbd event1
 """
 KEYBOARD_ONLY = TOUCH_PANEL.split("\n\n")[1]
 
-CONFIG = """
-[machine]
-data_dir = "{data_dir}"
-
-[payment]
-gateway = "{gateway}"
-assets = ["BTC"]
-
-[payment.mixpay]
-payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
-settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
-api_base = "{base}/mixpay/v1"
-checkout_base = "{base}/mixpay"
-
-[payment.centrapay]
-api_base = "{base}/centrapay"
-config_id = "sandbox-config"
-api_key = "{api_key}"
-
-[payment.wctpay]
-api_base = "{base}/wctpay"
-key = "sandbox-key"
-api_secret = "sandbox-secret"
-
-""" + simulated_machine_toml("jam")
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(requests_per_minute=10_000) as running:
-        yield running
+def selftest_toml(data_dir: Path, base: str, *, gateway: str = "mixpay",
+                  api_key: str = "sandbox-key", **parts: Any) -> str:
+    """Every gateway at ``base`` (a sandbox's url), ``gateway`` the one in use, and the
+    simulated machine unless ``parts`` say otherwise."""
+    payment = {"gateway": gateway, "assets": ["BTC"], "mixpay": mixpay_table(base),
+               "centrapay": centrapay_table(base, api_key=api_key), "wctpay": wctpay_table(base)}
+    return kiosk_toml(data_dir, payment=payment,
+                      **{**simulated_machine("jam"), **parts})
 
 
 def write_config(tmp_path: Path, sandbox: Sandbox, gateway: str = "mixpay",
                  api_key: str = "sandbox-key") -> Path:
     path = tmp_path / "kiosk.toml"
-    path.write_text(CONFIG.format(data_dir=tmp_path / "data", gateway=gateway, base=sandbox.url,
+    path.write_text(selftest_toml(tmp_path / "data", sandbox.url, gateway=gateway,
                                   api_key=api_key))
     return path
 
@@ -87,8 +72,8 @@ def by_name(checks: list) -> dict:  # type: ignore[type-arg]
     return {(c.name, c.slot): c for c in checks}
 
 
-def test_a_healthy_machine_passes_every_check(tmp_path: Path, sandbox: Sandbox) -> None:
-    checks = run_selftest(write_config(tmp_path, sandbox), SelftestOptions(slot="A1"),
+def test_a_healthy_machine_passes_every_check(tmp_path: Path, module_sandbox: Sandbox) -> None:
+    checks = run_selftest(write_config(tmp_path, module_sandbox), SelftestOptions(slot="A1"),
                           environment(tmp_path))
     assert all(c.passed for c in checks), report_table(checks)
     names = [c.name for c in checks]
@@ -100,8 +85,9 @@ def test_a_healthy_machine_passes_every_check(tmp_path: Path, sandbox: Sandbox) 
     assert "coin" in found[("network", None)].reason
 
 
-def test_failures_are_named_with_their_slot_and_reason(tmp_path: Path, sandbox: Sandbox) -> None:
-    checks = run_selftest(write_config(tmp_path, sandbox), SelftestOptions(),
+def test_failures_are_named_with_their_slot_and_reason(
+        tmp_path: Path, module_sandbox: Sandbox) -> None:
+    checks = run_selftest(write_config(tmp_path, module_sandbox), SelftestOptions(),
                           environment(tmp_path, KEYBOARD_ONLY, synced=False))
     found = by_name(checks)
     assert not found[("touch", None)].passed
@@ -114,8 +100,9 @@ def test_failures_are_named_with_their_slot_and_reason(tmp_path: Path, sandbox: 
             "warning": False, "skipped": False} in report["checks"]
 
 
-def test_no_motors_and_no_network_skip_what_they_say(tmp_path: Path, sandbox: Sandbox) -> None:
-    checks = run_selftest(write_config(tmp_path, sandbox),
+def test_no_motors_and_no_network_skip_what_they_say(
+        tmp_path: Path, module_sandbox: Sandbox) -> None:
+    checks = run_selftest(write_config(tmp_path, module_sandbox),
                           SelftestOptions(move_motors=False, network=False),
                           environment(tmp_path))
     found = by_name(checks)
@@ -138,20 +125,20 @@ def test_a_display_sdl_only_fakes_is_a_failed_check(monkeypatch: pytest.MonkeyPa
     assert not fallen.passed and fallen.reason.startswith("no display: SDL fell back")
 
 
-def test_a_clock_in_1970_fails(tmp_path: Path, sandbox: Sandbox) -> None:
-    checks = run_selftest(write_config(tmp_path, sandbox), SelftestOptions(network=False),
+def test_a_clock_in_1970_fails(tmp_path: Path, module_sandbox: Sandbox) -> None:
+    checks = run_selftest(write_config(tmp_path, module_sandbox), SelftestOptions(network=False),
                           environment(tmp_path, now=86_400.0))
     assert "1970-01-02" in by_name(checks)[("clock", None)].reason
 
 
 @pytest.mark.parametrize("gateway", ["mixpay", "wctpay", "centrapay"])
-def test_each_gateway_is_reached_with_its_credentials(tmp_path: Path, sandbox: Sandbox,
+def test_each_gateway_is_reached_with_its_credentials(tmp_path: Path, module_sandbox: Sandbox,
                                                       gateway: str) -> None:
-    good = run_selftest(write_config(tmp_path, sandbox, gateway), SelftestOptions(),
+    good = run_selftest(write_config(tmp_path, module_sandbox, gateway), SelftestOptions(),
                         environment(tmp_path))
     assert by_name(good)[("network", None)].passed, report_table(good)
     if gateway == "centrapay":
-        bad = run_selftest(write_config(tmp_path, sandbox, gateway, api_key="wrong-key"),
+        bad = run_selftest(write_config(tmp_path, module_sandbox, gateway, api_key="wrong-key"),
                            SelftestOptions(), environment(tmp_path))
         network = by_name(bad)[("network", None)]
         assert not network.passed and "wrong-key" not in network.reason
@@ -165,8 +152,8 @@ def test_an_invalid_config_fails_the_checks_that_need_it(tmp_path: Path) -> None
     assert all(not c.passed for c in checks)
 
 
-def test_every_run_is_journalled(tmp_path: Path, sandbox: Sandbox) -> None:
-    path = write_config(tmp_path, sandbox)
+def test_every_run_is_journalled(tmp_path: Path, module_sandbox: Sandbox) -> None:
+    path = write_config(tmp_path, module_sandbox)
     run_selftest(path, SelftestOptions(network=False), environment(tmp_path, KEYBOARD_ONLY))
     run_selftest(path, SelftestOptions(network=False), environment(tmp_path))
     with Journal.open_in(tmp_path / "data") as journal:
@@ -175,8 +162,9 @@ def test_every_run_is_journalled(tmp_path: Path, sandbox: Sandbox) -> None:
     assert any(c["name"] == "touch" and not c["passed"] for c in runs[1]["checks"])
 
 
-def test_the_command_prints_json_and_exits_1_on_failure(tmp_path: Path, sandbox: Sandbox) -> None:
-    path = write_config(tmp_path, sandbox)
+def test_the_command_prints_json_and_exits_1_on_failure(
+        tmp_path: Path, module_sandbox: Sandbox) -> None:
+    path = write_config(tmp_path, module_sandbox)
     result = subprocess.run([*KIOSK, "selftest", "--config", str(path), "--json", "--slot", "A2",
                              "--no-network"], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
@@ -199,19 +187,11 @@ def test_a_multitouch_panel_is_found_by_its_axes_on_32_and_64_bit_kernels(tmp_pa
     assert not _touch(environment(tmp_path, 'N: Name="mouse"\nB: ABS=3\n')).passed
 
 
-MDB_VEND = """
-[vend]
-driver = "mdb"
-
-[vend.mdb]
-port = "{port}"
-
-[[slot]]
-id = "A1"
-name = "Water"
-price = "2.50"
-mdb_item = 11
-"""
+def mdb_toml(data_dir: Path, port: object) -> str:
+    """Gateways nothing answers on (the checks run without the network), the MDB bridge at
+    ``port``."""
+    return selftest_toml(data_dir, NOWHERE, api_key="k", vend=mdb_vend(port),
+                         slots=({**WATER, "mdb_item": 11},))
 
 
 def test_the_mdb_bridge_check_speaks_to_a_real_bridge_over_a_pty(tmp_path: Path) -> None:
@@ -219,9 +199,7 @@ def test_the_mdb_bridge_check_speaks_to_a_real_bridge_over_a_pty(tmp_path: Path)
 
     with SimulatedMdbMachine({11: 250}) as machine:
         path = tmp_path / "kiosk.toml"
-        head = CONFIG.split("[vend]")[0].format(data_dir=tmp_path / "data", gateway="mixpay",
-                                                base="http://127.0.0.1:9", api_key="k")
-        path.write_text(head + MDB_VEND.format(port=machine.port))
+        path.write_text(mdb_toml(tmp_path / "data", machine.port))
         checks = run_selftest(path, SelftestOptions(network=False), environment(tmp_path))
     bridge = by_name(checks)[("mdb_bridge", None)]
     assert bridge.passed and "SIMMDB" in bridge.reason, report_table(checks)
@@ -230,21 +208,19 @@ def test_the_mdb_bridge_check_speaks_to_a_real_bridge_over_a_pty(tmp_path: Path)
 
 def test_the_mdb_bridge_check_fails_when_nothing_answers(tmp_path: Path) -> None:
     path = tmp_path / "kiosk.toml"
-    head = CONFIG.split("[vend]")[0].format(data_dir=tmp_path / "data", gateway="mixpay",
-                                            base="http://127.0.0.1:9", api_key="k")
-    path.write_text(head + MDB_VEND.format(port=tmp_path / "no-such-tty"))
+    path.write_text(mdb_toml(tmp_path / "data", tmp_path / "no-such-tty"))
     checks = run_selftest(path, SelftestOptions(network=False), environment(tmp_path))
     bridge = by_name(checks)[("mdb_bridge", None)]
     assert not bridge.passed and bridge.reason
 
 
 def test_gpio_motor_checks_turn_each_slot_through_the_real_driver(tmp_path: Path,
-                                                                   sandbox: Sandbox) -> None:
+                                                                   module_sandbox: Sandbox) -> None:
     from hardware.mock_machine import mock_gpio_driver
 
     driver, machine = mock_gpio_driver(faults={"2": "jam_returning"}, turn_timeout_s=0.6)
     try:
-        config = write_config(tmp_path, sandbox)
+        config = write_config(tmp_path, module_sandbox)
         text = config.read_text().replace('[[slot]]\nid = "A1"', '[[slot]]\nmotor = 1\nid = "A1"')
         config.write_text(text.replace('[[slot]]\nid = "A2"', '[[slot]]\nmotor = 2\nid = "A2"'))
         checks = run_selftest(config, SelftestOptions(network=False), environment(tmp_path),
@@ -260,10 +236,10 @@ def test_gpio_motor_checks_turn_each_slot_through_the_real_driver(tmp_path: Path
 
 
 def test_config_warnings_pass_as_the_secrets_check_marked_warn(tmp_path: Path,
-                                                                sandbox: Sandbox) -> None:
+                                                                module_sandbox: Sandbox) -> None:
     """The test config keeps gateway secrets in kiosk.toml, and its secrets file is readable by
     everyone: the machine sells, the technician is told."""
-    config = write_config(tmp_path, sandbox)
+    config = write_config(tmp_path, module_sandbox)
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(f'[operator]\npin_hash = "{hash_pin("2468", iterations=1000)}"\n')
     secrets.chmod(0o644)
@@ -284,8 +260,8 @@ def test_config_warnings_pass_as_the_secrets_check_marked_warn(tmp_path: Path,
 
 
 def test_without_warnings_the_secrets_check_simply_passes(tmp_path: Path,
-                                                          sandbox: Sandbox) -> None:
-    config = write_config(tmp_path, sandbox)
+                                                          module_sandbox: Sandbox) -> None:
+    config = write_config(tmp_path, module_sandbox)
     config.write_text(re.sub(r"(?m)^(key|api_secret|api_key) = .*\n", "", config.read_text()))
     checks = run_selftest(config, SelftestOptions(move_motors=False, network=False),
                           environment(tmp_path))

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fakes import installed
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_IMAGE = REPO / "scripts" / "build-image.sh"
@@ -28,13 +29,7 @@ OURS = {REPO / "scripts" / "install.sh", REPO / "scripts" / "build-image.sh", RE
 
 
 def shellcheck() -> str:
-    path = shutil.which("shellcheck")
-    if path is None:
-        message = "shellcheck is not installed (.ci/run installs it: apt-get install shellcheck)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return installed("shellcheck", "shellcheck")
 
 
 def check(path: Path, severity: str) -> subprocess.CompletedProcess[str]:

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from fakes import FakeTime
 from hardware.simulated import SimulatedDriver
-from harness import Harness, mixpay_config, pay
+from harness import Harness, mixpay_status_fails, pay, wait_until
 from kiosk.config import Config
-from kiosk.flow import CoinChosen, CreatePayment, DonePressed, ItemChosen, Screen, StartTapped
-from kiosk.payments.base import Order, PaymentRequest, PaymentStatus
-from kiosk.payments.mixpay import MixPayGateway
-from kiosk.payments.sandbox import Sandbox
+from kiosk.flow import CreatePayment, DonePressed, Screen
 from kiosk import worker as worker_module
 from kiosk.claims import claim_code
 from kiosk.errors import JournalError
@@ -39,13 +35,6 @@ class Flaky(SupervisedLoop):
             raise KeyError("slot")
         self.good += 1
         return 0.01
-
-
-def wait_until(condition: object, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
-        time.sleep(0.01)
-    assert condition(), "timed out"  # type: ignore[operator]
 
 
 def test_a_failing_turn_is_reported_retried_and_cleared() -> None:
@@ -78,22 +67,10 @@ def test_a_worker_that_stops_turning_is_not_alive() -> None:
         worker.stop()
 
 
-@pytest.fixture
-def config(tmp_path: Path, sandbox: Sandbox) -> Config:
-    return mixpay_config(tmp_path, sandbox)
-
-
 def test_a_crashing_payment_watcher_takes_the_kiosk_out_of_service_until_it_heals(
         config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = threading.Event()
-    real_status = MixPayGateway.status
-
-    def status(self: MixPayGateway, order: Order, request: PaymentRequest) -> PaymentStatus:
-        if broken.is_set():
-            raise KeyError("paymentAmount")   # a bug, not a gateway error
-        return real_status(self, order, request)
-
-    monkeypatch.setattr(MixPayGateway, "status", status)
+    # a bug, not a gateway error
+    broken = mixpay_status_fails(monkeypatch, lambda: KeyError("paymentAmount"))
     harness = Harness(config, SimulatedDriver(turn_time_s=0))
     try:
         order, request = harness.buy("A1")
@@ -185,10 +162,7 @@ def test_a_bug_creating_the_payment_ends_the_sale_at_once_and_heals(
     harness = Harness(config, SimulatedDriver(turn_time_s=0))
     try:
         harness.wait_screen(Screen.ATTRACT)
-        harness.runtime.post(StartTapped())
-        harness.runtime.post(ItemChosen("A1"))
-        harness.wait_for(lambda: harness.sale_assets() is not None)
-        harness.runtime.post(CoinChosen(harness.sale_assets()[0]))
+        harness.choose("A1")
         # Not the 45 s create backstop: the failure reaches the sale at once.
         harness.wait_screen(Screen.PAYMENT_FAILED, timeout_s=5)
         harness.wait_for(lambda: harness.runtime.state.hardware_fault

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hardware.simulated import SimulatedDriver
-from harness import Harness, kinds, mixpay_config, pay
+from harness import Harness, kinds, mixpay_config, pay, simulated_driver
 from kiosk.flow import Screen
 from kiosk.payments.sandbox import Sandbox
 from kiosk.time_sync import WAITING, clock_fault, kernel_time_synced
@@ -30,7 +29,7 @@ def test_no_money_is_taken_before_the_clock_is_synchronised(
     synced: list[bool | None] = [False]
     monkeypatch.setattr("kiosk.assembly.kernel_time_synced", lambda: synced[0])
     config = mixpay_config(tmp_path, sandbox)
-    harness = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
+    harness = Harness(config, simulated_driver(config))
     try:
         harness.wait_for(lambda: harness.runtime.state.hardware_fault == (
             f"{WAITING}: not yet synchronised with network time (NTP)"))
@@ -52,8 +51,8 @@ def test_a_machine_offline_by_design_does_not_wait(
         raise AssertionError("the kernel was asked although the operator turned the wait off")
 
     monkeypatch.setattr("kiosk.assembly.kernel_time_synced", never_asked)
-    config = mixpay_config(tmp_path, sandbox, machine_extra="wait_for_time_sync = false")
-    harness = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0))
+    config = mixpay_config(tmp_path, sandbox, machine={"wait_for_time_sync": False})
+    harness = Harness(config, simulated_driver(config))
     try:
         harness.wait_screen(Screen.ATTRACT)
     finally:
@@ -65,7 +64,7 @@ def test_a_sale_completes_across_a_wall_clock_step(tmp_path: Path, sandbox: Sand
                                                    step_s: float) -> None:
     wall = SteppedWall()
     config = mixpay_config(tmp_path, sandbox)
-    harness = Harness(config, SimulatedDriver(config.vend.simulated.faults, turn_time_s=0),
+    harness = Harness(config, simulated_driver(config),
                       wall_clock=wall)
     try:
         order, request = harness.buy("A1")

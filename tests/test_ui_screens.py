@@ -19,33 +19,38 @@ from PIL import Image
 from kiosk.flow import (
     AssetsFailed,
     AssetsLoaded,
-    CancelPressed,
     ClaimReason,
     CoinChosen,
-    Event,
-    Flow,
-    FlowSettings,
-    HardwareChanged,
     ItemChosen,
     KioskState,
     PaymentCreated,
-    PaymentUpdate,
     Product,
     Screen,
     StartTapped,
-    Tick,
-    VendFinished,
-    VendPrompted,
-    initial_state,
 )
 from kiosk.i18n import default_catalogue
-from kiosk.payments.base import Asset, PaymentRequest, PaymentState, PaymentStatus
+from kiosk.payments.base import PaymentRequest, PaymentState
 from kiosk.payments.wctpay import WctPayGateway
 from kiosk.resources import assets_dir
 from kiosk.ui import widgets as w
-from kiosk.ui.gallery import CLAIM_SAMPLES, sample_state
 from kiosk.ui.input import TapAdapter
 from kiosk.ui.orientation import Orientation
+from kiosk.ui.samples import (
+    BTC,
+    CLAIM_VARIANTS,
+    LINK,
+    MEMO_QR,
+    NOW,
+    SCREENS,
+    TO_QR,
+    UNDERPAID,
+    VARIANTS as SAMPLE_VARIANTS,
+    Step,
+    claim_screen,
+    play,
+    sample_state,
+    status,
+)
 from kiosk.ui.screens import View, render
 from kiosk.ui.widgets import Button, TextInk, record_text
 
@@ -57,14 +62,6 @@ LAYOUTS = [(size, 0) for size in SIZES] + [
     (size, rotation) for size in ((800, 480), (720, 1280)) for rotation in ROTATIONS[1:]]
 LANGUAGES = default_catalogue().languages
 MIN_TARGET_PX = 48  # about 9 mm on a 7-inch 800x480 panel; scaled with the short side
-NOW = 1001.0
-BTC = Asset("BTC", "Bitcoin", "Bitcoin", "c6d0c728-2624-429b-8e0d-d9d19b6592fa")
-XRP = Asset("XRP", "XRP", "XRP Ledger", "23dfb5a5-5d7b-48b6-905f-3970e3176e27")
-LINK = "https://mixpay.me/code/8e69e534-d0c4-3e04-8b61-37a73cd9e7d7"
-PRODUCTS = (Product("A1", "Sparkling water", Decimal("2.50"), "water.png", mdb_item=12),
-            Product("A2", "An improbably long product name that must wrap", Decimal("12.00"),
-                    "cola.png"),
-            Product("A3", "Crisps", Decimal("1.75"), "crisps.png"))
 LONG_NAMES = (
     Product("L1", "Extra-large organic dark chocolate with sea salt and caramel", Decimal("3.20"),
             "chocolate.png"),
@@ -104,76 +101,26 @@ def sdl() -> Iterator[None]:
     pygame.display.quit()
 
 
-def play(*events: Event | tuple[Event, float], products: tuple[Product, ...] = PRODUCTS,
-         stock: dict[str, int] | None = None) -> KioskState:
-    """The state after ``events`` (each at ``NOW``, or at the time paired with it)."""
-    ids = (f"tx-{n}" for n in itertools.count(1))
-    flow = Flow(FlowSettings(currency="USD", gateway="mixpay", payment_window_s=120),
-                lambda: next(ids))
-    stock = stock if stock is not None else {"A1": 3, "A2": 1, "A3": 0}
-    state = initial_state(products, stock, frozenset(), "", NOW - 1)
-    for item in events:
-        event, at = item if isinstance(item, tuple) else (item, NOW)
-        state = flow.step(state, event, at).state
-    return state
+def variant(name: str, view: View = VIEW) -> tuple[Screen, tuple[Step, ...], View]:
+    """A sample variant (``kiosk.ui.samples``) drawn with ``view``."""
+    return (*SAMPLE_VARIANTS[name], view)
 
 
-TO_QR = (StartTapped(), ItemChosen("A1"), AssetsLoaded("A1", (BTC, XRP)), CoinChosen(BTC),
-         PaymentCreated("tx-1", PaymentRequest("tx-1", LINK, 1120)))
-
-
-def status(state: PaymentState, **kwargs: object) -> PaymentUpdate:
-    return PaymentUpdate("tx-1", PaymentStatus(state, **kwargs))  # type: ignore[arg-type]
-
-
-UNDERPAID = status(PaymentState.UNDERPAID, remaining=Decimal("0.0001"), paid_symbol="BTC")
-STATES = {
-    Screen.ATTRACT: (),
-    Screen.CHOOSE_ITEM: (StartTapped(),),
-    Screen.CHOOSE_COIN: TO_QR[:3],
-    Screen.CREATING_PAYMENT: TO_QR[:4],
-    Screen.AWAITING_PAYMENT: TO_QR,
-    Screen.CONFIRMING: (*TO_QR, status(PaymentState.CONFIRMING)),
-    Screen.UNDERPAID: (*TO_QR, UNDERPAID),
-    Screen.VENDING: (*TO_QR, status(PaymentState.PAID)),
-    Screen.THANK_YOU: (*TO_QR, status(PaymentState.PAID), VendFinished("tx-1", "vended")),
-    Screen.VEND_FAILED: (*TO_QR, status(PaymentState.PAID), VendFinished("tx-1", "jam", True)),
-    Screen.PAYMENT_FAILED: (*TO_QR, status(PaymentState.FAILED, reason="40020")),
-    Screen.EXPIRED: (*TO_QR, status(PaymentState.EXPIRED)),
-    Screen.CANCELLED: (*TO_QR, status(PaymentState.CANCELLED)),
-    Screen.OUT_OF_SERVICE: (HardwareChanged("bridge not answering"),),
-}
-MEMO_QR = (*TO_QR[:3], CoinChosen(XRP),
-           PaymentCreated("tx-1", PaymentRequest("tx-1", LINK, 1120, Decimal("4.1234"), "XRP",
-                                                 memo="3141592653")))
-# the other faces of some screens: a claim code, a memo, a keypad prompt, an auto refund
-VARIANTS: dict[str, tuple[Screen, tuple[Event | tuple[Event, float], ...], View]] = {
-    "coins_loading": (Screen.CHOOSE_COIN, TO_QR[:2], VIEW),
-    "pay_in_wallet": (Screen.CHOOSE_COIN, (*TO_QR[:2], AssetsFailed("A1", "offline")), VIEW),
-    "memo": (Screen.AWAITING_PAYMENT, MEMO_QR, VIEW),
-    "under_review": (Screen.CONFIRMING, (*TO_QR, status(PaymentState.UNDER_REVIEW)), VIEW),
-    "keypad_prompt": (Screen.VENDING, (*TO_QR, status(PaymentState.PAID),
-                                       VendPrompted("tx-1", "Select 12 on the machine's keypad")),
-                      VIEW),
-    "auto_refund": (Screen.VEND_FAILED, STATES[Screen.VEND_FAILED],
+# the other faces of some screens: a claim code, a memo, a keypad prompt, an auto refund, a
+# contact line or link, WCT Pay's coins
+VARIANTS: dict[str, tuple[Screen, tuple[Step, ...], View]] = {
+    **{name: variant(name) for name in SAMPLE_VARIANTS},
+    "maybe_paid_claim": variant("maybe_paid_claim", WITH_SUPPORT),
+    "unverified_claim": variant("unverified_claim", WITH_SUPPORT_URL),
+    "vend_unknown": variant("vend_unknown", replace(WITH_SUPPORT, auto_refund=True)),
+    "auto_refund": (Screen.VEND_FAILED, SCREENS[Screen.VEND_FAILED],
                     replace(VIEW, auto_refund=True)),
-    "expired_part_paid": (Screen.EXPIRED, (*TO_QR, UNDERPAID, (Tick(), 1200.0)), VIEW),
-    "cancelled_part_paid": (Screen.CANCELLED, (*TO_QR, UNDERPAID, CancelPressed()), VIEW),
-    "unconfirmed_claim": (Screen.PAYMENT_FAILED, (*TO_QR, status(PaymentState.CONFIRMING),
-                                                  (Tick(), 1400.0)), VIEW),
-    "maybe_paid_claim": (Screen.CANCELLED, (*TO_QR, CancelPressed()), WITH_SUPPORT),
-    "unverified_claim": (Screen.PAYMENT_FAILED,
-                         (*TO_QR, status(PaymentState.UNVERIFIED, reason="verification failed")),
-                         WITH_SUPPORT_URL),
-    "vend_failed_support": (Screen.VEND_FAILED, STATES[Screen.VEND_FAILED], WITH_SUPPORT),
-    "vend_unknown": (Screen.VEND_FAILED, (*TO_QR, status(PaymentState.PAID),
-                                          VendFinished("tx-1", "unknown")),
-                     replace(WITH_SUPPORT, auto_refund=True)),
-    "auto_refund_support": (Screen.VEND_FAILED, STATES[Screen.VEND_FAILED],
+    "vend_failed_support": (Screen.VEND_FAILED, SCREENS[Screen.VEND_FAILED], WITH_SUPPORT),
+    "auto_refund_support": (Screen.VEND_FAILED, SCREENS[Screen.VEND_FAILED],
                             replace(WITH_SUPPORT_URL, auto_refund=True)),
-    "out_of_service_contact": (Screen.OUT_OF_SERVICE, STATES[Screen.OUT_OF_SERVICE],
+    "out_of_service_contact": (Screen.OUT_OF_SERVICE, SCREENS[Screen.OUT_OF_SERVICE],
                                WITH_SUPPORT),
-    "out_of_service_url": (Screen.OUT_OF_SERVICE, STATES[Screen.OUT_OF_SERVICE],
+    "out_of_service_url": (Screen.OUT_OF_SERVICE, SCREENS[Screen.OUT_OF_SERVICE],
                            WITH_SUPPORT_URL),
     "wct_coins": (Screen.CHOOSE_COIN, (*TO_QR[:2], AssetsLoaded("A1", WCT_COINS)), WCT_VIEW),
     "wct_pay_now": (Screen.CHOOSE_COIN, (*TO_QR[:2], AssetsFailed("A1", "offline")), WCT_VIEW),
@@ -233,8 +180,8 @@ def check_layout(frame: Frame) -> None:
 
 
 def test_every_screen_is_covered() -> None:
-    assert set(STATES) == set(Screen)
-    for screen, events in STATES.items():
+    assert set(SCREENS) == set(Screen)
+    for screen, events in SCREENS.items():
         assert play(*events).screen is screen
     for name, (screen, events, _) in VARIANTS.items():
         assert play(*events).screen is screen, name
@@ -246,7 +193,7 @@ def test_targets_are_on_screen_and_big_enough_and_text_stays_in_its_box(
         layout: tuple[tuple[int, int], int], language: str) -> None:
     size, rotation = layout
     for screen in Screen:
-        frame = draw(play(*STATES[screen]), size, rotation, language)
+        frame = draw(play(*SCREENS[screen]), size, rotation, language)
         check_layout(frame)
         names = {b.name for b in frame.buttons}
         if screen in (Screen.AWAITING_PAYMENT, Screen.UNDERPAID, Screen.CREATING_PAYMENT):
@@ -291,7 +238,7 @@ def test_in_portrait_the_qr_is_on_top_and_the_words_below(size: tuple[int, int])
 
 
 def test_the_confirming_screen_offers_no_cancel() -> None:
-    frame = draw(play(*STATES[Screen.CONFIRMING]), (800, 480))
+    frame = draw(play(*SCREENS[Screen.CONFIRMING]), (800, 480))
     assert "cancel" not in {b.name for b in frame.buttons}
 
 
@@ -299,7 +246,7 @@ def test_the_confirming_screen_offers_no_cancel() -> None:
                          ids=layout_id)
 def test_a_failed_vend_shows_the_claim_code_as_a_readable_qr(
         layout: tuple[tuple[int, int], int]) -> None:
-    state = play(*STATES[Screen.VEND_FAILED])
+    state = play(*SCREENS[Screen.VEND_FAILED])
     assert state.sale is not None
     frame = draw(state, *layout)
     code = state.sale.claim_code
@@ -314,7 +261,7 @@ def test_a_failed_vend_shows_the_claim_code_as_a_readable_qr(
 
 
 def test_the_claim_qr_speaks_the_customers_language() -> None:
-    state = play(*STATES[Screen.VEND_FAILED])
+    state = play(*SCREENS[Screen.VEND_FAILED])
     assert state.sale is not None
     frame = draw(state, (800, 480), language="es", view=WITH_SUPPORT)
     assert [c.text for c in zxingcpp.read_barcodes(frame.native_image())] == \
@@ -340,7 +287,7 @@ UNPAID_RESULTS = (Screen.CANCELLED, Screen.EXPIRED, Screen.PAYMENT_FAILED)
 
 def with_claim(screen: Screen, reason: ClaimReason) -> KioskState:
     """``screen`` as the flow shows it, holding a code for ``reason``."""
-    state = play(*STATES[screen])
+    state = play(*SCREENS[screen])
     assert state.screen is screen and state.sale is not None
     return replace(state, sale=replace(state.sale, claim_code="7KQ2-M4XD", claim_reason=reason))
 
@@ -365,7 +312,7 @@ def test_a_code_on_an_unpaid_result_says_why_it_was_given(screen: Screen, reason
 @pytest.mark.parametrize("screen", [Screen.CANCELLED, Screen.EXPIRED], ids=lambda s: s.value)
 def test_without_a_code_the_screen_says_you_were_not_charged(screen: Screen) -> None:
     """The gateway confirmed nothing arrived: no code, no QR, no contact line."""
-    state = play(*STATES[screen])
+    state = play(*SCREENS[screen])
     assert state.sale is not None and state.sale.claim_code == ""
     frame = draw(state, (800, 480), view=WITH_SUPPORT)
     assert frame.drawn(default_catalogue().text(f"{screen.value}.body"))
@@ -375,7 +322,7 @@ def test_without_a_code_the_screen_says_you_were_not_charged(screen: Screen) -> 
 
 
 def test_a_failed_vend_promises_the_money_back_and_an_auto_refund_says_so() -> None:
-    state = play(*STATES[Screen.VEND_FAILED])
+    state = play(*SCREENS[Screen.VEND_FAILED])
     catalogue = default_catalogue()
     assert draw(state, (800, 480)).drawn(catalogue.text("vend_failed.refund"))
     auto = draw(state, (800, 480), view=replace(WITH_SUPPORT, auto_refund=True))
@@ -386,11 +333,11 @@ def test_a_failed_vend_promises_the_money_back_and_an_auto_refund_says_so() -> N
 
 def test_the_gallery_shows_every_reason_a_code_is_given() -> None:
     """Its samples are played through the real flow: each must still end with its reason."""
-    assert set(CLAIM_SAMPLES) | {ClaimReason.VEND_FAILED} == set(ClaimReason)
+    assert set(CLAIM_VARIANTS) | {ClaimReason.VEND_FAILED} == set(ClaimReason)
     failed = sample_state(Screen.VEND_FAILED).sale
     assert failed is not None and failed.claim_reason is ClaimReason.VEND_FAILED
-    for reason, (screen, _) in CLAIM_SAMPLES.items():
-        state = sample_state(screen, reason)  # checks the screen and the reason it reached
+    for reason in CLAIM_VARIANTS:
+        state = sample_state(claim_screen(reason), reason)  # checks the screen and the reason
         assert state.sale is not None and state.sale.claim_code
 
 
@@ -416,7 +363,7 @@ def test_a_vend_of_unknown_result_promises_a_check_not_a_refund() -> None:
                          ids=layout_id)
 def test_out_of_service_tells_how_to_reach_the_operator(
         layout: tuple[tuple[int, int], int]) -> None:
-    state = play(*STATES[Screen.OUT_OF_SERVICE])
+    state = play(*SCREENS[Screen.OUT_OF_SERVICE])
     bare = draw(state, *layout)
     assert not [t for t in bare.texts if t.text.startswith("Contact:")]
     assert zxingcpp.read_barcodes(bare.native_image()) == []
@@ -467,7 +414,7 @@ def test_a_tap_where_a_button_shows_on_the_panel_lands_on_it(
     marker = (255, 0, 255)
     for screen in (Screen.ATTRACT, Screen.CHOOSE_ITEM, Screen.CHOOSE_COIN, Screen.UNDERPAID,
                    Screen.VEND_FAILED):
-        frame = draw(play(*STATES[screen]), size, rotation)
+        frame = draw(play(*SCREENS[screen]), size, rotation)
         for button in frame.buttons:
             painted = frame.logical.copy()
             painted.fill(marker, button.rect)
@@ -549,10 +496,10 @@ def test_the_screens_speak_the_language_they_are_given() -> None:
         assert attract.drawn(texts.text("attract.title"))
         assert attract.drawn(texts.text("attract.start"))
         assert attract.drawn(texts.text("language.name"))
-        paying = draw(play(*STATES[Screen.AWAITING_PAYMENT]), (800, 480), language=language)
+        paying = draw(play(*SCREENS[Screen.AWAITING_PAYMENT]), (800, 480), language=language)
         assert paying.drawn(texts.text("pay.scan"))
         assert paying.drawn(texts.text("pay.time_left", time="2:00"))
-        sorry = draw(play(*STATES[Screen.OUT_OF_SERVICE]), (800, 480), language=language)
+        sorry = draw(play(*SCREENS[Screen.OUT_OF_SERVICE]), (800, 480), language=language)
         assert sorry.drawn("Status: bridge not answering")  # the technician's line: English
     german = catalogue.with_language("de")
     keypad = draw(play(*VARIANTS["keypad_prompt"][1]), (800, 480), language="de")
@@ -601,7 +548,7 @@ def test_the_detail_step_offers_one_pay_button_when_the_wallet_picks_the_coin() 
 
 
 def test_the_vending_screen_shows_the_machine_working() -> None:
-    state = play(*STATES[Screen.VENDING])
+    state = play(*SCREENS[Screen.VENDING])
     early = draw(state, (800, 480)).native_image()
     later_state = replace(state, screen_since=state.screen_since - 1.0)  # one second on
     later = draw(later_state, (800, 480)).native_image()

@@ -33,23 +33,12 @@ from pathlib import Path
 
 import pytest
 
-from fakes import simulated_machine_toml
+from fakes import KIOSK, OPERATOR_FILE, installed, kiosk_toml, mixpay_table, simulated_machine
 
 REPO = Path(__file__).resolve().parent.parent
 SYSTEMD = REPO / "systemd"
 UNITS = sorted(SYSTEMD.glob("*.service"))
 KIOSK_BIN = "/opt/vending-kiosk/bin/kiosk"
-
-
-def _tool(name: str, package: str = "systemd") -> str:
-    path = shutil.which(name)
-    if path is None:
-        message = (f"{name} is not installed "
-                   f"(.ci/run installs it: apt-get install {package})")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def parse_unit(path: Path) -> dict[str, dict[str, list[str]]]:
@@ -91,7 +80,7 @@ def verify_copies(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def verify(*paths: Path) -> subprocess.CompletedProcess[str]:
-    tool = _tool("systemd-analyze")
+    tool = installed("systemd-analyze", "systemd")
     return subprocess.run([tool, "verify", "--man=no", "--recursive-errors=yes",
                            *map(str, paths)], capture_output=True, text=True, timeout=120)
 
@@ -234,7 +223,7 @@ KIOSK_UNITS = ["vending-kiosk.service", "vending-kiosk-selftest.service"]
 
 
 def security(path: Path) -> subprocess.CompletedProcess[str]:
-    tool = _tool("systemd-analyze")
+    tool = installed("systemd-analyze", "systemd")
     return subprocess.run([tool, "security", "--offline=true", "--no-pager",
                            f"--threshold={round(EXPOSURE_LIMIT * 10)}", str(path)],
                           capture_output=True, text=True, timeout=120)
@@ -263,7 +252,8 @@ def test_systemd_finds_the_read_only_clock_call_allowed(verify_copies: Path, nam
 @functools.cache
 def syscall_groups() -> dict[str, tuple[str, ...]]:
     """``systemd-analyze syscall-filter``: every @group and its members (calls or @groups)."""
-    listing = subprocess.run([_tool("systemd-analyze"), "syscall-filter", "--no-pager"],
+    listing = subprocess.run([installed("systemd-analyze", "systemd"), "syscall-filter",
+                              "--no-pager"],
                              capture_output=True, text=True, timeout=60, check=True).stdout
     groups: dict[str, list[str]] = {}
     members: list[str] | None = None
@@ -353,39 +343,12 @@ ON_THE_PI = {
 # to the database's owner when its euid is 0. The units run the kiosk as User=kiosk.
 AS_ROOT_ONLY = {"fchown"} if os.geteuid() == 0 else set()
 SUMMARY_ROW = re.compile(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+\d+\s+(?:\d+\s+)?(\w+)")
-SELFTEST_CONFIG = """\
-[machine]
-data_dir = "{data_dir}"
-
-[payment]
-gateway = "mixpay"
-assets = ["BTC"]
-
-[payment.mixpay]
-payee_id = "6f1e0d8a-2b49-4b8e-9f6c-1d2a3b4c5d6e"
-settlement_asset_id = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"
-api_base = "http://127.0.0.1:9/mixpay/v1"
-checkout_base = "http://127.0.0.1:9/mixpay"
-""" + simulated_machine_toml("jam")
-OPERATOR_FILE = """\
-[machine]
-data_dir = "{data_dir}"
-
-[payment]
-gateway = "wctpay"
-assets = ["BTC"]
-
-[payment.wctpay]
-api_base = "https://pos.wct.test/api"
-key = "terminal-key-1"
-api_secret = "wct-secret-7f3a9c"
-""" + simulated_machine_toml("jam")
 
 
 def traced(command: list[str], summary: Path, env: dict[str, str] | None = None) -> set[str]:
     """Run ``command`` under ``strace -f -c``: the names of every system call it and its
     threads and children made (asserting the command itself succeeded is the caller's)."""
-    strace = _tool("strace", "strace")
+    strace = installed("strace", "strace")
     probe = subprocess.run([strace, "-qq", "-o", os.devnull, "true"], capture_output=True,
                            text=True, timeout=60)
     if probe.returncode != 0:
@@ -410,14 +373,15 @@ def kiosk_calls(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     driver over a pty with its termios calls, the journal, HTTP, the pygame UI off screen,
     worker threads), the self-test (with timedatectl) and the clock probe (ctypes, adjtimex)."""
     tmp = tmp_path_factory.mktemp("traced")
-    kiosk = [sys.executable, "-m", "kiosk"]
-    calls = traced([*kiosk, "demo", "--headless", "--customers", "1", "--driver", "mdb-sim",
+    calls = traced([*KIOSK, "demo", "--headless", "--customers", "1", "--driver", "mdb-sim",
                     "--data-dir", str(tmp / "demo")], tmp / "demo.strace")
     returncode, _, stderr = outcome(tmp / "demo.strace")
     assert returncode == 0, stderr[-2000:]
     config = tmp / "kiosk.toml"
-    config.write_text(SELFTEST_CONFIG.format(data_dir=tmp / "data"))
-    calls |= traced([*kiosk, "selftest", "--config", str(config), "--json", "--no-network",
+    config.write_text(kiosk_toml(tmp / "data", payment={"gateway": "mixpay", "assets": ["BTC"],
+                                                      "mixpay": mixpay_table()},
+                                 **simulated_machine("jam")))
+    calls |= traced([*KIOSK, "selftest", "--config", str(config), "--json", "--no-network",
                      "--no-motors"], tmp / "selftest.strace",
                     env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
     returncode, stdout, stderr = outcome(tmp / "selftest.strace")
@@ -474,8 +438,9 @@ def firstboot_calls(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     etc = tmp / "etc"
     boot.parent.mkdir()
     etc.mkdir()
-    boot.write_text(OPERATOR_FILE.format(data_dir=tmp / "data"))
-    calls = traced([sys.executable, "-m", "kiosk", "import-boot-config", "--boot-file",
+    boot.write_text(OPERATOR_FILE.format(data_dir=tmp / "data", secret="wct-secret-7f3a9c",
+                                         price="2.50"))
+    calls = traced([*KIOSK, "import-boot-config", "--boot-file",
                     str(boot), "--config", str(etc / "kiosk.toml")], tmp / "import.strace")
     returncode, stdout, stderr = outcome(tmp / "import.strace")
     assert returncode == 0 and "secret(s) moved" in stdout, stdout + stderr

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fakes import START, FakeTime
+from fakes import START, FakeTime, status_refused
 from kiosk.errors import (
     GatewayError,
     GatewayProtocolError,
@@ -59,11 +59,6 @@ def make_order(clock: FakeTime, *, coin: str | None = None, amount: str = "2.50"
                  asset=asset(coin) if coin else None, expires_at=int(clock()) + lead_s)
 
 
-@pytest.fixture
-def clock() -> FakeTime:
-    return FakeTime()
-
-
 def assert_secret_free(*texts: str) -> None:
     for text in texts:
         assert KEY.casefold() not in text.casefold() and SECRET.casefold() not in text.casefold()
@@ -100,13 +95,6 @@ def gateway(base: str, clock: FakeTime) -> Iterator[WctPayGateway]:
     client = loopback_gateway(base, clock)
     yield client
     client.close()
-
-
-@pytest.fixture(scope="module")
-def web() -> Iterator[httpx.Client]:
-    """The payer's phone wallet (one client per module: building one loads the CA bundle)."""
-    with httpx.Client() as client:
-        yield client
 
 
 def wallet(web: httpx.Client, base: str, action: str = "pay", **fields: str) -> httpx.Response:
@@ -340,10 +328,9 @@ def test_secrets_never_reach_the_logs(gateway: WctPayGateway, base: str, web: ht
 
 # == through the Sandbox (registry and scripted faults) ============================================
 
-@pytest.fixture
-def sandbox(clock: FakeTime) -> Iterator[Sandbox]:
-    with Sandbox(clock=clock) as running:
-        yield running
+# ``clock``, ``web`` (the payer's phone wallet) and ``sandbox`` (on the fake clock):
+# tests/conftest.py
+pytestmark = pytest.mark.sandbox(clock=True)
 
 
 def sandbox_gateway(sandbox: Sandbox, clock: FakeTime, **options: Any) -> WctPayGateway:
@@ -404,13 +391,9 @@ def test_http_429_honours_retry_after(sandbox: Sandbox, clock: FakeTime) -> None
     assert clock.sleeps == [7]                          # the limiter held the next call
 
 
-def test_the_simulated_rate_limit_pauses_the_client(clock: FakeTime) -> None:
-    with Sandbox(clock=clock, requests_per_minute=2) as small:
-        client, order, request = started(small, clock)
-        client.status(order, request)
-        with pytest.raises(GatewayRateLimited) as caught:
-            client.status(order, request)
-        assert caught.value.retry_after_s == 60
+@pytest.mark.sandbox(clock=True, requests_per_minute=2)
+def test_the_simulated_rate_limit_pauses_the_client(sandbox: Sandbox, clock: FakeTime) -> None:
+    assert status_refused(*started(sandbox, clock)).retry_after_s == 60
 
 
 # == against httpx.MockTransport ===================================================================
