@@ -57,6 +57,15 @@ class Outcome(enum.Enum):
     VEND_UNKNOWN = "vend_unknown"
 
 
+class Dropped(enum.Enum):
+    """Did the item drop? All the flow needs of a vend's result (the driver's own word, a jam
+    or a timeout say, goes in ``VendFinished.detail``; the runtime translates)."""
+
+    YES = "yes"
+    NO = "no"                          # certainly not: a refund or a claim
+    UNKNOWN = "unknown"                # it may have: a claim, never a refund
+
+
 class ClaimReason(enum.Enum):
     """Why a result screen gives the customer a code, which decides what the screen promises.
 
@@ -141,7 +150,6 @@ class Sale:
     order: Order | None = None
     request: PaymentRequest | None = None
     status: PaymentStatus | None = None
-    vend_outcome: str = ""
     claim_code: str = ""                      # the code the customer keeps, if any
     claim_reason: ClaimReason | None = None   # why there is a code (set with claim_code)
     message: str = ""                         # why it failed, for the technician line
@@ -263,7 +271,7 @@ class PaymentUpdate:
 @dataclass(frozen=True)
 class VendFinished:
     tx_id: str
-    outcome: str                      # hardware.VendOutcome value: "vended", "jam", "unknown"...
+    dropped: Dropped
     disables_slot: bool = False
     detail: str = ""
 
@@ -525,21 +533,22 @@ class Flow:
         if isinstance(event, Tick) and now - state.screen_since > self.settings.vend_backstop_s:
             # No word from the machine: the item may or may not have dropped. A claim, not a
             # second vend; a late result for this sale is ignored.
-            event = VendFinished(sale.order.tx_id, "unknown", detail="no result from the machine")
+            event = VendFinished(sale.order.tx_id, Dropped.UNKNOWN,
+                                 detail="no result from the machine")
         if not (isinstance(event, VendFinished) and event.tx_id == sale.tx_id):
             return Transition(state)  # a second "paid", a cancel tap: the vend goes on
         order = sale.order
         stock = dict(state.stock)
         disabled = state.disabled | {sale.slot_id} if event.disables_slot else state.disabled
-        sale = replace(sale, vend_outcome=event.outcome, message=event.detail)
+        sale = replace(sale, message=event.detail)
         link = sale.request.link if sale.request else ""
         paid_symbol = sale.status.paid_symbol if sale.status else None
-        if event.outcome == "vended":
+        if event.dropped is Dropped.YES:
             stock[sale.slot_id] = max(0, stock.get(sale.slot_id, 0) - 1)
             state = replace(state, stock=MappingProxyType(stock), disabled=disabled)
             return _go(state, Screen.THANK_YOU, now, sale,
                        SaleFinished(order, Outcome.VENDED, link, paid_symbol))
-        if event.outcome == "unknown":
+        if event.dropped is Dropped.UNKNOWN:
             # The item may have dropped: never an automatic refund, the operator checks.
             code, reason = claim_code(order.tx_id), ClaimReason.VEND_UNKNOWN
             outcome = Outcome.VEND_UNKNOWN

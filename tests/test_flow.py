@@ -22,20 +22,21 @@ from kiosk.flow import (
     ENDED_UNPAID_SCREENS,
     PAYMENT_SCREENS,
     AbandonPayment,
-    ClaimReason,
-    SaleInterrupted,
     AssetsFailed,
     AssetsLoaded,
     CancelPressed,
+    ClaimReason,
     CoinChosen,
     CreatePayment,
     DonePressed,
+    Dropped,
     Effect,
     Event,
     Flow,
     FlowSettings,
     HardwareChanged,
     ItemChosen,
+    KeypadSelected,
     KioskState,
     LoadAssets,
     Outcome,
@@ -44,18 +45,18 @@ from kiosk.flow import (
     PaymentUpdate,
     Product,
     RecordPaidLate,
+    ReleaseSelection,
     Sale,
     SaleFinished,
+    SaleInterrupted,
     Screen,
     StartTapped,
     StockChanged,
-    KeypadSelected,
-    VendPrompted,
-    ReleaseSelection,
     Tick,
     Transition,
     Vend,
     VendFinished,
+    VendPrompted,
     WallClockSet,
     initial_state,
 )
@@ -191,7 +192,9 @@ def gateway_says(state: PaymentState, **fields: Any) -> Step:
 
 
 def vend_finishes(outcome: str, disables_slot: bool = False) -> Step:
-    return lambda k: k.send(VendFinished(k.tx, outcome, disables_slot, detail=outcome))
+    # The driver's word as the runtime passes it on: did it drop, and the word as the detail.
+    dropped = {"vended": Dropped.YES, "unknown": Dropped.UNKNOWN}.get(outcome, Dropped.NO)
+    return lambda k: k.send(VendFinished(k.tx, dropped, disables_slot, detail=outcome))
 
 
 def window_closes(k: Kiosk) -> Transition:
@@ -334,10 +337,10 @@ MATRIX_EVENTS: dict[str, MatrixEvent] = {
     **{f"upd_{ps.value}": _update(ps) for ps in PaymentState},
     "upd_awaiting_other_tx": _update(PaymentState.AWAITING, lambda s: OTHER_TX),
     "paid_other_tx": _update(PaymentState.PAID, lambda s: OTHER_TX),
-    "vend_vended": lambda s: VendFinished(_tx(s), "vended"),
-    "vend_jam": lambda s: VendFinished(_tx(s), "jam", disables_slot=True, detail="no drop"),
-    "vend_unknown": lambda s: VendFinished(_tx(s), "unknown"),
-    "vend_other_tx": lambda s: VendFinished(OTHER_TX, "vended"),
+    "vend_vended": lambda s: VendFinished(_tx(s), Dropped.YES),
+    "vend_jam": lambda s: VendFinished(_tx(s), Dropped.NO, disables_slot=True, detail="no drop"),
+    "vend_unknown": lambda s: VendFinished(_tx(s), Dropped.UNKNOWN),
+    "vend_other_tx": lambda s: VendFinished(OTHER_TX, Dropped.YES),
     "hw_fault": lambda s: HardwareChanged("jam sensor tripped"),
     "hw_clear": lambda s: HardwareChanged(""),
     "stock": lambda s: StockChanged({"A1": 9, "A2": 9, "B1": 9}, frozenset({"B1"})),
@@ -579,7 +582,7 @@ def _progress_event(k: Kiosk, rng: random.Random) -> Event:
     if screen in PAYMENT_SCREENS:
         return PaymentUpdate(tx, status(rng.choice(list(PaymentState))))
     if screen is S.VENDING:
-        return VendFinished(tx, rng.choice(["vended", "vended", "jam", "unknown"]),
+        return VendFinished(tx, rng.choice([Dropped.YES, Dropped.YES, Dropped.NO, Dropped.UNKNOWN]),
                             rng.random() < 0.2)
     return DonePressed()
 
@@ -600,7 +603,7 @@ def _noise_event(k: Kiosk, rng: random.Random, issued: list[str]) -> Event:
         lambda: PaymentCreateFailed(tx, "HTTP 500"),
         lambda: PaymentUpdate(tx, status(rng.choice(list(PaymentState)))),
         lambda: PaymentUpdate(tx, status(PaymentState.PAID)),
-        lambda: VendFinished(tx, rng.choice(["vended", "jam", "unknown", "no_drop"]),
+        lambda: VendFinished(tx, rng.choice(list(Dropped)),
                              rng.random() < 0.3),
         lambda: HardwareChanged(rng.choice(["", FAULT])),
         lambda: StockChanged(dict(STOCK), frozenset()),
@@ -1067,7 +1070,7 @@ def test_statuses_after_the_sale_ended_do_not_end_it_again(ps: PaymentState) -> 
 def test_vend_finished_for_another_tx_is_ignored() -> None:
     k = state_at(S.VENDING)
     before = k.state
-    t = k.send(VendFinished(OTHER_TX, "vended"))
+    t = k.send(VendFinished(OTHER_TX, Dropped.YES))
     assert (t.state, t.effects) == (before, ())
 
 
@@ -1201,7 +1204,7 @@ def test_vending_waits_for_the_machine_then_gives_a_claim_code() -> None:
     [finished] = t.effects
     assert k.sale.claim_code == claim_code("tx-1")
     assert isinstance(finished, SaleFinished) and finished.outcome is Outcome.VEND_UNKNOWN
-    late = k.send(VendFinished("tx-1", "vended"))
+    late = k.send(VendFinished("tx-1", Dropped.YES))
     assert (late.state.screen, late.effects) == (S.VEND_FAILED, ())
 
 
@@ -1268,9 +1271,9 @@ def test_a_refunding_gateway_shows_its_own_reference_after_a_failed_vend() -> No
     paid = flow.step(state, PaymentUpdate("tx-1", PaymentStatus(PaymentState.PAID)), 1.0)
     [vend] = paid.effects
     assert isinstance(vend, Vend) and (vend.claim_code, vend.refund) == ("CP-C7F-ZS5", True)
-    t = flow.step(paid.state, VendFinished("tx-1", "no_drop"), 2.0)
+    t = flow.step(paid.state, VendFinished("tx-1", Dropped.NO), 2.0)
     assert t.state.sale is not None and t.state.sale.claim_code == "CP-C7F-ZS5"
-    unknown = flow.step(paid.state, VendFinished("tx-1", "unknown"), 2.0)
+    unknown = flow.step(paid.state, VendFinished("tx-1", Dropped.UNKNOWN), 2.0)
     assert unknown.state.sale is not None   # may have dropped: the kiosk's code, no refund
     assert unknown.state.sale.claim_code == claim_code("tx-1")
 

@@ -17,6 +17,7 @@ import pytest
 from kiosk.autopilot import Autopilot
 from kiosk.flow import (
     AssetsLoaded,
+    Dropped,
     Event,
     Flow,
     FlowSettings,
@@ -135,7 +136,7 @@ def sell(kiosk: Kiosk) -> None:
     kiosk.feed(PaymentCreated("tx-1", PaymentRequest("tx-1", LINK, int(kiosk.now) + 120)))
     assert kiosk.screen is Screen.AWAITING_PAYMENT
     kiosk.feed(PaymentUpdate("tx-1", PaymentStatus(PaymentState.PAID)))
-    kiosk.feed(VendFinished("tx-1", "vended"))
+    kiosk.feed(VendFinished("tx-1", Dropped.YES))
     assert kiosk.screen is Screen.THANK_YOU
     kiosk.touch("done")
     assert kiosk.screen is Screen.ATTRACT
@@ -262,7 +263,7 @@ def test_a_stop_mid_vend_lets_the_vend_finish_on_screen(monkeypatch: pytest.Monk
 
     def vend_ends() -> None:
         seen.append(kiosk.screen)                 # still drawing the vend meanwhile
-        runtime.post(VendFinished("tx-1", "vended"))
+        runtime.post(VendFinished("tx-1", Dropped.YES))
         runtime.wakeup.set()  # type: ignore[attr-defined]
 
     timer = threading.Timer(0.5, vend_ends)

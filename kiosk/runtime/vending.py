@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from hardware.base import VendOutcome, VendRequest, VendResult
 from kiosk.errors import JournalError, KioskError
-from kiosk.flow import Vend, VendFinished, VendPrompted
+from kiosk.flow import Dropped, Vend, VendFinished, VendPrompted
 from kiosk.journal import utc_now
 from kiosk.money import to_minor
 from kiosk.refunds import RefundWorker, refund_reference
@@ -38,14 +38,12 @@ class VendEffects:
             allowed = journal.start_vend(order.tx_id)
         except JournalError as exc:
             log.error("not vending %s: the journal failed (%s)", order.tx_id, exc)
-            parts.post(VendFinished(order.tx_id, VendOutcome.DENIED.value,
-                                    detail="journal unavailable"))
+            parts.post(VendFinished(order.tx_id, Dropped.NO, detail="journal unavailable"))
             return
         if not allowed:
             # Exactly once: the journal says this sale was already vended or is unknown.
             log.error("refused to vend %s twice", order.tx_id)
-            parts.post(VendFinished(order.tx_id, VendOutcome.DENIED.value,
-                                    detail="vend already started"))
+            parts.post(VendFinished(order.tx_id, Dropped.NO, detail="vend already started"))
             return
         wiring = parts.wiring_of(order.slot_id)
         request = VendRequest(order.slot_id, to_minor(order.amount, order.currency),
@@ -72,7 +70,7 @@ class VendEffects:
         except JournalError as exc:  # recovery marks it vend_unknown; the customer moves on
             log.error("vend result of %s not journalled: %s", order.tx_id, exc)
         # Whatever the journal did, the customer must never be left on the vending screen.
-        parts.post(VendFinished(order.tx_id, result.outcome.value, result.disables_slot,
+        parts.post(VendFinished(order.tx_id, dropped(result.outcome), result.disables_slot,
                                 result.detail))
         try:
             parts.post_stock()
@@ -89,7 +87,7 @@ class VendEffects:
                                             claim=effect.claim_code)
         except KioskError as journal_exc:  # recovery marks it vend_unknown at the next start
             log.error("vend result of %s not journalled: %s", tx_id, journal_exc)
-        self._parts.post(VendFinished(tx_id, VendOutcome.UNKNOWN.value, detail=detail))
+        self._parts.post(VendFinished(tx_id, Dropped.UNKNOWN, detail=detail))
 
     def _mark_dispensing(self, tx_id: str) -> bool:
         """On the driver's thread, just before it dispenses: no record, no dispensing."""
@@ -118,3 +116,10 @@ class VendEffects:
             # a certain failure now: the money can go back
             self._owed.refund_if_possible(tx_id, "vend failed (reported after a restart)")
         self._parts.post_stock()
+
+
+def dropped(outcome: VendOutcome) -> Dropped:
+    """The driver's outcome as the flow needs it: did the item drop?"""
+    if outcome is VendOutcome.VENDED:
+        return Dropped.YES
+    return Dropped.UNKNOWN if outcome is VendOutcome.UNKNOWN else Dropped.NO
