@@ -52,10 +52,10 @@ from hardware.base import (
     VendResult,
 )
 from hardware.errors import HardwareError
+from hardware.gpio_config import WIRINGS
 
 log = logging.getLogger(__name__)
 
-WIRINGS = ("direct", "matrix")
 # Cam microswitches chatter for a few ms when they open or close; without a filter a bounce as
 # the cam leaves home would read as "back home" and stop the motor at once. (lgpio applies this
 # as a glitch filter; the mock factory ignores it.) The drop beam gets none: a falling item may

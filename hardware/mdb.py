@@ -65,11 +65,11 @@ from hardware.base import (
     VendResult,
 )
 from hardware.errors import HardwareError
+from hardware.mdb_config import ADDRESSES
 from hardware.mdb_protocol import BridgeLine, Kind
 
 log = logging.getLogger(__name__)
 
-ADDRESSES = (0x10, 0x60)   # MDB cashless device #1 and #2
 READ_TICK_S = 0.05         # how often the reader looks at its timers between lines
 WAIT_SLICE_S = 0.05        # vend() re-checks the injected clock at least this often
 NOT_ANSWERING = "MDB bridge not answering"
