@@ -426,15 +426,18 @@ def uses(*names: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
 
 def _worker_fault(ctx: Ctx, fault: str, worker: str) -> Observed:
     """A worker's turn raises from boot until cleared; then one customer buys."""
-    run = ctx.kiosk(fault_config(ctx.workdir, ctx.gateway), faults=[fault], autopilot=1)
+    run = ctx.kiosk(fault_config(ctx.workdir, ctx.gateway), faults=[fault, "customer-waits"],
+                    autopilot=1)
     run.trigger(fault)
+    run.trigger("customer-waits")   # nobody walks up before the worker's first turn has failed
     run.start()
-    # The start-up check and the one 2 s later both see a worker failing from its first turn.
-    out = run.poll_for(lambda s: _first(s, "out_of_service", f"{worker} failing"), 6.0)
+    # A health check after the worker's first failing turn sees it (they run every 2 s while
+    # starting up; a loaded machine may take a few).
+    out = run.poll_for(lambda s: _first(s, "out_of_service", f"{worker} failing"), 15.0)
     alive = run.hold(HOLD_S)
     cleared = run.clear(fault)
-    # (A kiosk that kept selling has a customer on the QR screen by now: pay them too.)
-    back = run.screen("attract", 25, after=cleared, pay_after=0.0)
+    back = run.screen("attract", 25, after=cleared)
+    run.clear("customer-waits")     # now a customer comes, and buys
     status = run.exit(30, pay_after=back["t"])
     return run.observed(out=out, alive_while_faulted=alive, cleared=cleared, status=status)
 
