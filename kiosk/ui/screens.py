@@ -7,14 +7,14 @@ its side with ``display.rotation``). The canvas is always the *logical* (upright
 
 Every customer-facing word comes from the catalogue (``kiosk.i18n``) in the language the app
 passes in; only the technician's status line on the out-of-service screen stays English.
+
+Every word a customer sees is chosen here; the surface and its units are ``kiosk.ui.canvas``
+and the word-free pieces (product card, payment QR, claim block...) ``kiosk.ui.panels``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pygame
 
@@ -26,15 +26,15 @@ from kiosk.flow import (
     Event,
     ItemChosen,
     KioskState,
-    Product,
     Sale,
     Screen,
     StartTapped,
 )
-from kiosk.i18n import Catalogue, default_catalogue
 from kiosk.money import format_amount
+from kiosk.ui import panels
 from kiosk.ui import widgets as w
-from kiosk.ui.qr import qr_surface
+from kiosk.ui.canvas import Canvas, Renderer, grid, sale_of
+from kiosk.ui.canvas import View as View  # re-exported: the app, session and gallery build it
 
 LANGUAGE_ACTION = "language"      # the UI action of the language button (handled by the app)
 QR_MIN_SHORT_SIDE = 0.45          # the payment QR is at least this share of the short side
@@ -50,86 +50,6 @@ CLAIM_TEXTS: dict[ClaimReason, str] = {
 }
 
 
-@dataclass(frozen=True)
-class View:
-    """What the screens need besides the state."""
-
-    currency: str
-    images_dir: Path
-    title: str = ""                   # overrides the catalogue's attract title when set
-    machine_id: str = ""
-    auto_refund: bool = False         # the gateway refunds by itself (Centrapay)
-    locale: str = "en"                # machine.locale: the language a customer is first shown
-    support: str = ""                 # machine.support: phone, e-mail or http(s) URL; "" = none
-    wallet_picks_coin: bool = True    # False (WCT Pay): no "any coin" button, every order a coin
-    catalogue: Catalogue = field(default_factory=default_catalogue, repr=False)
-
-
-@dataclass
-class Canvas:
-    surface: pygame.Surface
-    view: View
-    texts: Catalogue
-
-    @property
-    def width(self) -> int:
-        return self.surface.get_width()
-
-    @property
-    def height(self) -> int:
-        return self.surface.get_height()
-
-    @property
-    def portrait(self) -> bool:
-        return self.height > self.width
-
-    @property
-    def u(self) -> float:
-        return min(self.width, self.height) / 100
-
-    def px(self, units: float) -> int:
-        return int(units * self.u)
-
-    def t(self, key: str, **values: object) -> str:
-        return self.texts.text(key, **values)
-
-    def rect(self, x: float, y: float, width: float, height: float) -> pygame.Rect:
-        """A rectangle in fractions of the canvas."""
-        return pygame.Rect(int(x * self.width), int(y * self.height),
-                           int(width * self.width), int(height * self.height))
-
-    def price(self, product: Product) -> str:
-        return f"{format_amount(product.price, self.view.currency)} {self.view.currency}"
-
-    def header(self, text: str) -> None:
-        w.draw_text(self.surface, text, self.header_rect(), self.px(7), bold=True, max_lines=2)
-
-    def header_rect(self) -> pygame.Rect:
-        return pygame.Rect(int(0.04 * self.width), self.px(2), int(0.92 * self.width),
-                           self.px(13))
-
-    def bottom_rect(self, *, right: bool = False) -> pygame.Rect:
-        """The bottom-corner button: 13u tall, under a third of the width (under 50u)."""
-        width = min(int(0.42 * self.width), self.px(50))
-        height = self.px(13)
-        margin = self.px(3)
-        left = self.width - margin - width if right else margin
-        return pygame.Rect(left, self.height - margin - height, width, height)
-
-    def content_bottom(self) -> int:
-        """Where the space above the bottom buttons ends."""
-        return self.bottom_rect().top - self.px(2)
-
-    def bottom_button(self, name: str, label: str, event: Event, *, right: bool = False,
-                      color: tuple[int, int, int] = w.ACCENT) -> w.Button:
-        rect = self.bottom_rect(right=right)
-        w.draw_button(self.surface, rect, label, color=color, size=self.px(6))
-        return w.Button(name, rect, event)
-
-
-_Renderer = Callable[["Canvas", KioskState, float], list[w.Button]]
-
-
 def render(surface: pygame.Surface, state: KioskState, view: View, now: float,
            language: str | None = None) -> list[w.Button]:
     """Draw ``state`` in ``language`` (default: ``view.locale``); the screen's touch targets,
@@ -138,31 +58,6 @@ def render(surface: pygame.Surface, state: KioskState, view: View, now: float,
     texts = view.catalogue.with_language(language or view.locale)
     canvas = Canvas(surface, view, texts)
     return _RENDERERS[state.screen](canvas, state, now)
-
-
-def grid(area: pygame.Rect, count: int, gap: int, aspect: float,
-         max_height: int | None = None) -> list[pygame.Rect]:
-    """``count`` cells in ``area``, row by row from the top; the columns are the ones giving the
-    largest cell of roughly ``aspect`` (width / height), so a portrait area gets fewer, a wide one
-    more. Cells fill the area, except that none is taller than ``max_height``."""
-    best: tuple[tuple[int, int], int, int, int] | None = None
-    for columns in range(1, max(1, count) + 1):
-        rows = math.ceil(count / columns)
-        cell_w = (area.width - gap * (columns - 1)) // columns
-        cell_h = (area.height - gap * (rows - 1)) // rows
-        if max_height is not None:
-            cell_h = min(cell_h, max_height)
-        if cell_w <= 0 or cell_h <= 0:
-            continue
-        score = (int(min(cell_w / aspect, cell_h)), -(columns * rows - count))
-        if best is None or score > best[0]:
-            best = (score, columns, cell_w, cell_h)
-    if best is None:
-        return []
-    _, columns, cell_w, cell_h = best
-    return [pygame.Rect(area.left + (i % columns) * (cell_w + gap),
-                        area.top + (i // columns) * (cell_h + gap), cell_w, cell_h)
-            for i in range(count)]
 
 
 # ---------------------------------------------------------------- attract
@@ -213,55 +108,16 @@ def _choose_item(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
     cells = grid(area, len(products), c.px(2), 0.9, max_height=c.px(60))
     for cell, product in zip(cells, products, strict=True):
         available = state.available(product.slot_id)
-        _product_card(c, cell, product, available)
+        label = c.price(product) if available else c.t("choose_item.sold_out")
+        panels.product_card(c, cell, product, available, label)
         if available:
             buttons.append(w.Button(f"item:{product.slot_id}", cell,
                                     ItemChosen(product.slot_id)))
     return buttons
 
 
-def _product_card(c: Canvas, cell: pygame.Rect, product: Product, available: bool) -> None:
-    pygame.draw.rect(c.surface, w.PANEL if available else w.DISABLED, cell,
-                     border_radius=int(2 * c.u))
-    pad = max(2, c.px(1))
-    wide = cell.width >= 1.8 * cell.height   # a wide, short cell: picture left, words right
-    if wide:
-        side = max(8, min(cell.height - 2 * pad, int(cell.width * 0.4)))
-    else:
-        text_h = min(int(cell.height * 0.55), c.px(17))  # two lines of name, one of price
-        side = max(8, min(cell.width - 2 * pad, cell.height - text_h - pad))
-    image = w.load_image(c.view.images_dir / product.image, side) if product.image else None
-    if image is None:  # no picture: the words take the card
-        words = cell.inflate(-2 * pad, -2 * pad)
-        name_box = pygame.Rect(words.left, words.top, words.width, int(words.height * 0.62))
-    elif wide:
-        picture = pygame.Rect(cell.left + pad, cell.top + pad, side, side)
-        words = pygame.Rect(picture.right + pad, cell.top + pad,
-                            cell.right - picture.right - 2 * pad, cell.height - 2 * pad)
-        name_box = pygame.Rect(words.left, words.top, words.width, int(words.height * 0.6))
-    else:
-        picture = pygame.Rect(0, 0, side, side)
-        picture.midtop = (cell.centerx, cell.top + pad)
-        words = pygame.Rect(cell.left + pad, cell.bottom - text_h, cell.width - 2 * pad,
-                            text_h - pad)
-        name_box = pygame.Rect(words.left, words.top, words.width, int(words.height * 0.62))
-    if image is not None:
-        if not available:
-            image = image.copy()
-            image.set_alpha(90)
-        c.surface.blit(image, image.get_rect(center=picture.center))
-    colour = w.TEXT if available else w.MUTED
-    big = 1.5 if image is None else 1.0
-    w.draw_text(c.surface, product.name, name_box, c.px(4 * big), colour, max_lines=2)
-    price_box = pygame.Rect(words.left, name_box.bottom, words.width,
-                            words.bottom - name_box.bottom)
-    label = c.price(product) if available else c.t("choose_item.sold_out")
-    w.draw_text(c.surface, label, price_box, c.px(5 * big),
-                w.ACCENT if available else w.MUTED, bold=True, max_lines=1)
-
-
 def _choose_coin(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
-    sale = _sale(state)
+    sale = sale_of(state)
     product = state.product(sale.slot_id)
     assert product is not None
     c.header(c.t("choose_coin.title", item=product.name, price=c.price(product)))
@@ -275,7 +131,10 @@ def _choose_coin(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
                     c.px(6))
         return buttons
     if not sale.assets:  # the wallet picks the coin: this is the item's detail and confirm step
-        return buttons + [_pay_in_wallet(c, product, top)]
+        # Without a wallet's choice the gateway takes the first coin: the QR screen names it.
+        label = (c.t("choose_coin.pay") if c.view.wallet_picks_coin
+                 else c.t("choose_coin.pay_now"))
+        return buttons + [panels.pay_in_wallet(c, product, top, label)]
     choices: list[tuple[str, str, Event]] = [
         (f"coin:{a.symbol}", f"{a.symbol}\n{a.network}", CoinChosen(a)) for a in sale.assets]
     if c.view.wallet_picks_coin:
@@ -292,29 +151,6 @@ def _choose_coin(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
     return buttons
 
 
-def _pay_in_wallet(c: Canvas, product: Product, top: int) -> w.Button:
-    """The product large beside one Pay button (above it in portrait)."""
-    area = pygame.Rect(int(0.04 * c.width), top + c.px(10), int(0.92 * c.width),
-                       c.content_bottom() - top - c.px(10))
-    if c.portrait:
-        picture = pygame.Rect(area.left, area.top, area.width, area.height * 2 // 3)
-        button = pygame.Rect(area.left, picture.bottom + c.px(3), area.width,
-                             area.bottom - picture.bottom - c.px(3))
-    else:
-        picture = pygame.Rect(area.left, area.top, area.width // 2, area.height)
-        button = pygame.Rect(picture.right + c.px(3), area.top, area.width // 2 - c.px(3),
-                             area.height)
-    button.height = min(button.height, c.px(30))
-    image = w.load_image(c.view.images_dir / product.image, min(picture.size)) \
-        if product.image else None
-    if image is not None:
-        c.surface.blit(image, image.get_rect(center=picture.center))
-    # Without a wallet's choice the gateway takes the first coin: the QR screen names it.
-    label = c.t("choose_coin.pay") if c.view.wallet_picks_coin else c.t("choose_coin.pay_now")
-    w.draw_button(c.surface, button, label, size=c.px(6))
-    return w.Button("coin:wallet", button, CoinChosen(None))
-
-
 # ---------------------------------------------------------------- paying
 
 
@@ -325,23 +161,10 @@ def _creating(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
 
 def _paying(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
     """The largest QR that fits (left in landscape, on top in portrait), the words beside it."""
-    sale = _sale(state)
+    sale = sale_of(state)
     assert sale.order is not None and sale.request is not None
     order, request = sale.order, sale.request
-    margin = c.px(3)
-    if c.portrait:
-        qr_side = min(c.width - 2 * margin, int(c.height * 0.5))
-        code = qr_surface(request.link, qr_side)
-        place = code.get_rect(midtop=(c.width // 2, margin))
-        top = place.bottom + margin
-        column = pygame.Rect(margin, top, c.width - 2 * margin, c.height - top - margin)
-    else:
-        qr_side = min(c.height - 2 * margin, int(c.width * 0.55))
-        code = qr_surface(request.link, qr_side)
-        place = code.get_rect(midleft=(margin, c.height // 2))
-        left = place.right + margin
-        column = pygame.Rect(left, margin, c.width - left - margin, c.height - 2 * margin)
-    c.surface.blit(code, place)
+    column = panels.payment_qr(c, request.link)
 
     def line(y: float, height: float) -> pygame.Rect:
         return pygame.Rect(column.left, column.top + int(y * column.height), column.width,
@@ -404,7 +227,7 @@ def _status_line(c: Canvas, screen: Screen, sale: Sale) -> tuple[str, tuple[int,
 
 
 def _vending(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
-    sale = _sale(state)
+    sale = sale_of(state)
     w.draw_text(c.surface, c.t("vending.title"), c.rect(0.05, 0.22, 0.9, 0.24), c.px(8),
                 w.SUCCESS, bold=True)
     assert sale.order is not None
@@ -414,19 +237,8 @@ def _vending(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
         w.draw_text(c.surface, _prompt(c, state, sale), c.rect(0.05, 0.66, 0.9, 0.22),
                     c.px(7), w.ACCENT, bold=True)
     else:
-        _working(c, c.rect(0.2, 0.7, 0.6, 0.05), now - state.screen_since)
+        panels.working_bar(c, c.rect(0.2, 0.7, 0.6, 0.05), now - state.screen_since)
     return []
-
-
-def _working(c: Canvas, track: pygame.Rect, elapsed: float) -> None:
-    """A block sliding along a track: the machine is working. Vend times vary (a slow spiral,
-    an MDB machine), so the bar shows activity, not a percentage it cannot know."""
-    pygame.draw.rect(c.surface, w.PANEL, track, border_radius=track.height // 2)
-    block = track.width // 4
-    phase = (elapsed * 0.5) % 2.0                      # there and back every 4 s
-    offset = int((phase if phase <= 1 else 2 - phase) * (track.width - block))
-    pygame.draw.rect(c.surface, w.SUCCESS, (track.left + offset, track.top, block, track.height),
-                     border_radius=track.height // 2)
 
 
 def _prompt(c: Canvas, state: KioskState, sale: Sale) -> str:
@@ -464,35 +276,9 @@ def _result(c: Canvas, title: str, body: str, colour: tuple[int, int, int],
 
 
 def _claim_block(c: Canvas, code: str, label: str, hint: str) -> None:
-    """The code in large type and as a QR the operator's phone can read off a photo, and how to
-    reach the operator when the config says."""
-    payload = _claim_payload(c, code)
-    if c.portrait:  # words full width, the QR centred under them, the contact under that
-        w.draw_text(c.surface, label, c.rect(0.05, 0.26, 0.9, 0.04), c.px(4.5), w.MUTED,
-                    max_lines=1)
-        w.draw_text(c.surface, code, c.rect(0.05, 0.30, 0.9, 0.07), c.px(10), w.ACCENT,
-                    bold=True, max_lines=1)
-        w.draw_text(c.surface, hint, c.rect(0.05, 0.37, 0.9, 0.07), c.px(4), w.MUTED)
-        image = qr_surface(payload, min(int(c.height * 0.33), int(c.width * 0.7)))
-        c.surface.blit(image, image.get_rect(midtop=(c.width // 2, int(c.height * 0.45))))
-        contact = c.rect(0.05, 0.79, 0.9, 0.1)
-    else:
-        qr_side = int(c.height * 0.36)
-        text_w = 0.9 - qr_side / c.width
-        w.draw_text(c.surface, label, c.rect(0.05, 0.45, text_w, 0.08), c.px(4.5), w.MUTED,
-                    max_lines=1)
-        w.draw_text(c.surface, code, c.rect(0.05, 0.53, text_w, 0.16), c.px(10), w.ACCENT,
-                    bold=True, max_lines=1)
-        w.draw_text(c.surface, hint, c.rect(0.05, 0.70, text_w, 0.12), c.px(4), w.MUTED)
-        image = qr_surface(payload, qr_side)
-        c.surface.blit(image,
-                       image.get_rect(topright=(int(c.width * 0.96), int(c.height * 0.44))))
-        done = c.bottom_rect(right=True)  # the contact sits left of the Done button
-        left = int(0.05 * c.width)
-        contact = pygame.Rect(left, done.top, done.left - c.px(2) - left, done.height)
-    if c.view.support:
-        w.draw_text(c.surface, c.t("support.contact", support=c.view.support), contact,
-                    c.px(4), max_lines=2)
+    """The code, its QR and how to reach the operator when the config says."""
+    contact = c.t("support.contact", support=c.view.support) if c.view.support else ""
+    panels.claim_block(c, code, label, hint, _claim_payload(c, code), contact)
 
 
 def _claim_payload(c: Canvas, code: str) -> str:
@@ -507,7 +293,7 @@ def _claim_payload(c: Canvas, code: str) -> str:
 
 
 def _message_screen(prefix: str, colour: tuple[int, int, int], *,
-                    claim_body: bool = True) -> _Renderer:
+                    claim_body: bool = True) -> Renderer:
     """A result screen from the catalogue's ``<prefix>.title`` / ``.body``; with a code the body
     is the one for the code's reason (``CLAIM_TEXTS``)."""
     def draw(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
@@ -523,7 +309,7 @@ def _message_screen(prefix: str, colour: tuple[int, int, int], *,
 
 
 def _vend_failed(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
-    sale = _sale(state)
+    sale = sale_of(state)
     title = c.t("vend_failed.title")
     code = (sale.claim_code, c.t("claim.code_label"), c.t("claim.code_hint"))
     if sale.claim_reason is ClaimReason.VEND_UNKNOWN:
@@ -539,14 +325,7 @@ def _vend_failed(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
 
 def _out_of_service(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
     support = c.view.support
-    if _is_url(support):  # the words move up to make room for the address as a QR
-        title, body, contact = (c.rect(0.05, 0.04, 0.9, 0.2), c.rect(0.05, 0.25, 0.9, 0.1),
-                                c.rect(0.05, 0.36, 0.9, 0.08))
-        image = qr_surface(support, min(int(c.height * 0.38), int(c.width * 0.8)))
-        c.surface.blit(image, image.get_rect(midtop=(c.width // 2, int(c.height * 0.47))))
-    else:
-        title, body, contact = (c.rect(0.05, 0.22, 0.9, 0.24), c.rect(0.05, 0.48, 0.9, 0.12),
-                                c.rect(0.05, 0.62, 0.9, 0.1))
+    title, body, contact = panels.out_of_service_boxes(c)
     w.draw_text(c.surface, c.t("out_of_service.title"), title, c.px(8), w.ACCENT, bold=True)
     w.draw_text(c.surface, c.t("out_of_service.body"), body, c.px(5))
     if support:
@@ -558,17 +337,7 @@ def _out_of_service(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
     return []
 
 
-def _is_url(support: str) -> bool:
-    """A web address (the config checked its shape): shown as a QR as well as in words."""
-    return support.lower().startswith(("http://", "https://"))
-
-
-def _sale(state: KioskState) -> Sale:
-    assert state.sale is not None, f"{state.screen} needs a sale"
-    return state.sale
-
-
-_RENDERERS: dict[Screen, _Renderer] = {
+_RENDERERS: dict[Screen, Renderer] = {
     Screen.ATTRACT: _attract,
     Screen.CHOOSE_ITEM: _choose_item,
     Screen.CHOOSE_COIN: _choose_coin,
