@@ -23,8 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kiosk.payments.sandbox import Sandbox  # noqa: E402
-from kiosk.payments.sandbox.server import Request, Response  # noqa: E402
+from kiosk.sim import Sandbox  # noqa: E402
+from kiosk.sim.server import Request, Response  # noqa: E402
 
 _print_lock = threading.Lock()
 

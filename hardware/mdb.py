@@ -10,7 +10,8 @@ Qibixx bridge, and the machine's controller (VMC) dispenses and reports the resu
 
 Either way the machine's MDB cable goes to the bridge's *Peripheral* port, never to the Pi:
 MDB carries 24-42 V. ``port`` is any pyserial URL, so tests and demos pass a pty path
-(``hardware.mdb_sim``) or ``loop://``.
+(``hardware.sim.mdb_bridge``), ``loop://``, or ``sim://?items=11:250,12:300``: a simulated
+bridge and machine opened in-process (``hardware.sim.protocol_sim``) through this same code.
 
 Two ways to sell, both ending in the VMC's VEND SUCCESS or FAILURE:
 
@@ -69,6 +70,11 @@ from hardware.mdb_config import ADDRESSES
 from hardware.mdb_protocol import BridgeLine, Kind
 
 log = logging.getLogger(__name__)
+
+# ``sim://`` URLs open a simulated bridge (``hardware/sim/protocol_sim.py``), the way OctoPrint
+# selects its virtual printer: pyserial imports that handler only when such a URL is opened.
+if "hardware.sim" not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append("hardware.sim")
 
 READ_TICK_S = 0.05         # how often the reader looks at its timers between lines
 WAIT_SLICE_S = 0.05        # vend() re-checks the injected clock at least this often

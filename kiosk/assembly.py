@@ -9,7 +9,7 @@ from typing import Any
 
 from hardware.base import VendDriver, VendRequest
 from hardware.restartable import RestartableDriver
-from hardware.simulated import SimulatedDriver
+from hardware.sim.driver import SimulatedDriver
 from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.flow import Flow, FlowSettings, Product, initial_state

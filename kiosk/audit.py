@@ -35,7 +35,7 @@ Transaction = Mapping[str, Any]
 
 
 class Received(Protocol):
-    """A payment the gateway got money for (``kiosk.payments.sandbox.ReceivedPayment``)."""
+    """A payment the gateway got money for (``kiosk.sim.ReceivedPayment``)."""
 
     @property
     def tx_id(self) -> str: ...

@@ -298,7 +298,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from kiosk.payments.sandbox import serve_forever_cli
+    from kiosk.sim import serve_forever_cli
 
     serve_forever_cli(args.host, args.port)
     return 0

@@ -12,9 +12,9 @@ from fakes import FakeTime
 from harness import Harness, mixpay_config, simulated_driver
 from money import assert_money_truth
 
-from hardware.simulated import SimulatedDriver
+from hardware.sim.driver import SimulatedDriver
 from kiosk.config import Config
-from kiosk.payments.sandbox import Sandbox
+from kiosk.sim import Sandbox
 
 
 def pytest_configure(config: pytest.Config) -> None:

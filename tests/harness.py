@@ -13,14 +13,14 @@ import httpx
 import pytest
 from fakes import mixpay_table, simulated_machine, write_kiosk_toml
 
-from hardware.simulated import SimulatedDriver
+from hardware.sim.driver import SimulatedDriver
 from kiosk.assembly import build_runtime
 from kiosk.config import Config, load_config
 from kiosk.flow import CoinChosen, ItemChosen, Order, Screen, StartTapped
 from kiosk.journal import Journal
 from kiosk.payments.base import PaymentRequest, PaymentStatus
 from kiosk.payments.mixpay import MixPayGateway
-from kiosk.payments.sandbox import Sandbox
+from kiosk.sim import Sandbox
 from kiosk.runtime import Runtime
 
 

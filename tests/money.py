@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kiosk.audit import Verdict, audit
 from kiosk.journal import Journal
-from kiosk.payments.sandbox import Sandbox
+from kiosk.sim import Sandbox
 
 
 def assert_money_truth(journal: Journal | Path, sandbox: Sandbox, mount: str) -> Verdict:

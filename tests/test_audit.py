@@ -18,7 +18,7 @@ from kiosk.claims import claim_code
 from kiosk.errors import JournalError
 from kiosk.journal import FILE_NAME, OPEN_CLAIM_STATUSES, Journal
 from kiosk.payments.base import Order, PaymentRequest
-from kiosk.payments.sandbox import ReceivedPayment, Sandbox
+from kiosk.sim import ReceivedPayment, Sandbox
 
 PAID_AND_VENDED = ("payment_requested", "payment_created", "paid_verified", "vend_started",
                    "vend_result")

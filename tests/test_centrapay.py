@@ -27,8 +27,8 @@ from kiosk.errors import (
 from kiosk.payments.base import Order, PaymentRequest, PaymentState, RefundResult
 from kiosk.payments.centrapay import CentrapayGateway
 from kiosk.payments.ratelimit import RateLimiter
-from kiosk.payments.sandbox import Fault, Sandbox
-from kiosk.payments.sandbox.centrapay import CentrapaySimulator, short_code_valid
+from kiosk.sim import Fault, Sandbox
+from kiosk.sim.centrapay import CentrapaySimulator, short_code_valid
 
 CONFIG = "sandbox-config"
 KEY = "sandbox-key"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fakes import KIOSK, WATER, mixpay_table, write_kiosk_toml
 
-from kiosk.payments.sandbox import Sandbox
+from kiosk.sim import Sandbox
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "kiosk.example.toml"
 

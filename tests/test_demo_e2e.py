@@ -21,7 +21,7 @@ from fakes import KIOSK
 
 from kiosk.demo import _money_check
 from kiosk.journal import Journal
-from kiosk.payments.sandbox import Sandbox
+from kiosk.sim import Sandbox
 
 FIELDS = {"tx", "slot", "gateway", "asset", "amount", "currency", "payment_link", "outcome"}
 CUSTOMER_LINE = re.compile(r"kiosk demo: customer (\d+) \((\w+), slot \w+\): .*\[(\w+)\]$",

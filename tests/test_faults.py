@@ -39,8 +39,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from hardware.mdb_sim import SimulatedMdbMachine
-from kiosk.payments.sandbox import Sandbox
+from hardware.sim.mdb_bridge import SimulatedMdbMachine
+from kiosk.sim import Sandbox
 
 KIOSK = [sys.executable, "-m", "kiosk"]
 FAULT_HOOKS = Path(__file__).resolve().parent / "faults"   # sitecustomize.py

@@ -19,7 +19,7 @@ from gpiozero.pins.mock import MockFactory, MockPin
 from hardware.base import DriverHealth, VendOutcome, VendRequest, VendResult
 from hardware.errors import HardwareError
 from hardware.gpio import GpioDriver
-from hardware.mock_machine import MockSpiralMachine, mock_gpio_driver
+from hardware.sim.gpio_machine import MockSpiralMachine, mock_gpio_driver
 
 MOTORS = (5, 6, 13, 19)        # mock_gpio_driver's default direct wiring
 ROWS, COLUMNS = (5, 6, 13), (16, 26)

@@ -11,7 +11,7 @@ from harness import Harness, mixpay_config, pay, simulated_driver
 from kiosk.flow import DonePressed, Screen
 from kiosk.errors import JournalError
 from kiosk.journal import Journal
-from kiosk.payments.sandbox import Sandbox
+from kiosk.sim import Sandbox
 
 FULL = "database or disk is full"   # SQLite's own words for SQLITE_FULL
 

@@ -13,7 +13,7 @@ import pytest
 
 from hardware.base import KeypadSelection, VendOutcome, VendRequest, VendResult
 from hardware.mdb import MdbDriver
-from hardware.mdb_sim import SimulatedMdbMachine
+from hardware.sim.mdb_bridge import SimulatedMdbMachine
 
 ITEMS = {11: 250, 12: 300}
 EURO = "C,SETCONF,mdb-currency-code=0x1978"
@@ -377,3 +377,36 @@ def test_a_bug_in_the_reader_is_out_of_service_then_retried(
     assert driver.wait_ready(5).ready
     assert driver.vend(request()).vended
     assert machine.vended == [11]
+
+
+# -- sim:// : the simulated bridge opened through pyserial's URL handlers ----------------------
+
+def test_sim_url_opens_a_simulated_bridge_through_the_real_driver() -> None:
+    import serial
+
+    from hardware.sim.mdb_bridge import close_simulated_bridge, simulated_bridge
+
+    url = "sim://test-mdb?items=11:250,12:300&faults=12:fail&poll_interval_s=0.1&dispense_s=0.05"
+    driver = MdbDriver(port=url, **FAST)
+    try:
+        assert driver.wait_ready(3).ready
+        machine = simulated_bridge(url)     # the very machine the driver's port opened
+        assert machine.host_lines()[:5] == STARTUP
+        assert machine.config == {"mdb-currency-code": "0x1978", "mdb-addr": "0x10"}
+        assert driver.vend(request()).outcome is VendOutcome.VENDED
+        failed = driver.vend(request(12, 300))
+        assert failed.outcome is VendOutcome.NO_DROP and "c,ERR,VEND 3" in failed.detail
+        assert machine.vended == [11]
+        assert approvals(machine) == ["C,VEND,2.50", "C,VEND,3.00"]
+        machine.unplug()                    # the same reconnect path as a pulled USB bridge
+        assert _eventually(lambda: not driver.health().ready)
+        machine.replug()                    # the driver reopens sim://...: the same machine
+        assert driver.wait_ready(5).ready
+        assert driver.vend(request()).vended and machine.vended == [11, 11]
+    finally:
+        driver.close()
+        close_simulated_bridge(url)
+    with pytest.raises(ValueError, match="unknown sim:// option 'prices'"):
+        MdbDriver(port="sim://?prices=11:250", **FAST)
+    with pytest.raises(ValueError, match="unknown fault"):
+        serial.serial_for_url("sim://?items=11:250&faults=11:explode", do_not_open=True)

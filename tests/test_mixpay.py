@@ -23,7 +23,7 @@ from kiosk.errors import (
 from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState
 from kiosk.payments.mixpay import MixPayGateway
 from kiosk.payments.ratelimit import RateLimiter
-from kiosk.payments.sandbox import Sandbox
+from kiosk.sim import Sandbox
 
 PAYEE = "3f1e7c2a-8d4b-4c55-9e61-2b7a0c9d1e42"
 USDT_ERC20 = "4d8c508b-91c5-375b-92b0-ee702ed2dac5"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from harness import Harness, kinds, mixpay_config, mixpay_status_fails, pay
 
-from hardware.simulated import SimulatedDriver
+from hardware.sim.driver import SimulatedDriver
 from kiosk import cli
 from kiosk.claims import claim_code
 from kiosk.config import Config
@@ -29,7 +29,7 @@ from kiosk.flow import (
 )
 from kiosk.payments.base import PaymentRequest
 from kiosk.payments.mixpay import MixPayGateway
-from kiosk.payments.sandbox import Fault, Sandbox
+from kiosk.sim import Fault, Sandbox
 from money import assert_money_truth
 
 SHORT_WINDOW_S = 15   # the shortest payment window the config allows

@@ -22,7 +22,7 @@ from kiosk.config import Config, load_config
 from kiosk.flow import Screen, StartTapped
 from kiosk.journal import SCHEMA_VERSION, Journal
 from kiosk.operator_pin import hash_pin, verify_pin, with_pin_hash
-from kiosk.payments.sandbox import Sandbox
+from kiosk.sim import Sandbox
 from kiosk.ui.operator_screens import render_operator
 
 PIN = "2468"

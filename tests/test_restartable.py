@@ -12,7 +12,7 @@ from fakes import KIOSK, WATER, FakeTime, offline_kiosk_toml
 from hardware.base import KeypadSelection, VendDriver, VendOutcome, VendRequest
 from hardware.errors import HardwareError
 from hardware.restartable import RETRY_MIN_S, RestartableDriver
-from hardware.simulated import SimulatedDriver
+from hardware.sim.driver import SimulatedDriver
 
 REPO = Path(__file__).resolve().parents[1]
 A1 = VendRequest("A1", 250)

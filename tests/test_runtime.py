@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from hardware.base import DriverHealth
-from hardware.simulated import SimulatedDriver
+from hardware.sim.driver import SimulatedDriver
 from harness import Harness, kinds, pay
 from kiosk.assembly import build_gateway
 from kiosk.claims import claim_code
@@ -18,7 +18,7 @@ from kiosk.flow import CancelPressed, ClaimReason, DonePressed, Order, Screen
 from kiosk.errors import JournalError
 from kiosk.journal import Journal
 from kiosk.payments.base import PaymentRequest
-from kiosk.payments.sandbox import Sandbox
+from kiosk.sim import Sandbox
 
 # ``config`` and ``harness`` (the money checked after each test): tests/conftest.py
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hardware.simulated import SimulatedDriver
+from hardware.sim.driver import SimulatedDriver
 from fakes import centrapay_table, simulated_machine, write_kiosk_toml
 from kiosk.config import Config, load_config
 from kiosk.flow import CancelPressed, Screen
@@ -15,7 +15,7 @@ from kiosk.journal import Journal
 from kiosk.errors import GatewayRejected
 from kiosk.payments.base import RefundResult
 from kiosk.payments.centrapay import CentrapayGateway
-from kiosk.payments.sandbox import Fault, Sandbox
+from kiosk.sim import Fault, Sandbox
 from harness import Harness, kinds, pay, simulated_driver, wait_until
 
 

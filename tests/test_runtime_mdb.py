@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from hardware.mdb_sim import SimulatedMdbMachine
+from hardware.sim.mdb_bridge import SimulatedMdbMachine
 from kiosk.claims import claim_code
 from kiosk.config import Config, load_config
 from kiosk.flow import CancelPressed, ClaimReason, Order, Screen
 from kiosk.journal import Journal
 from kiosk.payments.base import PaymentRequest
-from kiosk.payments.sandbox import Sandbox
+from kiosk.sim import Sandbox
 from fakes import COLA, WATER, centrapay_table, mdb_vend, mixpay_table, write_kiosk_toml
 from harness import Harness, pay
 

@@ -20,8 +20,8 @@ from kiosk.errors import GatewayUnavailable
 from kiosk.payments.base import Order, PaymentState
 from kiosk.payments.centrapay import CentrapayGateway
 from kiosk.payments.mixpay import MixPayGateway
-from kiosk.payments.sandbox import Fault, ReceivedPayment, Sandbox
-from kiosk.payments.sandbox.mixpay import SPOOF_PAYEE_ID
+from kiosk.sim import Fault, ReceivedPayment, Sandbox
+from kiosk.sim.mixpay import SPOOF_PAYEE_ID
 from kiosk.payments.wctpay import WctPayGateway
 
 PAYEE = "3f1e7c2a-8d4b-4c55-9e61-2b7a0c9d1e42"
@@ -393,7 +393,7 @@ def test_the_sandbox_logs_each_request_and_stops_cleanly(clock: FakeTime) -> Non
 
 
 def test_serve_forever_cli_prints_a_config_serves_and_stops_on_ctrl_c() -> None:
-    script = ("from kiosk.payments.sandbox import serve_forever_cli; "
+    script = ("from kiosk.sim import serve_forever_cli; "
               "serve_forever_cli('127.0.0.1', 0)")
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:

@@ -24,7 +24,7 @@ from fakes import (
 )
 from kiosk.journal import Journal
 from kiosk.operator_pin import hash_pin
-from kiosk.payments.sandbox import Sandbox
+from kiosk.sim import Sandbox
 from kiosk.selftest import Environment, SelftestOptions, report_json, report_table, run_selftest
 
 TOUCH_PANEL = """I: Bus=0018 Vendor=0000 Product=0000 Version=0000
@@ -195,7 +195,7 @@ def mdb_toml(data_dir: Path, port: object) -> str:
 
 
 def test_the_mdb_bridge_check_speaks_to_a_real_bridge_over_a_pty(tmp_path: Path) -> None:
-    from hardware.mdb_sim import SimulatedMdbMachine
+    from hardware.sim.mdb_bridge import SimulatedMdbMachine
 
     with SimulatedMdbMachine({11: 250}) as machine:
         path = tmp_path / "kiosk.toml"
@@ -216,7 +216,7 @@ def test_the_mdb_bridge_check_fails_when_nothing_answers(tmp_path: Path) -> None
 
 def test_gpio_motor_checks_turn_each_slot_through_the_real_driver(tmp_path: Path,
                                                                    module_sandbox: Sandbox) -> None:
-    from hardware.mock_machine import mock_gpio_driver
+    from hardware.sim.gpio_machine import mock_gpio_driver
 
     driver, machine = mock_gpio_driver(faults={"2": "jam_returning"}, turn_timeout_s=0.6)
     try:

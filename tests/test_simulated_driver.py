@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from hardware.base import DriverHealth, VendOutcome, VendRequest
-from hardware.simulated import SimulatedDriver
+from hardware.sim.driver import SimulatedDriver
 
 
 def request(slot: str) -> VendRequest:

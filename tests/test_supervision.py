@@ -9,7 +9,7 @@ import time
 import pytest
 
 from fakes import FakeTime
-from hardware.simulated import SimulatedDriver
+from hardware.sim.driver import SimulatedDriver
 from harness import Harness, mixpay_status_fails, pay, wait_until
 from kiosk.config import Config
 from kiosk.flow import CreatePayment, DonePressed, Screen

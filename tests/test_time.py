@@ -10,7 +10,7 @@ import pytest
 
 from harness import Harness, kinds, mixpay_config, pay, simulated_driver
 from kiosk.flow import Screen
-from kiosk.payments.sandbox import Sandbox
+from kiosk.sim import Sandbox
 from kiosk.time_sync import WAITING, clock_fault, kernel_time_synced
 
 

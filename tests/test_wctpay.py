@@ -29,9 +29,9 @@ from kiosk.errors import (
 from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState, PaymentStatus
 from kiosk.payments.payment_uri import coin_of, plain_decimal
 from kiosk.payments.ratelimit import RateLimiter
-from kiosk.payments.sandbox import Fault, Sandbox
-from kiosk.payments.sandbox.server import SandboxServer
-from kiosk.payments.sandbox.wctpay import WctPaySimulator
+from kiosk.sim import Fault, Sandbox
+from kiosk.sim.server import SandboxServer
+from kiosk.sim.wctpay import WctPaySimulator
 from kiosk.payments.wctpay import WctPayGateway
 
 KEY, SECRET = "K3y-7f1c9a2d", "S3cr3t-e0b4d2aa"

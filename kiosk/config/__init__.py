@@ -30,7 +30,7 @@ from pathlib import Path
 
 from hardware.gpio_config import GpioConfig
 from hardware.mdb_config import MdbConfig
-from hardware.simulated_config import SimulatedConfig
+from hardware.sim.driver_config import SimulatedConfig
 from kiosk.config.files import INT64_MAX, INT64_MIN, load_toml, parse_toml
 from kiosk.config.machine import DisplayConfig, MachineConfig
 from kiosk.config.reader import Ctx

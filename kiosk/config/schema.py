@@ -11,7 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from hardware.simulated_config import SimulatedConfig
+from hardware.sim.driver_config import SimulatedConfig
 from kiosk.config.machine import DisplayConfig, MachineConfig, read_display, read_machine
 from kiosk.config.reader import Ctx, Reader, Schema
 from kiosk.config.secrets import secret

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from hardware.config_section import SectionReader
 from hardware.gpio_config import GpioConfig, read_gpio_config
 from hardware.mdb_config import MdbConfig, read_mdb_config
-from hardware.simulated_config import SimulatedConfig, read_simulated_config
+from hardware.sim.driver_config import SimulatedConfig, read_simulated_config
 from kiosk.config.gateway import GatewayReader
 from kiosk.config.reader import Ctx, Reader
 from kiosk.config.secrets import secrets_present

@@ -56,7 +56,7 @@ from kiosk.demo.phone import SimulatedPhone
 from kiosk.errors import KioskError
 from kiosk.flow import Outcome, Screen, initial_state
 from kiosk.payments.base import Order, PaymentRequest
-from kiosk.payments.sandbox import Fault, Sandbox
+from kiosk.sim import Fault, Sandbox
 from kiosk.runtime import Runtime
 from kiosk.session import run_kiosk
 from kiosk.ui.display import why_no_display

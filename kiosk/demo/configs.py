@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kiosk.payments.sandbox import Sandbox
+from kiosk.sim import Sandbox
 
 CURRENCY = {"mixpay": "USD", "wctpay": "USD", "centrapay": "NZD"}
 
@@ -70,7 +70,7 @@ SLOTS = (("A1", "Sparkling water", "2.50", "water.png"),
 FAULTY_SLOT = "A4"   # the demo's broken slot: every driver fails its vend
 MDB_ITEM_BASE = 11   # slot n (1-based) is item 10 + n on the simulated machine's keypad
 
-# How each demo driver is configured; "{port}" is the simulated MDB bridge's pty.
+# How each demo driver is configured; "{port}" is the simulated MDB bridge's sim:// URL.
 VEND = {
     "simulated": """
 [vend]

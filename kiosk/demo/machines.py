@@ -6,6 +6,7 @@ Every variant has one broken slot (``FAULTY_SLOT``) so the demo shows a failed v
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -26,10 +27,10 @@ class DemoMachine:
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def driver_for(self, config: Config) -> VendDriver | None:
-        """The driver to run, or None to let the config build it (simulated, MDB on a pty)."""
+        """The driver to run, or None to let the config build it (simulated, MDB on sim://)."""
         if self.kind != "gpio-mock":
             return None
-        from hardware.mock_machine import mock_gpio_driver
+        from hardware.sim.gpio_machine import mock_gpio_driver
 
         gpio = config.vend.gpio
         assert gpio.home_pin is not None and gpio.drop_pin is not None
@@ -48,14 +49,17 @@ class DemoMachine:
 def demo_machine(kind: str) -> Iterator[DemoMachine]:
     with ExitStack() as stack:
         if kind == "mdb-sim":
-            from hardware.mdb_sim import SimulatedMdbMachine
+            from hardware.sim.mdb_bridge import close_simulated_bridge
 
-            items = {MDB_ITEM_BASE + n: to_minor(parse_decimal(price), "USD")
-                     for n, (_, _, price, _) in enumerate(SLOTS)}
+            items = ",".join(f"{MDB_ITEM_BASE + n}:{to_minor(parse_decimal(price), 'USD')}"
+                             for n, (_, _, price, _) in enumerate(SLOTS))
             faulty = MDB_ITEM_BASE + [s[0] for s in SLOTS].index(FAULTY_SLOT)
-            simulation = stack.enter_context(SimulatedMdbMachine(items, faults={faulty: "fail"}))
+            # The config's port opens a simulated bridge in-process (pyserial's sim:// handler),
+            # so the kiosk builds the real MDB driver from the config as on a real machine.
+            port = f"sim://demo-{secrets.token_hex(4)}?items={items}&faults={faulty}:fail"
+            stack.callback(close_simulated_bridge, port)
             # A failed MDB vend is the machine's own report: the slot stays on sale.
-            machine = DemoMachine(kind, {FAULTY_SLOT: False}, simulation.port)
+            machine = DemoMachine(kind, {FAULTY_SLOT: False}, port)
         else:
             machine = DemoMachine(kind, {FAULTY_SLOT: True})
         with machine._stack:

@@ -241,7 +241,7 @@ def _gpio_header_missing(devices: ModuleType) -> None:
             raise BadPinFactory("no GPIO header (fault injection)")
         from gpiozero.pins.mock import MockFactory
 
-        from hardware.mock_machine import MockSpiralMachine
+        from hardware.sim.gpio_machine import MockSpiralMachine
 
         factory = MockFactory()
         factory.fault_machine = MockSpiralMachine(  # kept alive with the factory
@@ -312,7 +312,7 @@ def _install() -> None:
     if "customer-waits" in FAULTS:
         hooks["kiosk.autopilot"] = _customers_wait
     if "machine-unplugged" in FAULTS:
-        hooks["hardware.simulated"] = _unpluggable_simulated_machine
+        hooks["hardware.sim.driver"] = _unpluggable_simulated_machine
     if "gpio-unplugged" in FAULTS:
         hooks["gpiozero.devices"] = _gpio_header_missing
     if "clock-offset" in FAULTS:

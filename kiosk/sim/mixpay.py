@@ -32,8 +32,8 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from kiosk.payments.sandbox.ratewindow import RateWindow
-from kiosk.payments.sandbox.server import (
+from kiosk.sim.ratewindow import RateWindow
+from kiosk.sim.server import (
     BadBody,
     ReceivedPayment,
     Request,
@@ -57,7 +57,7 @@ SPOOF_PAYEE_ID = "0badc0de-0000-4000-8000-5b00f0000000"   # who a spoofed succes
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{6,36}")
-_PAGE = Template(resources.files("kiosk.payments.sandbox").joinpath("checkout.html")
+_PAGE = Template(resources.files("kiosk.sim").joinpath("checkout.html")
                  .read_text("utf-8"))
 
 

@@ -43,8 +43,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from kiosk.money import MINOR_UNITS, format_amount, from_minor
-from kiosk.payments.sandbox.ratewindow import RateWindow
-from kiosk.payments.sandbox.server import (
+from kiosk.sim.ratewindow import RateWindow
+from kiosk.sim.server import (
     BadBody,
     ReceivedPayment,
     Request,

@@ -1,4 +1,4 @@
-"""``[vend.simulated]``: the simulated driver's (``hardware/simulated.py``) config section."""
+"""``[vend.simulated]``: the simulated driver's (``hardware/sim/driver.py``) config section."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from hardware.config_section import WAIT_MAX_S, SectionReader
-from hardware.simulated import FAULTS
+from hardware.sim.driver import FAULTS
 
 
 @dataclass(frozen=True)

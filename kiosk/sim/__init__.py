@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from kiosk.errors import KioskError
-from kiosk.payments.sandbox.centrapay import CentrapaySimulator
-from kiosk.payments.sandbox.mixpay import MixPaySimulator, PaymentSnapshot
-from kiosk.payments.sandbox.server import Fault, ReceivedPayment, SandboxServer, Simulator
-from kiosk.payments.sandbox.wctpay import WctPaySimulator
+from kiosk.sim.centrapay import CentrapaySimulator
+from kiosk.sim.mixpay import MixPaySimulator, PaymentSnapshot
+from kiosk.sim.server import Fault, ReceivedPayment, SandboxServer, Simulator
+from kiosk.sim.wctpay import WctPaySimulator
 
 __all__ = ["Fault", "PaymentSnapshot", "ReceivedPayment", "Sandbox", "SandboxOptions",
            "serve_forever_cli"]

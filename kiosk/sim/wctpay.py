@@ -42,8 +42,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from kiosk.payments.http import json_decimal
-from kiosk.payments.sandbox.ratewindow import RateWindow
-from kiosk.payments.sandbox.server import (
+from kiosk.sim.ratewindow import RateWindow
+from kiosk.sim.server import (
     BadBody,
     ReceivedPayment,
     Request,

@@ -2,7 +2,9 @@
 
 ``SimulatedMdbMachine`` plays the bridge's ASCII protocol (``hardware.mdb_protocol``) and
 the machine controller (VMC) behind it, so the real ``MdbDriver`` runs unchanged against it:
-in tests, and in ``kiosk demo --driver mdb-sim``.
+in tests, and in ``kiosk demo --driver mdb-sim``. ``simulated_bridge(url)`` keeps one machine per
+``sim://`` URL for the pyserial handler (``hardware.sim.protocol_sim``): the driver then opens
+``sim://...`` through the same code path as a real port.
 
 The machine answers ``V``, accepts ``C,SETCONF`` while disabled, enables on ``C,1``
 (``c,STATUS,INACTIVE`` -> ``DISABLED`` -> ``ENABLED``) and emits ``r,ACK`` poll noise. After
@@ -28,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import atexit
 import collections
 import heapq
 import itertools
@@ -43,6 +46,7 @@ import time
 import tty
 from collections.abc import Callable, Mapping
 from types import TracebackType
+from urllib.parse import parse_qsl, urlsplit
 
 from hardware import mdb_protocol as proto
 
@@ -413,3 +417,81 @@ class SimulatedMdbMachine:
         self._master = self._slave = None
         if os.path.lexists(self.port):
             os.unlink(self.port)
+
+
+# -- sim:// URLs -----------------------------------------------------------------------------
+
+SCHEME = "sim"
+_NUMBERS = {"decimal_places": int, "poll_interval_s": float, "customer_delay_s": float,
+            "dispense_s": float, "enable_delay_s": float}
+_bridges: dict[str, SimulatedMdbMachine] = {}
+_bridges_lock = threading.Lock()
+
+
+def parse_sim_url(url: str) -> dict[str, object]:
+    """The ``SimulatedMdbMachine`` arguments a ``sim://[name][?options]`` URL asks for.
+
+    Options: ``items=11:250,12:300`` (item number : price in minor units; without it the
+    machine sells nothing), ``faults=12:fail,13:no_answer``, ``decimal_places``,
+    ``poll_interval_s``, ``customer_delay_s``, ``dispense_s``, ``enable_delay_s``. The optional
+    ``name`` only tells machines apart: the same URL always opens the same machine.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() != SCHEME:
+        raise ValueError(f"not a {SCHEME}:// URL: {url!r}")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise ValueError(f"{SCHEME}:// takes a name and ?options only: {url!r}")
+    args: dict[str, object] = {"items": {}}
+    try:
+        for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
+            if key in ("items", "faults"):
+                table = dict(_pair(entry) for entry in value.split(",") if entry.strip())
+                args[key] = ({item: int(price) for item, price in table.items()}
+                             if key == "items" else table)
+            elif key in _NUMBERS:
+                args[key] = _NUMBERS[key](value)
+            else:
+                raise ValueError(f"unknown {SCHEME}:// option {key!r}")
+    except ValueError as exc:
+        raise ValueError(f"bad {SCHEME}:// URL {url!r}: {exc}") from None
+    faults = args.get("faults", {})
+    assert isinstance(faults, dict)
+    unknown = set(faults.values()) - set(FAULTS)
+    if unknown:
+        raise ValueError(f"bad {SCHEME}:// URL {url!r}: unknown fault(s) "
+                         f"{', '.join(sorted(unknown))} (known: {', '.join(FAULTS)})")
+    return args
+
+
+def _pair(entry: str) -> tuple[int, str]:
+    item, sep, value = entry.partition(":")
+    if not sep:
+        raise ValueError(f"expected item:value, found {entry!r}")
+    return int(item), value.strip()
+
+
+def simulated_bridge(url: str) -> SimulatedMdbMachine:
+    """The simulated machine behind ``url``, started on first use and kept until closed."""
+    with _bridges_lock:
+        machine = _bridges.get(url)
+        if machine is None:
+            machine = SimulatedMdbMachine(**parse_sim_url(url))  # type: ignore[arg-type]
+            _bridges[url] = machine
+        return machine
+
+
+def close_simulated_bridge(url: str) -> None:
+    """Stop the machine behind ``url`` (if any); the next open of ``url`` starts a new one."""
+    with _bridges_lock:
+        machine = _bridges.pop(url, None)
+    if machine is not None:
+        machine.close()
+
+
+@atexit.register
+def _close_all_bridges() -> None:
+    with _bridges_lock:
+        machines = list(_bridges.values())
+        _bridges.clear()
+    for machine in machines:
+        machine.close()
