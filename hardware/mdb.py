@@ -30,10 +30,12 @@ Two budgets that never share time: touchscreen first, the customer has
 ``dispense_timeout_s`` to report VEND SUCCESS or FAILURE, else the result is ``UNKNOWN``:
 the item may still drop, so it is never reported as a failure and nothing is denied mid-vend.
 
-The session rules are the pure state machine in ``hardware.mdb_session``; this module is its
-I/O shell: the reader thread turns bridge lines into session events, one lock serialises them
-with the kiosk's calls, and the machine's actions become bridge commands, the vend's result
-and keypad notices.
+The session rules are the pure state machine in ``hardware.mdb_session``; its I/O shell is in
+three parts: the reader thread turns bridge lines into session events (``hardware.mdb_link``:
+the port, the handshake, the keep-alive and the reconnect), one lock serialises them with the
+kiosk's calls and the machine's actions become bridge commands, the vend's result and keypad
+notices (``hardware.mdb_session_runner``), and this module is the ``VendDriver`` over both,
+with the self-test's probes.
 
 Example::
 
@@ -45,19 +47,15 @@ Example::
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar, cast
 
 import serial
 
 from hardware import mdb_protocol as proto
 from hardware import mdb_session as session
 from hardware.base import (
-    NOT_RECORDED,
     DriverHealth,
-    KeypadSelection,
     Probe,
     ResultListener,
     SelectionListener,
@@ -65,9 +63,9 @@ from hardware.base import (
     VendRequest,
     VendResult,
 )
-from hardware.errors import HardwareError
 from hardware.mdb_config import ADDRESSES
-from hardware.mdb_protocol import BridgeLine, Kind
+from hardware.mdb_link import BridgeLink, BridgePort, initial_fault
+from hardware.mdb_session_runner import WAIT_SLICE_S, SessionRunner
 
 log = logging.getLogger(__name__)
 
@@ -75,26 +73,6 @@ log = logging.getLogger(__name__)
 # selects its virtual printer: pyserial imports that handler only when such a URL is opened.
 if "hardware.sim" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("hardware.sim")
-
-READ_TICK_S = 0.05         # how often the reader looks at its timers between lines
-WAIT_SLICE_S = 0.05        # vend() re-checks the injected clock at least this often
-NOT_ANSWERING = "MDB bridge not answering"
-
-
-class _Port(Protocol):
-    """What the driver uses of a pyserial port. Every pyserial port class has ``in_waiting``;
-    the type stubs declare it only on the concrete classes, not on ``SerialBase``."""
-
-    @property
-    def in_waiting(self) -> int: ...
-
-    def read(self, size: int = ..., /) -> bytes: ...
-
-    def write(self, data: bytes, /) -> int | None: ...
-
-    def reset_input_buffer(self) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class MdbDriver(VendDriver):
@@ -152,41 +130,25 @@ class MdbDriver(VendDriver):
                          "silence_timeout_s": silence_timeout_s,
                          "reply_timeout_s": reply_timeout_s,
                          "enable_timeout_s": enable_timeout_s})
-        serial.serial_for_url(port, do_not_open=True)  # an unknown URL scheme fails here
-        self._url = port
-        self._baudrate = baudrate
+        bridge = BridgePort(port, baudrate=baudrate, write_timeout_s=reply_timeout_s,
+                            decimals=decimal_places, failure_prefixes=vend_failure_prefixes,
+                            clock=clock)
         self._address = address
-        self._deny_command = deny_command
-        self._startup = [proto.set_address(address), *setconf]
-        self._silence_timeout_s = silence_timeout_s
-        self._backoff = tuple(reconnect_backoff_s)
-        self._failure_prefixes = tuple(vend_failure_prefixes)
-        self._decimals = decimal_places
-        self._reply_timeout_s = reply_timeout_s
         self._enable_timeout_s = enable_timeout_s
         self._clock = clock
-        self._machine = session.SessionMachine(session.Settings(
+        machine = session.SessionMachine(session.Settings(
             patience_s=patience_s, selection_timeout_s=selection_timeout_s,
             dispense_timeout_s=dispense_timeout_s, session_end_wait_s=reply_timeout_s))
-
-        self._cond = threading.Condition()       # guards everything below
-        self._write_lock = threading.Lock()      # one command on the wire at a time
-        self._vend_lock = threading.Lock()       # one vend at a time
-        self._stop = threading.Event()
-        self._port: _Port | None = None
-        self._lines = proto.LineSplitter()
-        self._connected = False                  # the port is open and the handshake done
-        self._fault = f"{NOT_ANSWERING}: connecting to {port}"
-        self._version = ""
-        self._versions_seen = 0
-        self._last_heard = 0.0
-        self._last_probe = 0.0
-        self._state: session.State = session.Disabled(self._fault)
-        self._result: VendResult | None = None   # the current vend's Report
-        self._listener: SelectionListener | None = None
-        self._unclaimed_listener: ResultListener | None = None
-        self._thread = threading.Thread(target=self._run, name="mdb-reader", daemon=True)
-        self._thread.start()
+        self._session = SessionRunner(machine, session.Disabled(initial_fault(port)),
+                                      send=bridge.send, deny_command=deny_command,
+                                      decimals=decimal_places, clock=clock)
+        self._cond = self._session.cond
+        self._link = BridgeLink(bridge, self._session,
+                                startup=[proto.set_address(address), *setconf],
+                                silence_timeout_s=silence_timeout_s,
+                                backoff=reconnect_backoff_s, reply_timeout_s=reply_timeout_s,
+                                clock=clock)
+        self._link.start()
 
     # -- VendDriver -----------------------------------------------------------------------
 
@@ -199,7 +161,7 @@ class MdbDriver(VendDriver):
         """Wait up to ``timeout_s`` for the reader to become ready; return the health then."""
         deadline = self._clock() + timeout_s
         with self._cond:
-            while not self._health().ready and not self._stop.is_set():
+            while not self._health().ready and not self._link.stopping.is_set():
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     break
@@ -210,27 +172,28 @@ class MdbDriver(VendDriver):
     def version(self) -> str:
         """The bridge's last answer to ``V`` (``v,<firmware>,<cpu id>``), "" before one."""
         with self._cond:
-            return self._version
+            return self._link.version
 
     def vend_prompt(self, request: VendRequest) -> str:
         with self._cond:
-            if request.mdb_item is None or session.selection_waiting(self._state, request):
+            if request.mdb_item is None or session.selection_waiting(self._session.state,
+                                                                     request):
                 return ""  # keypad first: the customer already pressed it
         return f"Select {request.mdb_item} on the machine's keypad"
 
     def set_unclaimed_result_listener(self, listener: ResultListener | None) -> None:
         """``listener`` runs on the reader thread: it must only post an event and return."""
         with self._cond:
-            self._unclaimed_listener = listener
+            self._session.unclaimed_listener = listener
 
     def set_selection_listener(self, listener: SelectionListener | None) -> None:
         """``listener`` runs on the reader thread: it must only post an event and return."""
         with self._cond:
-            self._listener = listener
+            self._session.listener = listener
 
     def release_selection(self) -> None:
         with self._cond:
-            self._feed(session.SelectionReleased())
+            self._session.feed(session.SelectionReleased())
 
     def vend(self, request: VendRequest) -> VendResult:
         """Approve the VMC's vend of ``request.mdb_item`` at the paid price, then wait for it.
@@ -240,16 +203,7 @@ class MdbDriver(VendDriver):
         to press the item. A VEND REQUEST for anything else is denied. Once approved, the VMC
         has ``dispense_timeout_s`` to report; without a report the result is ``UNKNOWN``.
         """
-        with self._vend_lock, self._cond:
-            self._result = None
-            self._feed(session.VendAsked(request))
-            while self._result is None:
-                if self._stop.is_set():
-                    self._feed(session.DriverClosed())
-                else:
-                    self._cond.wait(WAIT_SLICE_S)
-                    self._feed(session.Tick())
-            result, self._result = self._result, None
+        result = self._session.vend(request, self._link.stopping)
         log.info("vend of item %s: %s %s", request.mdb_item, result.outcome.value, result.detail)
         return result
 
@@ -258,7 +212,7 @@ class MdbDriver(VendDriver):
 
         ``move_motors`` changes nothing: only a customer's keypad press starts an MDB vend.
         """
-        version, failure = self._ask_version()
+        version, failure = self._link.ask_version()
         if version is None:
             return [Probe("mdb_bridge", False, failure)]
         health = self.wait_ready(self._enable_timeout_s)
@@ -269,288 +223,17 @@ class MdbDriver(VendDriver):
 
     def close(self) -> None:
         """Stop the reader, disable the reader on the bus (``C,0``) and close the port."""
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-
-    # -- the session machine, under self._cond ---------------------------------------------
-
-    def _feed(self, event: session.Event) -> list[Callable[[], None]]:
-        """Step the session machine and carry out its actions.
-
-        Returns the keypad notices, for the caller to run once it has let go of the lock
-        (only a VEND REQUEST line produces one, so only the reader thread gets any).
-        """
-        notices: list[Callable[[], None]] = []
-        events = [event]
-        while events:
-            event = events.pop(0)
-            before = self._state
-            self._state, actions = self._machine.step(before, event, self._clock())
-            if self._state != before:
-                log.debug("MDB session %s -> %s on %s", before, self._state, event)
-            for action in actions:
-                follow_up = self._carry_out(action, notices)
-                if follow_up is not None:
-                    events.append(follow_up)
-        self._cond.notify_all()
-        return notices
-
-    def _carry_out(self, action: session.Action,
-                   notices: list[Callable[[], None]]) -> session.Event | None:
-        """Do one action; returns the event it leads to (a failed write, nobody listening)."""
-        match action:
-            case session.StartSession(price_minor=price):
-                log.info("opening a session with %s", price)
-                return self._command(action, proto.start_session(price, self._decimals))
-            case session.Approve(price_text=price_text):
-                dispensing = self._state
-                if isinstance(dispensing, session.Dispensing) and \
-                        not dispensing.request.may_dispense():
-                    # Not sent: to the machine this is an approval that never came.
-                    log.error("not approving the vend: %s", NOT_RECORDED)
-                    return session.WriteFailed(action)
-                log.info("approving the vend at %s", price_text)
-                return self._command(action, proto.approve(price_text))
-            case session.Deny(reason=reason):
-                log.info("denying the VMC's request: %s", reason)
-                return self._command(action, self._deny_command)
-            case session.Report(result=result):
-                self._result = result
-            case session.NotifySelection(selection=selection):
-                listener = self._listener
-                if listener is None:
-                    log.info("keypad item %s: nobody is listening for selections",
-                             selection.item)
-                    return session.SelectionReleased()
-                notices.append(lambda: _notify(listener, selection))
-            case session.ReportUnclaimed(result=result):
-                log.warning("a vend result nobody waits for: %s %s", result.outcome.value,
-                            result.detail)
-                unclaimed = self._unclaimed_listener
-                if unclaimed is not None:
-                    notices.append(lambda: _notify(unclaimed, result))
-        return None
-
-    def _command(self, command: session.Command, line: str) -> session.Event | None:
-        return None if self._send(line) else session.WriteFailed(command)
+        self._link.stop()
 
     def _health(self) -> DriverHealth:
-        if not self._thread.is_alive() and not self._stop.is_set():
+        if not self._link.alive() and not self._link.stopping.is_set():
             return DriverHealth(False, "MDB reader stopped")
-        if not self._connected:
-            return DriverHealth(False, self._fault)
-        if isinstance(self._state, session.Disabled):
-            return DriverHealth(False, self._state.reason)
+        if not self._link.connected:
+            return DriverHealth(False, self._link.fault)
+        state = self._session.state
+        if isinstance(state, session.Disabled):
+            return DriverHealth(False, state.reason)
         return DriverHealth(True)
-
-    # -- the reader thread ----------------------------------------------------------------
-
-    def _run(self) -> None:
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                self._open()
-                self._handshake()
-                failures = 0
-                self._serve()
-                self._write(proto.DISABLE)  # closing: leave the bus as a disabled reader
-            except (OSError, HardwareError) as exc:  # serial.SerialException is an OSError
-                if not self._stop.is_set():
-                    self._link_down(str(exc) if isinstance(exc, HardwareError)
-                                    else f"{NOT_ANSWERING}: {exc}")
-            except Exception as exc:  # supervised: a bug drops the link and is retried
-                log.exception("the MDB reader failed")
-                self._link_down(f"MDB reader failing: {type(exc).__name__}: {exc}"[:200])
-            finally:
-                self._close_port()
-            if not self._stop.is_set():
-                self._stop.wait(self._backoff[min(failures, len(self._backoff) - 1)])
-                failures += 1
-        with self._cond:
-            self._connected = False
-            self._fault = "the MDB driver is closed"
-            self._feed(session.DriverClosed())
-
-    def _open(self) -> None:
-        port = cast(_Port, serial.serial_for_url(self._url, baudrate=self._baudrate,
-                                                 timeout=READ_TICK_S,
-                                                 write_timeout=self._reply_timeout_s))
-        port.reset_input_buffer()  # lines queued while we were away are stale
-        with self._write_lock:
-            self._port = port
-        self._lines.clear()
-        self._last_heard = self._last_probe = self._clock()
-        with self._cond:
-            self._feed(session.LinkUp())
-        log.info("MDB bridge port %s open", self._url)
-
-    def _handshake(self) -> None:
-        self._ask(proto.VERSION, lambda line: line.kind is Kind.VERSION)
-        self._write(proto.DISABLE)
-        for command in self._startup:
-            answer = self._ask(command, lambda line: line.kind in (Kind.SET_OK, Kind.ERROR,
-                                                                   Kind.FAILURE))
-            if answer.kind is not Kind.SET_OK:
-                raise HardwareError(f"MDB bridge rejected {command}: {answer.text}")
-        with self._cond:
-            self._connected = True
-            self._cond.notify_all()
-        self._write(proto.ENABLE)
-        log.info("MDB bridge %s configured; waiting for the machine to enable the reader",
-                 self._version)
-
-    def _ask(self, command: str, wanted: Callable[[BridgeLine], bool]) -> BridgeLine:
-        """Send ``command`` and read until ``wanted`` accepts a line (all lines are handled)."""
-        self._write(command)
-        deadline = self._clock() + self._reply_timeout_s
-        while self._clock() < deadline and not self._stop.is_set():
-            line = self._read_line()
-            if line is not None:
-                self._handle(line)
-                if wanted(line):
-                    return line
-        raise HardwareError(f"{NOT_ANSWERING}: no reply to {command} "
-                            f"within {self._reply_timeout_s:g} s")
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            line = self._read_line()
-            if line is not None:
-                self._handle(line)
-            self._watch_link()
-            with self._cond:
-                self._feed(session.Tick())
-
-    def _watch_link(self) -> None:
-        now = self._clock()
-        quiet = now - self._last_heard
-        if quiet > self._silence_timeout_s:
-            raise HardwareError(f"{NOT_ANSWERING}: no line for {quiet:.1f} s")
-        keepalive = self._silence_timeout_s / 3
-        if quiet > keepalive and now - self._last_probe > keepalive:
-            self._last_probe = now
-            self._write(proto.VERSION)  # the bridge answers V even when the VMC is quiet
-
-    def _read_line(self) -> BridgeLine | None:
-        """The next complete line, or None after one read tick without one."""
-        raw = self._lines.next_line()
-        if raw is None:
-            port = self._port
-            if port is None:
-                raise serial.SerialException("port not open")
-            dropped = self._lines.feed(port.read(max(1, port.in_waiting)))
-            if dropped:
-                log.warning("skipped %d bytes of junk without a line end", dropped)
-            raw = self._lines.next_line()
-            if raw is None:
-                return None
-        self._last_heard = self._clock()
-        return proto.parse_line(raw, decimals=self._decimals,
-                                failure_prefixes=self._failure_prefixes)
-
-    def _write(self, command: str) -> None:
-        """Write one command; raises ``serial.SerialException`` if the port is gone."""
-        with self._write_lock:
-            if self._port is None:
-                raise serial.SerialException("port not open")
-            self._port.write(proto.encode(command))
-        log.debug("MDB > %s", command)
-
-    def _send(self, command: str) -> bool:
-        """``_write`` that logs instead of raising: the reader notices a dead port itself."""
-        try:
-            self._write(command)
-        except OSError as exc:
-            log.warning("could not send %s to the MDB bridge: %s", command, exc)
-            return False
-        return True
-
-    def _close_port(self) -> None:
-        with self._write_lock:
-            port, self._port = self._port, None
-        if port is not None:
-            port.close()
-
-    def _link_down(self, reason: str) -> None:
-        log.warning("%s", reason)
-        with self._cond:
-            self._connected = False
-            self._fault = reason
-            self._feed(session.LinkLost(reason))
-
-    # -- bridge lines, on the reader thread -----------------------------------------------
-
-    def _handle(self, line: BridgeLine) -> None:
-        with self._cond:
-            if line.kind is Kind.VERSION:
-                self._version = line.text
-                self._versions_seen += 1
-                self._cond.notify_all()
-                return
-            event = _event_for(line)
-            notices = self._feed(event) if event is not None else []
-        for notice in notices:
-            notice()
-
-    def _ask_version(self) -> tuple[str | None, str]:
-        """Send ``V`` and wait for a fresh answer: (version, "") or (None, why not)."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._connected, self._reply_timeout_s):
-                return None, self._fault
-            seen = self._versions_seen
-            if self._send(proto.VERSION) and self._cond.wait_for(
-                    lambda: self._versions_seen > seen, self._reply_timeout_s):
-                return self._version, ""
-            return None, f"{NOT_ANSWERING}: no reply to V within {self._reply_timeout_s:g} s"
-
-
-def _event_for(line: BridgeLine) -> session.Event | None:
-    """The session event a bridge line carries, if any; every line is logged."""
-    match line.kind:
-        case Kind.STATUS:
-            log.info("MDB reader status %s", line.text)
-            return _status_event(line.status)
-        case Kind.VEND_REQUEST:
-            assert line.item is not None and line.price_minor is not None
-            log.info("MDB VEND REQUEST: item %s at %s", line.item, line.price_text)
-            return session.VendRequested(KeypadSelection(line.item, line.price_minor),
-                                         line.price_text)
-        case Kind.VEND_SUCCESS:
-            log.info("MDB VEND SUCCESS")
-            return session.VendSucceeded()
-        case Kind.FAILURE:
-            log.warning("MDB vend failure: %s", line.text)
-            return session.VendFailed(line.text)
-        case Kind.ERROR:
-            log.warning("MDB bridge error: %s", line.text)
-            return session.BridgeError(line.text)
-        case Kind.GARBAGE | Kind.UNKNOWN:
-            log.warning("skipped %s line from the MDB bridge: %s", line.kind.value, line.text)
-        case _:
-            log.debug("MDB < %s", line.text)
-    return None
-
-
-def _status_event(status: str) -> session.Event:
-    if status == proto.ENABLED:
-        return session.ReaderEnabled()
-    if status == proto.IDLE:
-        return session.SessionIdle()
-    if status == proto.RESET_STATUS:
-        return session.ReaderReset()
-    return session.ReaderDisabled(status)
-
-
-_Notice = TypeVar("_Notice", KeypadSelection, VendResult)
-
-def _notify(listener: Callable[[_Notice], None], notice: _Notice) -> None:
-    try:
-        listener(notice)
-    except Exception:  # a listener bug must not stop the reader thread
-        log.exception("the kiosk's listener failed on %s", notice)
 
 
 def _check_settings(address: int, deny_command: str, setconf: Sequence[str],
