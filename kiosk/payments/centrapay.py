@@ -21,7 +21,6 @@ strings of integer minor units.
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +31,6 @@ from urllib.parse import quote
 import httpx
 
 from kiosk.errors import GatewayError, GatewayProtocolError, GatewayRejected
-from kiosk.money import from_minor, to_minor
 from kiosk.payments.base import (
     Asset,
     Gateway,
@@ -42,45 +40,23 @@ from kiosk.payments.base import (
     PaymentStatus,
     RefundResult,
 )
+from kiosk.payments.centrapay_replies import (
+    CentrapayReplies,
+    error_message,
+    minor_units,
+    refunded,
+    text_of,
+    voided,
+)
 from kiosk.payments.http import GatewayHttp, JsonReply
 from kiosk.payments.ratelimit import RateLimiter
 
 API = "/api/payment-requests"
 EXPIRY_MARGIN_S = 8          # the PR expires this long before the kiosk times out (docs: 5-10 s)
 MIN_EXPIRY_S = 10            # shorter than this, nobody can scan and pay: refuse locally
-MAX_MINOR = 100_000_000      # value.amount must be positive and below this
 RATE_LIMITED = "RATE_LIMIT_EXCEEDED"
 REMEMBERED_CREATES = 512     # tx ids whose create we tried, for idempotent repeats
 TEXT_MAX = 200               # how much of Centrapay's own text goes into a message
-
-_MINOR_TEXT = re.compile(r"[0-9]{1,15}")   # a string of integer minor units, bounded before int()
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _minor_text(value: Any) -> int | None:
-    """Minor units from Centrapay's string form ("250"); anything else (numbers too) is None."""
-    return int(value) if isinstance(value, str) and _MINOR_TEXT.fullmatch(value) else None
-
-
-def _remaining(value: Any) -> int | None:
-    """``remainingAmount`` ("bignumber"): a minor-units string, or leniently a JSON integer."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return _minor_text(value)
-
-
-def _absent_or(item: dict[str, Any], key: str, want: str) -> bool:
-    """An optional field: absent (or null) is fine, present must equal ``want``."""
-    return item.get(key) in (None, want)
-
-
-def _awaiting_merchant(body: dict[str, Any]) -> bool:
-    conditions = body.get("merchantConditions")
-    return isinstance(conditions, list) and any(
-        isinstance(c, dict) and c.get("status") == "awaiting-merchant" for c in conditions)
 
 
 class CentrapayGateway(Gateway):
@@ -110,6 +86,7 @@ class CentrapayGateway(Gateway):
         self._api_key = api_key          # kept only to scrub it from Centrapay's own texts
         self._machine_id = machine_id
         self._clock = clock
+        self._replies = CentrapayReplies(config_id, self._scrub)
         self._http = GatewayHttp(
             self.name, api_base,
             limiter=limiter or RateLimiter(requests_per_minute, name=self.name),
@@ -132,7 +109,7 @@ class CentrapayGateway(Gateway):
     def create(self, order: Order) -> PaymentRequest:
         """Create the PR. Centrapay has no idempotency key here, so a repeated create for the
         same ``tx_id`` (in this process) first looks the PR up by ``externalRef``."""
-        minor = self._minor(order)
+        minor = minor_units(order)
         expiry = math.floor(order.expires_at - self._clock()) - EXPIRY_MARGIN_S
         if expiry < MIN_EXPIRY_S:
             raise GatewayRejected(
@@ -150,7 +127,7 @@ class CentrapayGateway(Gateway):
             "deviceId": self._machine_id,
             "expirySeconds": expiry,
         })
-        request = self._request_from(self._ok(reply), order)
+        request = self._replies.request_from(self._ok(reply), order)
         if request is None:
             raise GatewayProtocolError(f"{reply.where}: reply has no string 'id' and 'url'")
         return request
@@ -172,25 +149,22 @@ class CentrapayGateway(Gateway):
         items = self._ok(reply).get("items")
         if not isinstance(items, list):
             raise GatewayProtocolError(f"{reply.where}: 'items' is not a list")
-        found = [(_text(item.get("createdAt")), request) for item in items
-                 if isinstance(item, dict) and (request := self._request_from(item, order))]
+        found = [(text_of(item.get("createdAt")), request) for item in items
+                 if isinstance(item, dict) and (request := self._replies.request_from(item, order))]
         # ISO-8601 UTC timestamps in one format sort as text; max keeps the first of equals.
         return max(found, key=lambda pair: pair[0])[1] if found else None
 
     def status(self, order: Order, request: PaymentRequest) -> PaymentStatus:
         reply = self._http.get(self._path(request), {})
-        return self._interpret(self._ok(reply), order, request, reply.where)
+        return self._replies.status(self._ok(reply), order, request, reply.where)
 
     def cancel(self, order: Order, request: PaymentRequest) -> PaymentStatus:
         """Void the PR. A ``REQUEST_PAID`` (or ``REQUEST_CANCELLED``) refusal reads the status,
         which is the truth: normally PAID (verified) for a patron who paid just in time."""
         reply = self._http.post_json(self._path(request, "/void"), {})
         if reply.status_code < 300:
-            # raw_status keeps the activity type: "refund" means a paid PR was reversed.
-            kind = _text(reply.body.get("type"))[:40]
-            return PaymentStatus(PaymentState.CANCELLED, raw_status=kind or "cancelled",
-                                 reason="voided")
-        message = self._message(reply)
+            return voided(reply.body)
+        message = error_message(reply)
         if message in ("REQUEST_PAID", "REQUEST_CANCELLED"):
             return self.status(order, request)
         if message == "REQUEST_EXPIRED":
@@ -203,18 +177,12 @@ class CentrapayGateway(Gateway):
         Refunds settle asynchronously: ``done`` is True only when the reply says so.
         """
         reply = self._http.post_json(self._path(request, "/refund"), {
-            "value": {"amount": str(self._minor(order)), "currency": order.currency},
+            "value": {"amount": str(minor_units(order)), "currency": order.currency},
             "externalRef": reference,
         })
         if reply.status_code < 300:
-            body = reply.body
-            number = body.get("activityNumber")
-            number_text = (str(number) if isinstance(number, (str, int))
-                           and not isinstance(number, bool) else "?")
-            detail = f"{_text(body.get('type'))[:40] or 'refund'} activity {number_text[:20]}"
-            return RefundResult(done=body.get("status") == "completed", reference=reference,
-                                detail=detail)
-        message = self._message(reply)
+            return refunded(reply.body, reference)
+        message = error_message(reply)
         if message == "ALREADY_REFUNDED":
             return RefundResult(done=True, reference=reference, detail="already refunded")
         if message == "REPEAT_REFERENCE":       # this reference was already used: requested
@@ -229,18 +197,6 @@ class CentrapayGateway(Gateway):
     def _path(self, request: PaymentRequest, action: str = "") -> str:
         return f"{API}/{quote(request.payment_id, safe='')}{action}"
 
-    def _minor(self, order: Order) -> int:
-        """The order's amount in minor units, refused locally where Centrapay would refuse it."""
-        try:
-            minor = to_minor(order.amount, order.currency)
-        except (KeyError, ValueError) as exc:
-            raise GatewayRejected(f"centrapay: {order.amount} {order.currency} cannot be "
-                                  "expressed in minor units", code="local") from exc
-        if not 0 < minor < MAX_MINOR:
-            raise GatewayRejected(f"centrapay: amount must be positive and below {MAX_MINOR} "
-                                  f"minor units, not {minor}", code="local")
-        return minor
-
     def _seen_before(self, tx_id: str) -> bool:
         """Record a create attempt for ``tx_id``; True if one was made before."""
         with self._attempts_lock:
@@ -250,90 +206,17 @@ class CentrapayGateway(Gateway):
                 del self._attempted[next(iter(self._attempted))]
         return seen
 
-    def _request_from(self, item: dict[str, Any], order: Order) -> PaymentRequest | None:
-        """The polling handle in a PR object, or None if it is not a usable PR of ours."""
-        pr_id, url = item.get("id"), item.get("url")
-        if not (isinstance(pr_id, str) and pr_id and isinstance(url, str) and url):
-            return None
-        if not (_absent_or(item, "externalRef", order.tx_id)
-                and _absent_or(item, "configId", self._config_id)):
-            return None
-        short_code = item.get("shortCode")
-        return PaymentRequest(payment_id=pr_id, link=url, expires_at=order.expires_at,
-                              reference=short_code if isinstance(short_code, str) else None)
-
-    def _interpret(self, body: dict[str, Any], order: Order, request: PaymentRequest,
-                   where: str) -> PaymentStatus:
-        raw = body.get("status")
-        if not isinstance(raw, str):
-            raise GatewayProtocolError(f"{where}: 'status' is missing or not a string")
-        minor = self._minor(order)
-        if raw == "paid":
-            problem = self._verification_problem(body, order, request, minor)
-            if problem:
-                return PaymentStatus(PaymentState.UNVERIFIED, raw_status=raw,
-                                     reason=f"verification failed: {problem} mismatch")
-            return PaymentStatus(PaymentState.PAID, raw_status=raw, paid_amount=order.amount,
-                                 paid_symbol=order.currency)
-        if raw == "new":
-            if _awaiting_merchant(body):
-                return PaymentStatus(PaymentState.UNDER_REVIEW, raw_status=raw)
-            remaining = _remaining(body.get("remainingAmount"))
-            if remaining is not None and 0 < remaining < minor:    # part paid, the rest is due
-                return PaymentStatus(PaymentState.UNDERPAID, raw_status=raw,
-                                     remaining=from_minor(remaining, order.currency),
-                                     paid_amount=from_minor(minor - remaining, order.currency),
-                                     paid_symbol=order.currency)
-            return PaymentStatus(PaymentState.AWAITING, raw_status=raw)
-        if raw == "cancelled":
-            reason = self._scrub(_text(body.get("cancellationReason"))) or "cancelled"
-            return PaymentStatus(PaymentState.CANCELLED, raw_status=raw, reason=reason)
-        if raw == "expired":
-            return PaymentStatus(PaymentState.EXPIRED, raw_status=raw, reason="expired")
-        # A status the docs do not list is not "paid": keep watching, never vend.
-        shown = self._scrub(raw)[:40]
-        return PaymentStatus(PaymentState.CONFIRMING, raw_status=shown,
-                             reason=f"unknown status {shown!r}")
-
-    def _verification_problem(self, body: dict[str, Any], order: Order,
-                              request: PaymentRequest, minor: int) -> str | None:
-        """The first field of a ``paid`` PR that does not match the order, if any."""
-        value = body.get("value")
-        value = value if isinstance(value, dict) else {}
-        currency = value.get("currency")
-        remaining = body.get("remainingAmount")
-        checks = (
-            ("id", body.get("id") == request.payment_id),
-            ("externalRef", _absent_or(body, "externalRef", order.tx_id)),
-            ("configId", _absent_or(body, "configId", self._config_id)),
-            ("value.amount", _minor_text(value.get("amount")) == minor),
-            ("value.currency", isinstance(currency, str)
-             and currency.upper() == order.currency.upper()),
-            # A partial payment is "paid" with something still remaining: not ours to vend.
-            ("remainingAmount", remaining is None or _remaining(remaining) == 0),
-        )
-        return next((field for field, ok in checks if not ok), None)
-
     def _ok(self, reply: JsonReply) -> dict[str, Any]:
         """The body of a 2xx reply; any other reply becomes the error its ``message`` names."""
         if reply.status_code < 300:
             return reply.body
-        raise self._refusal(reply, self._message(reply))
-
-    @staticmethod
-    def _message(reply: JsonReply) -> str:
-        """The error body's ``message``: what Centrapay says to branch on."""
-        message = reply.body.get("message")
-        if not isinstance(message, str) or not message:
-            raise GatewayProtocolError(
-                f"{reply.where}: HTTP {reply.status_code} without an error 'message'")
-        return message
+        raise self._refusal(reply, error_message(reply))
 
     def _refusal(self, reply: JsonReply, message: str) -> GatewayError:
         if message == RATE_LIMITED:      # the budget is per account: pause every caller
             return self._http.rate_limited(reply.where, reply.headers)
         code = self._scrub(message)[:80]
-        reason = self._scrub(_text(reply.body.get("reason")))
+        reason = self._scrub(text_of(reply.body.get("reason")))
         text = f"{reply.where}: HTTP {reply.status_code} {code}" + (f": {reason}" if reason else "")
         return GatewayRejected(text, code=code)
 

@@ -56,70 +56,16 @@ from kiosk.payments.base import (
     Gateway,
     Order,
     PaymentRequest,
-    PaymentState,
     PaymentStatus,
 )
-from kiosk.payments.http import GatewayHttp, JsonReply, json_decimal
-from kiosk.payments.payment_uri import UnusableTarget, invoice_in, payment_uri, plain_decimal
+from kiosk.payments.http import GatewayHttp, JsonReply
 from kiosk.payments.ratelimit import RateLimiter
+from kiosk.payments.wctpay_coins import WctCoin
+from kiosk.payments.wctpay_replies import DEFAULT_MEMO_FIELDS, WctReplies
 
 CREATE_PATH = "/payment-pos/post"
 UPDATE_PATH = "/payment-pos/getupdate"
-DEFAULT_MEMO_FIELDS = ("payment_memo", "payment_tag", "destination_tag", "memo")
 TEXT_MAX = 200                      # how much of WCT's own error text goes into a message
-
-CREATED, PARTIAL, COMPLETED, CANCELLED = 0, 2, 3, 4
-NO_STATUS = -1                      # the reply carries no status at all
-_STATUS_WORDS = {"created": CREATED, "partial": PARTIAL, "completed": COMPLETED,
-                 "cancelled": CANCELLED, "canceled": CANCELLED}
-_ENTRY = re.compile(r"[A-Z0-9]{1,16}(-[A-Z0-9]{1,16})?")
-_NAMES = {   # display names only; an unknown coin shows its symbol
-    # Bitcoin is named by how it pays: a Lightning wallet cannot pay an address, nor the reverse.
-    "BTC": ("Bitcoin", "Bitcoin (on-chain)"), "LTC": ("Litecoin", "Litecoin"),
-    "DOGE": ("Dogecoin", "Dogecoin"), "BCH": ("Bitcoin Cash", "Bitcoin Cash"),
-    "ETH": ("Ether", "Ethereum"), "XRP": ("XRP", "XRP Ledger"), "XLM": ("Stellar", "Stellar"),
-    "SOL": ("Solana", "Solana"), "TRX": ("TRON", "Tron"), "USDT": ("Tether USD", "Ethereum"),
-    "USDC": ("USD Coin", "Ethereum"),
-}
-LIGHTNING = "LN"                    # the network suffix of Bitcoin paid by Lightning: "BTC-LN"
-_NETWORKS = {"TRC20": "Tron", "ERC20": "Ethereum", "BEP20": "BNB Smart Chain", "SPL": "Solana",
-             "POLYGON": "Polygon"}
-
-
-@dataclass(frozen=True)
-class _Coin:
-    """One allow-list entry: ``USDT-TRC20`` -> requested_asset USDT, network TRC20."""
-
-    entry: str
-    asset: str
-    network: str | None
-
-    @classmethod
-    def parse(cls, entry: str) -> _Coin:
-        entry = entry.strip().upper()
-        if not _ENTRY.fullmatch(entry):
-            raise ValueError(f"wctpay: {entry!r} is not a coin such as BTC or USDT-TRC20")
-        asset, _, network = entry.partition("-")
-        if network == LIGHTNING and asset != "BTC":
-            raise ValueError(f"wctpay: {entry!r}: only BTC pays by Lightning (BTC-LN)")
-        return cls(entry, asset, network or None)
-
-    @property
-    def lightning(self) -> bool:
-        return self.network == LIGHTNING
-
-    @property
-    def requested_network(self) -> str | None:
-        """What WCT is told in ``requested_asset_network``: Lightning is not a WCT network."""
-        return None if self.lightning else self.network
-
-    def as_asset(self) -> Asset:
-        name, network = _NAMES.get(self.asset, (self.asset, self.asset))
-        if self.lightning:
-            network = "Lightning"
-        elif self.network is not None:
-            network = _NETWORKS.get(self.network, self.network)
-        return Asset(symbol=self.asset, name=name, network=network, asset_id=self.entry)
 
 
 @dataclass(frozen=True)
@@ -172,7 +118,7 @@ class WctPayGateway(Gateway):
         form_encoded: bool = False,
         memo_fields: Sequence[str] = DEFAULT_MEMO_FIELDS,
     ) -> None:
-        coins = {coin.entry: coin for coin in map(_Coin.parse, assets)}   # dedupe, keep order
+        coins = {coin.entry: coin for coin in map(WctCoin.parse, assets)}   # dedupe, keep order
         if not coins:
             raise ValueError("wctpay: assets must name at least one coin (WCT has no coin list)")
         self._coins = list(coins.values())
@@ -180,8 +126,7 @@ class WctPayGateway(Gateway):
         self._settlement = settlement_asset.strip().upper()
         self._credentials = _Credentials(key, api_secret)
         self._form_encoded = form_encoded
-        self._memo_fields = tuple(memo_fields)
-        self._clock = clock
+        self._replies = WctReplies(self._credentials.scrub, tuple(memo_fields), clock)
         self._http = GatewayHttp(
             self.name, api_base,
             limiter=limiter or RateLimiter(requests_per_minute, name=self.name),
@@ -219,7 +164,8 @@ class WctPayGateway(Gateway):
             "hash": self._credentials.sign(self._settlement, amount),
         }
         reply = self._post(CREATE_PATH, body)
-        request = self._quote(order, coin, self._payment(reply), reply.where, previous=None)
+        payment = self._replies.payment(reply)
+        request = self._replies.quote(order, coin, payment, reply.where, previous=None)
         if request is None:
             raise GatewayProtocolError(
                 f"{reply.where}: payment_address or payment_amount is missing")
@@ -229,7 +175,7 @@ class WctPayGateway(Gateway):
         """WCT's "verify credentials" call (``validate``, hash = MD5 of the API secret)."""
         secret_hash = hashlib.md5(self._credentials.secret.encode()).hexdigest()
         reply = self._post("validate", {"key": self._credentials.key, "hash": secret_hash})
-        self._payment(reply)  # raises GatewayRejected on "nok", GatewayProtocolError on junk
+        self._replies.payment(reply)   # GatewayRejected on "nok", GatewayProtocolError on junk
         return f"credentials accepted; {len(self.list_assets(amount, currency))} coin(s) set up"
 
     def request_for(self, order: Order) -> PaymentRequest:
@@ -242,7 +188,9 @@ class WctPayGateway(Gateway):
     def status(self, order: Order, request: PaymentRequest) -> PaymentStatus:
         reply = self._post(UPDATE_PATH, {"reference": order.tx_id, "key": self._credentials.key,
                                          "hash": self._credentials.sign(order.tx_id)})
-        return self._interpret(order, request, self._payment(reply), reply.where)
+        payment = self._replies.payment(reply)
+        coin = self._coin_for(order, offered=False)
+        return self._replies.status(order, request, coin, payment, reply.where)
 
     def close(self) -> None:
         self._http.close()
@@ -255,7 +203,7 @@ class WctPayGateway(Gateway):
             raise GatewayRejected(f"wctpay: orders in {currency} cannot be paid in "
                                   f"{self._settlement} (the settlement asset)", code="local")
 
-    def _coin_for(self, order: Order, *, offered: bool = True) -> _Coin:
+    def _coin_for(self, order: Order, *, offered: bool = True) -> WctCoin:
         """The order's coin; ``offered=False`` (polling) also accepts one no longer configured,
         so a payment made before the operator changed the list is still judged."""
         if order.asset is None:
@@ -265,7 +213,7 @@ class WctPayGateway(Gateway):
                 return coin
         if not offered:
             with contextlib.suppress(ValueError):
-                return _Coin.parse(order.asset.asset_id)
+                return WctCoin.parse(order.asset.asset_id)
         raise GatewayRejected(f"wctpay: {order.asset.asset_id} is not an offered coin",
                               code="local")
 
@@ -273,221 +221,6 @@ class WctPayGateway(Gateway):
         if self._form_encoded:
             return self._http.post_form(path, dict(_form_fields(body)))
         return self._http.post_json(path, body)
-
-    def _payment(self, reply: JsonReply) -> dict[str, Any]:
-        """The payment fields of an ``ok`` reply, flat or nested under ``payment`` (Cliq).
-
-        Nested, the payment's own ``status`` (its text form) is kept; flat, ``status`` is only
-        the envelope's ``ok`` and is dropped.
-        """
-        body = reply.body
-        status = body.get("status")
-        if status == "nok":
-            text = next((v for v in (body.get("error"), body.get("message"))
-                         if isinstance(v, str) and v), "no reason given")
-            raise GatewayRejected(f"{reply.where}: refused: {self._credentials.scrub(text)}",
-                                  code="nok")
-        if status != "ok":
-            raise GatewayProtocolError(f'{reply.where}: status is neither "ok" nor "nok"')
-        payment = {k: v for k, v in body.items() if k not in ("status", "payment")}
-        if "payment" in body:
-            nested = body["payment"]
-            if not isinstance(nested, dict):
-                raise GatewayProtocolError(f"{reply.where}: payment is not an object")
-            payment |= nested
-        return payment
-
-    def _quote(self, order: Order, coin: _Coin, payment: dict[str, Any], where: str,
-               previous: PaymentRequest | None) -> PaymentRequest | None:
-        """The request the reply's quote describes (None without address and amount).
-
-        ``previous`` (on a status) fills in what a getupdate may leave out: memo and invoice.
-        """
-        address = self._string(payment, "payment_address", where)
-        amount = self._number(payment, "payment_amount", where)
-        if address is None or amount is None:
-            return None
-        symbol = self._string(payment, "payment_amount_asset", where)
-        # Required in a create reply (it names the coin the QR is for), checked when present.
-        wrong = symbol is not None and symbol.casefold() != coin.asset.casefold()
-        if wrong or (symbol is None and previous is None):
-            raise GatewayProtocolError(
-                f"{where}: payment_amount_asset is missing or not the requested {coin.asset}")
-        # The coin decides how it is paid: an invoice WCT adds to an on-chain coin is not shown.
-        payreq = self._string(payment, "payment_payreq", where) if coin.lightning else None
-        memo = self._memo(payment, where)
-        if previous is not None:
-            memo = memo or previous.memo
-            # A getupdate may omit the invoice: the old one still pays the unchanged amount.
-            if coin.lightning and payreq is None and amount == previous.crypto_amount:
-                payreq = invoice_in(previous.link)
-        if coin.lightning and payreq is None:
-            raise GatewayProtocolError(
-                f"{where}: payment_payreq is missing: {coin.entry} pays by Lightning")
-        try:
-            plain_decimal(amount)                      # positive and sane even for a plain QR
-            uri = payment_uri(coin.asset, address, amount, payreq=payreq, memo=memo)
-        except UnusableTarget as exc:
-            field_name = {"address": "payment_address", "amount": "payment_amount",
-                          "payreq": "payment_payreq", "memo": "the memo field"}[exc.part]
-            raise GatewayProtocolError(f"{where}: {field_name} cannot go into a QR") from exc
-        code = self._string(payment, "payment_code", where)
-        return PaymentRequest(
-            payment_id=order.tx_id, link=uri.content, expires_at=order.expires_at,
-            crypto_amount=amount, crypto_symbol=coin.asset,
-            reference=code or (previous.reference if previous else None), memo=uri.memo)
-
-    def _memo(self, payment: dict[str, Any], where: str) -> str | None:
-        for name in self._memo_fields:
-            value = payment.get(name)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return str(value)                      # XRP tags may come as numbers
-            if value is not None:
-                return self._string(payment, name, where)
-        return None
-
-    # -- statuses ------------------------------------------------------------------------
-
-    def _interpret(self, order: Order, request: PaymentRequest, payment: dict[str, Any],
-                   where: str) -> PaymentStatus:
-        coin = self._coin_for(order, offered=False)
-        code, raw = self._status_code(payment)
-        amount = self._number(payment, "payment_amount", where)
-        missing = self._number(payment, "payment_missing_amount", where)
-        overpaid = json_decimal(payment.get("overpaid_amount"))
-        seen: dict[str, Any] = {"raw_status": raw, "paid_symbol": coin.asset,
-                                "paid_amount": _paid(amount, missing, overpaid)}
-        if code == COMPLETED:
-            problem = self._verification_problem(payment, order, request, coin, missing)
-            if problem:
-                return PaymentStatus(PaymentState.UNVERIFIED,
-                                     reason=f"verification failed: {problem}", **seen)
-            return PaymentStatus(PaymentState.PAID, **seen)
-        if code == CANCELLED:
-            return PaymentStatus(PaymentState.CANCELLED, reason="cancelled at WCT Pay", **seen)
-        state, reason = self._open_state(code, payment, amount, missing, where)
-        if state is PaymentState.UNDERPAID:
-            seen["remaining"] = missing
-        new_quote = self._quote(order, coin, payment, where, previous=request)
-        if new_quote is not None and _shown(new_quote) == _shown(request):
-            new_quote = None                           # same QR, amount and memo: no redraw
-        if new_quote is None and self._quote_expired(payment):
-            reason = reason or "quote expired; waiting for WCT's new price"
-        return PaymentStatus(state, reason=reason, request=new_quote, **seen)
-
-    def _open_state(self, code: int | None, payment: dict[str, Any], amount: Decimal | None,
-                    missing: Decimal | None, where: str) -> tuple[PaymentState, str]:
-        """The state of a payment that is neither completed nor cancelled, and why."""
-        if code is None:                               # unknown or conflicting: never paid
-            return PaymentState.CONFIRMING, "unknown WCT Pay status"
-        if _unconfirmed(payment):
-            return PaymentState.CONFIRMING, ""
-        if code == PARTIAL:
-            if missing is None:
-                raise GatewayProtocolError(f"{where}: partial without payment_missing_amount")
-            if missing <= 0:                           # paid up, not yet marked completed
-                return PaymentState.CONFIRMING, ""
-            return PaymentState.UNDERPAID, ""
-        if code == CREATED or missing is None or amount is None or missing >= amount:
-            return PaymentState.AWAITING, ""
-        # No status at all (as in WCT's own example): judge by the amounts, never PAID.
-        if missing > 0:
-            return PaymentState.UNDERPAID, ""
-        return PaymentState.CONFIRMING, "paid in full, waiting for WCT to complete it"
-
-    def _status_code(self, payment: dict[str, Any]) -> tuple[int | None, str]:
-        """(0, 2, 3, 4 or NO_STATUS; None if unknown or conflicting) and the raw words."""
-        values = [v for v in (payment.get("payment_status"), payment.get("status"))
-                  if v is not None]
-        raw = self._credentials.scrub(" ".join(str(v) for v in values))
-        codes = {_code(v) for v in values}
-        if not codes:
-            return NO_STATUS, raw
-        return (codes.pop() if len(codes) == 1 else None), raw
-
-    def _verification_problem(self, payment: dict[str, Any], order: Order,
-                              request: PaymentRequest, coin: _Coin,
-                              missing: Decimal | None) -> str | None:
-        """The first field of a completed payment that does not match the order, if any."""
-        for name in ("reference", "payment_reference"):
-            if payment.get(name) not in (None, order.tx_id):     # null reads as absent
-                return f"{name} mismatch"
-        code = payment.get("payment_code")
-        if request.reference and code is not None and code != request.reference:
-            return "payment_code mismatch"
-        if missing is None:
-            return "payment_missing_amount missing"
-        if missing > 0:
-            return "payment_missing_amount is not 0"
-        symbol = payment.get("payment_amount_asset")
-        if symbol is not None and (not isinstance(symbol, str)
-                                   or symbol.casefold() != coin.asset.casefold()):
-            return "payment_amount_asset mismatch"
-        return None
-
-    def _quote_expired(self, payment: dict[str, Any]) -> bool:
-        expires_at = json_decimal(payment.get("expires_at"))
-        return expires_at is not None and expires_at <= self._clock()
-
-    # -- field readers -------------------------------------------------------------------
-
-    @staticmethod
-    def _string(payment: dict[str, Any], name: str, where: str) -> str | None:
-        value = payment.get(name)
-        if value is None or value == "":
-            return None
-        if not isinstance(value, str):
-            raise GatewayProtocolError(f"{where}: {name} is not a string")
-        return value
-
-    @staticmethod
-    def _number(payment: dict[str, Any], name: str, where: str) -> Decimal | None:
-        value = payment.get(name)
-        if value is None or value == "":
-            return None
-        number = json_decimal(value)
-        if number is None:
-            raise GatewayProtocolError(f"{where}: {name} is not a number")
-        return number
-
-
-def _shown(request: PaymentRequest) -> tuple[str, Decimal | None, str | None]:
-    """What the payer sees of a request: a change in any of it means redrawing the QR."""
-    return request.link, request.crypto_amount, request.memo
-
-
-def _code(value: Any) -> int | None:
-    """``3``, ``"3"`` or ``"completed"`` -> 3; anything else None."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value if value in _STATUS_WORDS.values() else None
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word.isdigit() and len(word) < 4:
-            return _code(int(word))
-        return _STATUS_WORDS.get(word)
-    return None
-
-
-def _unconfirmed(payment: dict[str, Any]) -> bool:
-    """Does the reply say a transaction is seen but not yet confirmed?"""
-    for name in ("confirmations", "block_confirmations"):
-        count = payment.get(name)
-        if not isinstance(count, bool) and count in (0, "0"):
-            return True
-    pending = json_decimal(payment.get("unconfirmed_amount"))
-    return pending is not None and pending > 0
-
-
-def _paid(amount: Decimal | None, missing: Decimal | None,
-          overpaid: Decimal | None) -> Decimal | None:
-    """What has been paid, valued in the current quote; None if nothing or not told."""
-    if amount is None or missing is None:
-        return None
-    try:
-        paid = amount - missing + (overpaid if overpaid is not None and overpaid > 0 else 0)
-    except ArithmeticError:                            # absurd exponents: not worth a crash
-        return None
-    return paid if paid > 0 else None
 
 
 def _form_fields(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
