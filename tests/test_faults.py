@@ -827,32 +827,24 @@ def results(request: pytest.FixtureRequest, gateway: Sandbox,
 @uses("watcher_exception")
 def test_a_failing_payment_watcher_is_out_of_service_until_it_recovers(
         results: Results) -> None:
-    seen: Observed = results["watcher_exception"]
-    out = seen.notes["out"]
-    assert out, f"never out of service naming the watcher: {_brief(seen.screens)}"
-    assert out["fault"] == "payment watcher failing: KeyError: 'injected watcher-exception'"
-    assert seen.notes["alive_while_faulted"]
-    # Out of service for as long as the watcher failed, then back by itself.
-    assert {line["screen"] for line in seen.between(out["t"], seen.notes["cleared"])} \
-        == {"out_of_service"}
-    back = seen.first("attract", after=seen.notes["cleared"])
-    [sale] = seen.sales
-    assert sale["outcome"] == "vended" and seen.tx(sale["tx"])["status"] == "vended"
-    assert seen.first("thank_you", after=back["t"])["tx"] == sale["tx"]
-    assert seen.returncode == 0
-    assert "payment watcher failed; retrying" in seen.stderr
-    assert "payment watcher recovered" in seen.stderr
+    seen = _worker_recovered(results["watcher_exception"], "payment watcher",
+                             "watcher-exception")
     shots = seen.shot_screens()
     assert shots[0] == "out_of_service" and "thank_you" in shots[shots.index("attract"):]
 
 
 @uses("refund_exception")
 def test_a_failing_refund_worker_is_out_of_service_until_it_recovers(results: Results) -> None:
-    seen: Observed = results["refund_exception"]
-    assert "refund worker failed; retrying" in seen.stderr     # the injection did fire
+    _worker_recovered(results["refund_exception"], "refund worker", "refund-exception")
+
+
+def _worker_recovered(seen: Observed, worker: str, fault: str) -> Observed:
+    """Out of service naming ``worker`` for as long as it failed, then back by itself, and
+    the customer who came afterwards bought."""
+    assert f"{worker} failed; retrying" in seen.stderr     # the injection did fire
     out = seen.notes["out"]
-    assert out, f"never out of service naming the refund worker: {_brief(seen.screens)}"
-    assert out["fault"] == "refund worker failing: KeyError: 'injected refund-exception'"
+    assert out, f"never out of service naming the {worker}: {_brief(seen.screens)}"
+    assert out["fault"] == f"{worker} failing: KeyError: 'injected {fault}'"
     assert seen.notes["alive_while_faulted"]
     assert {line["screen"] for line in seen.between(out["t"], seen.notes["cleared"])} \
         == {"out_of_service"}
@@ -860,7 +852,8 @@ def test_a_failing_refund_worker_is_out_of_service_until_it_recovers(results: Re
     [sale] = seen.sales
     assert sale["outcome"] == "vended" and seen.tx(sale["tx"])["status"] == "vended"
     assert seen.first("thank_you", after=back["t"])["tx"] == sale["tx"]
-    assert seen.returncode == 0 and "refund worker recovered" in seen.stderr
+    assert seen.returncode == 0 and f"{worker} recovered" in seen.stderr
+    return seen
 
 
 def _shown(seen: Observed, *screens: str) -> list[str]:
