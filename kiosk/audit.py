@@ -28,8 +28,10 @@ from typing import Any, Protocol
 from kiosk.errors import JournalError
 from kiosk.journal import FILE_NAME, OPEN_CLAIM_STATUSES, Journal
 
-# The ends a sale with money in it may have: the item, the money back, or an open claim.
-SETTLED_STATUSES: frozenset[str] = frozenset({"vended", "refunded"}) | OPEN_CLAIM_STATUSES
+# The ends a sale with money in it may have: the item, the money back, an open claim, or a
+# claim the operator settled by hand.
+SETTLED_STATUSES: frozenset[str] = frozenset({"vended", "refunded", "settled"}) \
+    | OPEN_CLAIM_STATUSES
 
 Transaction = Mapping[str, Any]
 

@@ -156,6 +156,13 @@ def _parser() -> argparse.ArgumentParser:
                          help="only paid sales still owed a refund or an item (open claims)")
     journal.set_defaults(command=_journal)
 
+    dex = commands.add_parser("dex", help="the EVA-DTS audit file (DEX) from the journal")
+    dex.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    dex.add_argument("--output", type=Path, metavar="FILE", help="write here, not to stdout")
+    dex.add_argument("--reset", action="store_true",
+                     help="read and reset: the next file's interim counts start from this read")
+    dex.set_defaults(command=_dex)
+
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("path", type=Path)
     check.set_defaults(command=_check_config)
@@ -275,6 +282,40 @@ def _journal(args: argparse.Namespace) -> int:
     else:
         for tx in transactions:
             print(_journal_line(tx))
+    return 0
+
+
+def _dex(args: argparse.Namespace) -> int:
+    """The audit file to stdout or ``--output`` (whole or not at all: written beside it, then
+    renamed). The output is opened before a reset is journalled, so a reset never goes
+    unreported for want of a writable file."""
+    from datetime import datetime
+    import tempfile
+
+    from kiosk.dex import audit_file
+    from kiosk.journal import Journal
+
+    config = load_config(args.config)
+    data_dir = config.machine.data_dir
+    if not (data_dir / "journal.db").exists():
+        raise JournalError(f"no journal in {data_dir}")
+    now = datetime.now().astimezone()
+    if args.output is None:
+        with Journal.open_in(data_dir) as journal:
+            text = audit_file(journal, config, reset=args.reset, now=now)
+        sys.stdout.buffer.write(text.encode("ascii"))  # bytes: the CRLFs stay as they are
+        return 0
+    target = args.output.resolve()
+    with tempfile.NamedTemporaryFile("wb", dir=target.parent, prefix=f".{target.name}.",
+                                     delete=False) as part:
+        try:
+            with Journal.open_in(data_dir) as journal:
+                part.write(audit_file(journal, config, reset=args.reset, now=now)
+                           .encode("ascii"))
+        except BaseException:
+            os.unlink(part.name)
+            raise
+    os.replace(part.name, target)
     return 0
 
 

@@ -3,6 +3,8 @@
     KioskError
     ├── ConfigError (ValueError)          config file is wrong; carries every problem found
     ├── JournalError                      the sales journal cannot be read or written
+    ├── FleetError                        the fleet's broker cannot be reached or refused us
+    ├── CommandRefused                    a fleet command was not applied (the reason says why)
     └── GatewayError                      a payment gateway call did not give a usable answer
         ├── GatewayUnavailable (ConnectionError)   transport failure or 5xx: try again later
         │   └── GatewayTimeout (TimeoutError)      no answer within the explicit timeout
@@ -53,6 +55,14 @@ class DisplayError(KioskError):
 
 class JournalError(KioskError):
     """The sales journal cannot be opened, read or written."""
+
+
+class FleetError(KioskError):
+    """The fleet link cannot reach its broker, or the broker refused it."""
+
+
+class CommandRefused(KioskError):
+    """A command from the fleet is not applied; the message is the reason sent back."""
 
 
 class GatewayError(KioskError):

@@ -52,6 +52,22 @@ def max_amount(currency: str) -> Decimal:
     return Decimal(10 ** MAX_MINOR_DIGITS - 1).scaleb(-minor_exponent(currency))
 
 
+def price_problem(price: Decimal, shown: str, currency: str | None) -> str:
+    """Why ``price`` cannot be an item's price in ``currency`` (None: not known yet), or "".
+    ``shown`` is how the operator wrote it."""
+    if price <= 0:
+        return f"must be greater than zero, found {shown}"
+    if price > max_amount(currency or "USD"):
+        # Beyond it quantize, scaleb and the gateways' JSON numbers lose digits or fail.
+        who = f"a {currency} price" if currency else "a price"
+        return f"{shown} is too large: {who} goes up to {max_amount(currency or 'USD')}"
+    if currency is not None and decimal_places(price) > MINOR_UNITS[currency]:
+        allowed = MINOR_UNITS[currency]
+        rule = "whole numbers" if allowed == 0 else f"at most {allowed} decimals"
+        return f"{shown} has {decimal_places(price)} decimals but {currency} prices take {rule}"
+    return ""
+
+
 def to_minor(amount: Decimal, currency: str) -> int:
     """``Decimal("2.50"), "USD"`` -> ``250``; refuses amounts finer than the currency allows,
     and amounts beyond ``max_amount``, which ``scaleb`` would silently round."""

@@ -83,6 +83,19 @@ def run_selftest(config_path: Path, options: SelftestOptions,
     return checks
 
 
+def running_selftest(config: Config, driver: VendDriver, gateway: Gateway,
+                     environment: Environment = Environment()) -> list[Check]:
+    """The checks that move nothing, on a kiosk that is running (a fleet command): its own
+    driver and gateway, left open; the screen not looked at (the kiosk is drawing on it). The
+    caller journals the run."""
+    checks = [Check("config", True, f"{len(config.slots)} slots, gateway "
+                                    f"{config.payment.gateway}, driver {config.vend.driver}"),
+              _data_dir(config), _clock(config, environment)]
+    checks += _probes(config, SelftestOptions(move_motors=False), driver)
+    checks += [_reach(config, gateway), _secrets(config)]
+    return checks
+
+
 def report_json(checks: list[Check]) -> dict[str, Any]:
     return {"passed": all(c.passed for c in checks), "warnings": sum(c.warning for c in checks),
             "skipped": sum(c.skipped for c in checks), "checks": [asdict(c) for c in checks]}
@@ -211,7 +224,7 @@ def _clock(config: Config, environment: Environment) -> Check:
 
 def _vend_hardware(config: Config, options: SelftestOptions,
                    driver: VendDriver | None) -> list[Check]:
-    from kiosk.assembly import build_driver, vend_request
+    from kiosk.assembly import build_driver
 
     slots = [s for s in config.slots if options.slot in (None, s.id)]
     if not slots:
@@ -220,13 +233,19 @@ def _vend_hardware(config: Config, options: SelftestOptions,
         driver = driver or build_driver(config)
     except (KioskError, OSError) as exc:
         return [Check("vend_hardware", False, f"driver {config.vend.driver} not usable: {exc}")]
-    requests: list[VendRequest] = [vend_request(config, s.id, to_minor(s.price,
-                                                                        config.machine.currency))
-                                   for s in slots]
     try:
-        probes = driver.probes(requests, options.move_motors)
+        return _probes(config, options, driver)
     finally:
         driver.close()
+
+
+def _probes(config: Config, options: SelftestOptions, driver: VendDriver) -> list[Check]:
+    from kiosk.assembly import vend_request
+
+    requests: list[VendRequest] = [
+        vend_request(config, s.id, to_minor(s.price, config.machine.currency))
+        for s in config.slots if options.slot in (None, s.id)]
+    probes = driver.probes(requests, options.move_motors)
     checks = [Check(p.name, p.passed, p.reason, p.slot) for p in probes]
     if not options.move_motors:
         checks.append(Check("motors", True, "skipped (--no-motors)", skipped=True))
@@ -236,15 +255,21 @@ def _vend_hardware(config: Config, options: SelftestOptions,
 def _network(config: Config, gateway: Gateway | None) -> Check:
     from kiosk.assembly import build_gateway
 
-    slot = config.slots[0]
     try:
         gateway = gateway or build_gateway(config)
-        said = gateway.check_reachable(slot.price, config.machine.currency)
     except KioskError as exc:
         return Check("network", False, f"{config.payment.gateway} not reachable: {exc}")
+    try:
+        return _reach(config, gateway)
     finally:
-        if gateway is not None:
-            gateway.close()
+        gateway.close()
+
+
+def _reach(config: Config, gateway: Gateway) -> Check:
+    try:
+        said = gateway.check_reachable(config.slots[0].price, config.machine.currency)
+    except KioskError as exc:
+        return Check("network", False, f"{config.payment.gateway} not reachable: {exc}")
     return Check("network", True, f"{config.payment.gateway}: {said}")
 
 

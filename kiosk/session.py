@@ -11,6 +11,7 @@ from hardware.base import VendDriver
 from kiosk.assembly import build_gateway, build_runtime
 from kiosk.autopilot import Autopilot
 from kiosk.config import Config
+from kiosk.fleet.start import start_fleet
 from kiosk.runtime import Runtime
 from kiosk.ui.app import DisplayOptions, KioskApp
 from kiosk.ui.screens import View
@@ -48,13 +49,17 @@ def run_kiosk(config: Config, *, headless: bool, customers: int | None = None,
                 wallet_picks_coin=gateway.wallet_picks_coin)
     app = KioskApp(runtime, view, options, screenshots_dir=screenshots, autopilot=autopilot,
                    max_run_s=max_run_s)
+    fleet = None
     try:
         app.open()   # no screen, no kiosk: said before any worker starts (DisplayError)
         runtime.start()
+        fleet = start_fleet(config, runtime)
         finished = app.run()
         runtime.settle(SETTLE_S, watches=False)  # vend results and refunds still in flight
         if before_close is not None:
             before_close(runtime)
     finally:
+        if fleet is not None:   # first: its last words need the journal still open
+            fleet.stop()
         runtime.close()
     return finished

@@ -93,7 +93,7 @@ def test_wal_full_sync_foreign_keys_and_schema_version(tmp_path: Path) -> None:
     other = sqlite3.connect(path)
     try:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persisted in file
-        assert other.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert other.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         tables = {row[0] for row in other.execute("SELECT name FROM sqlite_master")}
         assert {"transactions", "events", "slots", "events_tx_seq", "refunds"} <= tables
         assert other.execute("SELECT type FROM pragma_table_info('transactions')"
@@ -858,7 +858,7 @@ def test_a_version_3_journal_gains_slot_failures_and_the_refund_queue(tmp_path: 
         assert journal.slot_states() == {"A1": SlotState(4, False, "")}
         assert journal.pending_refunds() == []
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     check.close()
 
 

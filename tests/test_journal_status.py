@@ -32,6 +32,7 @@ LEGAL = {
     Step.REFUND_DONE: (REFUNDABLE, "refunded"),
     Step.RECOVER_UNSHOWN: ("creating", "payment_failed"),
     Step.RECOVER_VEND: ("vending", "vend_failed vend_unknown"),
+    Step.SETTLE_CLAIM: ("refund_due paid_late vend_unknown", "refunded settled"),
 }
 CELLS = list(itertools.product(Step, Status, Status))
 

@@ -226,7 +226,7 @@ def test_a_version_2_journal_gets_the_operator_events_table(tmp_path: Path) -> N
         journal.operator_event("pin_failed", {"failures": 1})
         assert journal.pin_lockout() == (1, 0.0)
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     check.close()
 
 

@@ -5,7 +5,7 @@ pyserial's ``serial_for_url`` imports ``<package>.protocol_<scheme>`` from each 
 ``hardware.sim`` to that list, as OctoPrint selects its virtual printer. So the MDB driver opens
 ``sim://...`` exactly as it opens ``/dev/ttyAMA0``: this ``Serial`` is pyserial's own POSIX port,
 opened on the pty of the ``SimulatedMdbMachine`` the URL names (see
-``hardware.sim.mdb_bridge.simulated_bridge`` for the options). The machine outlives the port,
+``hardware.sim.sim_url.parse_sim_url`` for the options). The machine outlives the port,
 like a real bridge: a reconnect finds it in the state it was left in.
 """
 
@@ -14,7 +14,8 @@ from __future__ import annotations
 import serial
 from serial.serialutil import SerialException
 
-from hardware.sim.mdb_bridge import parse_sim_url, simulated_bridge
+from hardware.sim.mdb_bridge import simulated_bridge
+from hardware.sim.sim_url import parse_sim_url
 
 
 class Serial(serial.Serial):

@@ -18,6 +18,7 @@ The package, by job:
     sections.py  the registry: [payment] with one line per gateway, [vend] one per driver
     machine.py   [machine], [display]
     slots.py     [[slot]]
+    fleet.py     [fleet]: the broker and the command key
     schema.py    Config, the order of the tables, the rules between them
 
 Each gateway's and driver's own table is declared beside its code:

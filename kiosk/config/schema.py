@@ -20,6 +20,7 @@ from kiosk.config.sections import PaymentConfig, VendConfig, check_gateway, read
 from kiosk.config.slots import SlotConfig, read_slots
 from kiosk.config.words import suggest
 from kiosk.errors import ConfigIssue
+from kiosk.config.fleet import FleetConfig, read_fleet
 from kiosk.operator_pin import pin_hash_problem
 
 
@@ -37,6 +38,7 @@ class Config:
     vend: VendConfig
     slots: tuple[SlotConfig, ...]
     operator: OperatorConfig
+    fleet: FleetConfig | None = None     # None: no [fleet] table, no fleet link
     # Problems that do not stop the kiosk but should be fixed (kiosk check-config, selftest).
     warnings: tuple[ConfigIssue, ...] = field(default=(), compare=False)
 
@@ -54,7 +56,7 @@ def _tables() -> dict[str, type[Any]]:
     for name, cls in (("payment", PaymentConfig), ("vend", VendConfig)):
         tables[name] = cls
         tables |= {f"{name}.{sub}": section.cls for sub, section in sections(cls).items()}
-    return tables | {"slot": SlotConfig, "operator": OperatorConfig}
+    return tables | {"slot": SlotConfig, "operator": OperatorConfig, "fleet": FleetConfig}
 
 
 TABLES = _tables()
@@ -82,8 +84,10 @@ def build(ctx: Ctx, doc: Mapping[str, Any], path: Path) -> Config:
     _check_faults(ctx, vend.simulated, slots)
     check_gateway(ctx, payment, currency)
     operator = _operator(top.sub("operator"))
+    fleet = read_fleet(top.sub("fleet"), path.parent)
     top.finish()
-    return Config(path, machine, display, payment, vend, slots, operator, tuple(ctx.warnings))
+    return Config(path, machine, display, payment, vend, slots, operator, fleet,
+                  tuple(ctx.warnings))
 
 
 def _check_faults(ctx: Ctx, simulated: SimulatedConfig, slots: tuple[SlotConfig, ...]) -> None:

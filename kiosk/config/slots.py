@@ -10,7 +10,7 @@ from decimal import Decimal
 from hardware.gpio_config import WIRING_KEYS, GpioConfig, motor_problems
 from kiosk.config.reader import Reader
 from kiosk.config.words import is_int
-from kiosk.money import MINOR_UNITS, decimal_places, max_amount, parse_decimal
+from kiosk.money import parse_decimal, price_problem
 
 STOCK_MAX = 1_000_000
 _SLOT_ID = re.compile(r"[A-Za-z0-9_-]{1,8}")
@@ -89,20 +89,11 @@ def _price(r: Reader, currency: str | None) -> Decimal:
 
 
 def _positive_price(r: Reader, price: Decimal, shown: str, currency: str | None) -> Decimal:
-    if price <= 0:
-        r.error("price", f"must be greater than zero, found {shown}")
-    elif price > max_amount(currency or "USD"):
-        # Beyond it quantize, scaleb and the gateways' JSON numbers lose digits or fail.
-        who = f"a {currency} price" if currency else "a price"
-        r.error("price", f"{shown} is too large: {who} goes up to {max_amount(currency or 'USD')}")
-    elif currency is not None and decimal_places(price) > MINOR_UNITS[currency]:
-        allowed = MINOR_UNITS[currency]
-        rule = "whole numbers" if allowed == 0 else f"at most {allowed} decimals"
-        r.error("price", f"{shown} has {decimal_places(price)} decimals but {currency} "
-                         f"prices take {rule}")
-    else:
-        return price
-    return Decimal(0)
+    problem = price_problem(price, shown, currency)
+    if problem:
+        r.error("price", problem)
+        return Decimal(0)
+    return price
 
 
 def _motor(r: Reader, gpio: GpioConfig | None) -> str | None:

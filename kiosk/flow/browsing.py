@@ -37,10 +37,11 @@ class BrowsingScreens(FlowSteps):
             # for until the customer confirms there (with a coin, or "pay" when the wallet
             # picks the coin), and Back returns to the grid.
             if self.settings.choose_asset:
-                sale = Sale(slot_id=product.slot_id)
+                sale = Sale(slot_id=product.slot_id, price=product.price)
                 return go(state, Screen.CHOOSE_COIN, now, sale,
                           LoadAssets(product.slot_id, product.price, self.settings.currency))
-            return go(state, Screen.CHOOSE_COIN, now, Sale(slot_id=product.slot_id, assets=()))
+            return go(state, Screen.CHOOSE_COIN, now,
+                      Sale(slot_id=product.slot_id, price=product.price, assets=()))
         if isinstance(event, CancelPressed):
             return self._to_attract(state, now)
         return self._idle_check(state, event, now)
@@ -70,7 +71,7 @@ class BrowsingScreens(FlowSteps):
                 or not state.available(product.slot_id):
             return Transition(state, (ReleaseSelection(),))
         state = replace(state, last_input=now)
-        sale = Sale(slot_id=product.slot_id, keypad=True)
+        sale = Sale(slot_id=product.slot_id, price=product.price, keypad=True)
         if self.settings.choose_asset:
             return go(state, Screen.CHOOSE_COIN, now, sale,
                       LoadAssets(product.slot_id, product.price, self.settings.currency))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
 
 from kiosk.flow.state import ClaimReason, Dropped
 from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentStatus
@@ -122,6 +124,9 @@ class SaleInterrupted:
 class StockChanged:
     stock: Mapping[str, int]
     disabled: frozenset[str]
+    # Slots whose price the operator changed since the config (a fleet command): the items'
+    # new prices. A sale already under way keeps the price it started at (``Sale.price``).
+    prices: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
 
 
 Event = (Tick | StartTapped | ItemChosen | CoinChosen | CancelPressed | DonePressed

@@ -49,8 +49,10 @@ class Flow(BrowsingScreens, PayingScreens, ResultScreens):
         if isinstance(event, WallClockSet):
             return Transition(replace(state, wall_offset_s=event.offset_s))
         if isinstance(event, StockChanged):
+            products = tuple(replace(p, price=event.prices.get(p.slot_id, p.price))
+                             for p in state.products)
             return Transition(replace(state, stock=MappingProxyType(dict(event.stock)),
-                                      disabled=event.disabled))
+                                      disabled=event.disabled, products=products))
         if isinstance(event, HardwareChanged):
             return self._hardware_changed(state, event, now)
         if isinstance(event, PaymentUpdate) and not self._is_current_payment(state, event):

@@ -114,6 +114,9 @@ class Sale:
     """The customer's sale in progress. ``order`` exists once the coin is chosen."""
 
     slot_id: str
+    # The price shown when the item was chosen: what the order asks, whatever a remote price
+    # change does to the item meanwhile. None only for a sale rebuilt from the journal.
+    price: Decimal | None = None
     assets: tuple[Asset, ...] | None = None   # None while the coin list is loading
     order: Order | None = None
     request: PaymentRequest | None = None

@@ -56,8 +56,9 @@ class FlowSteps:
         if sale.keypad and self.settings.keypad_patience_s is not None:
             # The machine stops waiting for a keypad pick: the payment must end before it.
             window = min(window, self.settings.keypad_patience_s - KEYPAD_MARGIN_S)
+        price = product.price if sale.price is None else sale.price
         order = Order(tx_id=self._new_tx_id(), slot_id=product.slot_id, item_name=product.name,
-                      amount=product.price, currency=self.settings.currency, asset=asset,
+                      amount=price, currency=self.settings.currency, asset=asset,
                       expires_at=int(now + state.wall_offset_s + window))
         return go(state, Screen.CREATING_PAYMENT, now,
                   # on a whole second of ``now``: the countdown ticks with the UI's clock

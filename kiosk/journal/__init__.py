@@ -25,18 +25,22 @@ A sale, step by step (status column in brackets)::
 Amounts are stored as decimal TEXT and come back as ``Decimal``; event details are JSON objects
 (``Decimal`` values are written as strings). Timestamps are ISO-8601 UTC with microseconds.
 
-The parts, one job each (a ``Journal`` is all of them on one connection):
-``store`` the file, its lock and transactions; ``status`` the statuses; ``payments`` and
-``vends`` a sale's steps; ``claims`` what a failure owes; ``refunds`` the refund queue;
-``recovery`` what a restart settles; ``records`` reading back, slots, self-tests, operator
-events; ``encoding`` how values are written.
+The parts, one job each (a ``Journal`` is all of them on one connection): ``store`` the file,
+its lock and transactions; ``status`` the statuses; ``payments`` and ``vends`` a sale's steps;
+``claims`` what a failure owes; ``refunds`` the refund queue; ``recovery`` what a restart
+settles; ``records`` reading back, slots, self-tests, operator events; ``commands`` the fleet's
+commands, each applied once; ``outbox`` and ``outbox_rows`` what the fleet link must still
+publish, written in the same transaction as the change it reports; ``encoding`` how values are
+written.
 """
 
 from __future__ import annotations
 
+from kiosk.journal.commands import FleetCommands, Settlement, SlotChange
 from kiosk.journal.encoding import utc_now
+from kiosk.journal.outbox import Outbox, OutboxRow
 from kiosk.journal.payments import Payments
-from kiosk.journal.records import PIN_FAILED, PIN_LOCKED, PIN_OK, Records, SlotState
+from kiosk.journal.records import PIN_FAILED, PIN_LOCKED, PIN_OK, SlotState
 from kiosk.journal.recovery import Recovery, RecoveryReport
 from kiosk.journal.refunds import PendingRefund, RefundQueue
 from kiosk.journal.status import (
@@ -53,9 +57,9 @@ from kiosk.journal.vends import Vends
 
 __all__ = ["ABANDONED", "FILE_NAME", "OPEN_CLAIM_STATUSES", "PIN_FAILED", "PIN_LOCKED", "PIN_OK",
            "PRE_PAYMENT", "SCHEMA_VERSION", "SLOT_FAILURES", "STATUSES", "Journal",
-           "Status", "Step",
-           "PendingRefund", "RecoveryReport", "SlotState", "utc_now"]
+           "Status", "Step", "OutboxRow", "PendingRefund", "RecoveryReport", "Settlement",
+           "SlotChange", "SlotState", "utc_now"]
 
 
-class Journal(Payments, Vends, RefundQueue, Recovery, Records):
+class Journal(Payments, Vends, RefundQueue, Recovery, FleetCommands, Outbox):
     """The sales journal. Thread-safe; every public method is one atomic step."""

@@ -7,10 +7,13 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from kiosk.claims import normalize_claim_code
-from kiosk.journal.encoding import asset_from_json, dumps
+from kiosk.journal.encoding import asset_from_json, dumps, optional_decimal
+from kiosk.journal.outbox_rows import EVENT
+from kiosk.journal.status import OPEN_CLAIM_STATUSES
 from kiosk.journal.store import Store
 
 # Operator events that count towards (or reset) the PIN lockout.
@@ -27,6 +30,8 @@ class SlotState:
     stock: int
     disabled: bool
     disabled_reason: str
+    price: Decimal | None = None          # set by a fleet command, instead of the config's
+    price_base: Decimal | None = None     # the config's price when it was set
 
 
 
@@ -121,6 +126,8 @@ class Records(Store):
         with self._tx() as cur:
             cur.execute("INSERT INTO selftests (at, passed, report) VALUES (?, ?, ?)",
                         (at, int(passed), dumps({"checks": checks})))
+            self._report(cur, EVENT, {"group": "selftest", "kind": "selftest", "at": at,
+                                      "passed": passed, "checks": checks}, fact=True)
         return at
 
     def selftests(self, limit: int = 20) -> list[dict[str, Any]]:
@@ -135,8 +142,7 @@ class Records(Store):
         """Journal one operator action (restock, re-enable, test vend, PIN failure...)."""
         at = self._stamp()
         with self._tx() as cur:
-            cur.execute("INSERT INTO operator_events (at, kind, detail) VALUES (?, ?, ?)",
-                        (at, kind, dumps(detail)))
+            self._operator_row(cur, at, kind, detail)
         return at
 
     def operator_change(self, slot_id: str, kind: str, detail: Mapping[str, Any], *,
@@ -145,8 +151,14 @@ class Records(Store):
         at = self._stamp()
         with self._tx() as cur:
             self._set_slot(cur, slot_id, stock, enabled)
-            cur.execute("INSERT INTO operator_events (at, kind, detail) VALUES (?, ?, ?)",
-                        (at, kind, dumps({"slot": slot_id, **detail})))
+            self._operator_row(cur, at, kind, {"slot": slot_id, **detail})
+
+    def _operator_row(self, cur: sqlite3.Cursor, at: str, kind: str,
+                      detail: Mapping[str, Any]) -> None:
+        cur.execute("INSERT INTO operator_events (at, kind, detail) VALUES (?, ?, ?)",
+                    (at, kind, dumps(detail)))
+        self._report(cur, EVENT, {"group": "operator", "kind": kind, "at": at,
+                                  "detail": dict(detail)}, fact=True)
 
     def operator_events(self, limit: int = 100) -> list[dict[str, Any]]:
         """The latest operator events, oldest first: ``{at, kind, detail}``."""
@@ -155,6 +167,15 @@ class Records(Store):
                                " ORDER BY seq DESC LIMIT ?) ORDER BY seq", (limit,)).fetchall()
         return [{"at": row["at"], "kind": row["kind"], "detail": json.loads(row["detail"])}
                 for row in rows]
+
+    def latest_operator_event(self, kinds: tuple[str, ...]) -> dict[str, Any] | None:
+        """The newest operator event of one of ``kinds``: ``{at, kind, detail}``, or None."""
+        marks = ", ".join("?" * len(kinds))
+        with self._tx(write=False) as cur:
+            row = cur.execute(f"SELECT at, kind, detail FROM operator_events WHERE kind IN"
+                              f" ({marks}) ORDER BY seq DESC LIMIT 1", kinds).fetchone()
+        return None if row is None else {"at": row["at"], "kind": row["kind"],
+                                         "detail": json.loads(row["detail"])}
 
     def pin_lockout(self) -> tuple[int, float]:
         """``(wrong PINs in a row, locked until)`` from the operator events: failures count
@@ -173,11 +194,19 @@ class Records(Store):
                 break
         return failures, 0.0
 
+    def open_claim_count(self) -> int:
+        """Sales the operator still owes something (``kiosk journal --claims``)."""
+        marks = ", ".join("?" * len(OPEN_CLAIM_STATUSES))
+        with self._tx(write=False) as cur:
+            return int(cur.execute(f"SELECT COUNT(*) FROM transactions WHERE status IN ({marks})",
+                                   sorted(OPEN_CLAIM_STATUSES)).fetchone()[0])
+
     def slot_states(self) -> dict[str, SlotState]:
         with self._tx(write=False) as cur:
-            rows = cur.execute("SELECT id, stock, disabled, disabled_reason FROM slots"
-                               " ORDER BY id").fetchall()
+            rows = cur.execute("SELECT * FROM slots ORDER BY id").fetchall()
         return {row["id"]: SlotState(stock=int(row["stock"]), disabled=bool(row["disabled"]),
-                                     disabled_reason=row["disabled_reason"] or "")
+                                     disabled_reason=row["disabled_reason"] or "",
+                                     price=optional_decimal(row["price"]),
+                                     price_base=optional_decimal(row["price_base"]))
                 for row in rows}
 

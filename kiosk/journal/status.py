@@ -32,6 +32,7 @@ class Status(StrEnum):
     PAID_LATE = "paid_late"            # money for a sale that had already ended
     REFUND_DUE = "refund_due"          # owed: a queued refund or a claim code
     REFUNDED = "refunded"
+    SETTLED = "settled"                # the operator settled a claim by hand (gave the item)
 
 
 STATUSES: tuple[str, ...] = tuple(status.value for status in Status)
@@ -81,6 +82,7 @@ class Step(StrEnum):
     REFUND_DONE = "refund_done"
     RECOVER_UNSHOWN = "recover_unshown"  # restart: a payment that was never shown
     RECOVER_VEND = "recover_vend"      # restart: a vend with no result
+    SETTLE_CLAIM = "settle_claim"      # the operator sent the refund or gave the item
 
 
 def _statuses(*groups: frozenset[Status] | Status) -> frozenset[Status]:
@@ -110,6 +112,7 @@ MOVES: Mapping[Step, tuple[frozenset[Status], frozenset[Status]]] = {
     Step.RECOVER_UNSHOWN: (_statuses(Status.CREATING), _statuses(Status.PAYMENT_FAILED)),
     Step.RECOVER_VEND: (_statuses(Status.VENDING),
                         _statuses(Status.VEND_FAILED, Status.VEND_UNKNOWN)),
+    Step.SETTLE_CLAIM: (OPEN_CLAIM_STATUSES, _statuses(Status.REFUNDED, Status.SETTLED)),
 }
 
 

@@ -14,10 +14,13 @@ from types import TracebackType
 from typing import Any, Self
 
 from kiosk.errors import JournalError
+from kiosk.journal import outbox_rows
 from kiosk.journal.encoding import dumps, utc_now
+from kiosk.journal.outbox_rows import EVENT, OutboxSettings, sale_event
 from kiosk.journal.status import Status, Step, check
 
-SCHEMA_VERSION = 4   # 2: selftests table; 3: operator_events table; 4: refunds, slot failures
+# 2: selftests; 3: operator_events; 4: refunds, slot failures; 5: outbox, commands, prices
+SCHEMA_VERSION = 5
 FILE_NAME = "journal.db"
 CHECK_LINES = 3                   # problems a damaged journal reports, at most
 
@@ -51,7 +54,9 @@ CREATE TABLE IF NOT EXISTS slots (
     stock INTEGER NOT NULL,
     disabled INTEGER NOT NULL DEFAULT 0,
     disabled_reason TEXT NOT NULL DEFAULT '',
-    failures INTEGER NOT NULL DEFAULT 0
+    failures INTEGER NOT NULL DEFAULT 0,
+    price TEXT NULL,
+    price_base TEXT NULL
 );
 CREATE TABLE IF NOT EXISTS refunds (
     tx_id TEXT PRIMARY KEY REFERENCES transactions(id),
@@ -69,14 +74,19 @@ CREATE TABLE IF NOT EXISTS selftests (
     passed INTEGER NOT NULL,
     report TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS commands (
+    id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reply TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS operator_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
     kind TEXT NOT NULL,
     detail TEXT NOT NULL
 );
-"""
-
+""" + outbox_rows.SCHEMA
 
 
 class Store:
@@ -88,6 +98,9 @@ class Store:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._write_fault = ""             # why the last write failed (disk full...), or ""
+        self._outbox: OutboxSettings | None = None   # the fleet's outbox, when there is a fleet
+        self._outbox_added = False         # this transaction added outbox rows
+        self.journal_id = ""               # this file's own id, read with the outbox's
         try:
             conn = sqlite3.connect(str(self.path), isolation_level=None,
                                    check_same_thread=False, timeout=10.0)
@@ -189,6 +202,7 @@ class Store:
                 self._storage_failed(exc, write)
                 raise JournalError(f"journal {self.path}: cannot begin a write: {exc}") from exc
             try:
+                self._outbox_added = False
                 yield conn.cursor()
                 conn.execute("COMMIT")
             except BaseException as exc:
@@ -203,6 +217,8 @@ class Store:
                 raise
             if write:
                 self._write_fault = ""
+                if self._outbox is not None and self._outbox_added:
+                    self._outbox.wake()
 
     def _storage_failed(self, exc: sqlite3.Error, write: bool) -> None:
         """A write the storage refused (full, read-only, failing, corrupt), not one the
@@ -222,6 +238,9 @@ class Store:
             slot_columns = {row[1] for row in cur.execute("PRAGMA table_info(slots)")}
             if "failures" not in slot_columns:  # a version 3 journal
                 cur.execute("ALTER TABLE slots ADD COLUMN failures INTEGER NOT NULL DEFAULT 0")
+            if "price" not in slot_columns:     # before version 5: no remote prices
+                cur.execute("ALTER TABLE slots ADD COLUMN price TEXT NULL")
+                cur.execute("ALTER TABLE slots ADD COLUMN price_base TEXT NULL")
             if version < SCHEMA_VERSION:
                 cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -235,14 +254,24 @@ class Store:
                 move: tuple[Step, Status] | None = None) -> None:
         """Append one event and touch the row; with ``move``, the sale takes that step to that
         status (``_move``)."""
-        if move is not None:
-            self._require(cur, tx_id, *move)
+        row = None if move is None else self._require(cur, tx_id, *move)
         stamp = self._stamp()
         cur.execute("INSERT INTO events (tx_id, at, kind, detail) VALUES (?, ?, ?, ?)",
                     (tx_id, stamp, kind, dumps(detail)))
         cur.execute("UPDATE transactions SET updated_at = ? WHERE id = ?", (stamp, tx_id))
         if move is not None:
             cur.execute("UPDATE transactions SET status = ? WHERE id = ?", (move[1].value, tx_id))
+        if self._outbox is not None:
+            row = row or self._row(cur, tx_id)
+            status = row["status"] if move is None else move[1].value
+            self._report(cur, EVENT, sale_event(row, kind, stamp, status, detail), fact=True)
+
+    def _report(self, cur: sqlite3.Cursor, topic: str, payload: Mapping[str, Any], *,
+                fact: bool) -> None:
+        """Add what the fleet must be told to the outbox, in the caller's transaction."""
+        if self._outbox is not None:
+            outbox_rows.insert(cur, self._outbox, topic, payload, fact=fact)
+            self._outbox_added = True
 
     def _move(self, cur: sqlite3.Cursor, tx_id: str, step: Step, status: Status) -> None:
         """A status change without an event of its own (a repeated poll's new reading)."""

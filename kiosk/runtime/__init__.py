@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from hardware.base import KeypadSelection, VendDriver, VendResult
 from kiosk import operator as op
@@ -53,6 +53,7 @@ from kiosk.flow import (
     Vend,
     WallClockSet,
 )
+from kiosk.config import Config
 from kiosk.gateway_health import GatewayHealth, MonitoredGateway
 from kiosk.journal import Journal
 from kiosk.money import format_amount
@@ -63,10 +64,14 @@ from kiosk.runtime.operator import OperatorActions
 from kiosk.runtime.owed import RefundDesk
 from kiosk.runtime.parts import Parts, SlotWiring
 from kiosk.runtime.payments import PaymentEffects
+from kiosk.runtime.remote import RemoteCommands
 from kiosk.runtime.startup import Startup
 from kiosk.runtime.vending import VendEffects
 from kiosk.watcher import PaymentWatcher
-from kiosk.worker import EffectWorker
+from kiosk.worker import EffectWorker, SupervisedLoop
+
+if TYPE_CHECKING:
+    from kiosk.fleet.commands import Command   # cryptography: only with a fleet
 
 __all__ = ["STARTING_UP", "Runtime", "SlotWiring"]
 
@@ -141,6 +146,7 @@ class Runtime:
         self.operator = op.OperatorState(has_pin=bool(operator_pin_hash))
         self._routes = self._effect_routes()
         self._operator_routes = self._operator_effect_routes()
+        self._more_loops: list[SupervisedLoop] = []
 
     def _effect_routes(self) -> dict[type, Route[Any]]:
         sale, misc = self._sale_worker, self._misc_worker
@@ -201,7 +207,18 @@ class Runtime:
     def alive(self) -> bool:
         """Every worker thread is running and recent: what the systemd watchdog ping needs."""
         return (self.watcher.alive() and self.refunds.alive() and self._sale_worker.alive()
-                and self._misc_worker.alive())
+                and self._misc_worker.alive() and all(loop.alive() for loop in self._more_loops))
+
+    def fleet_commands(self, config: Config) -> Callable[[Command], None]:
+        """Where the fleet link hands a checked command: applied on the sale worker, in
+        order with the sales."""
+        remote = RemoteCommands(self._parts, self.health, config)
+        route = Route["Command"](self._sale_worker, remote.apply, remote.crashed)
+        return lambda command: self._run(route, command)
+
+    def supervise(self, loop: SupervisedLoop) -> None:
+        """One more worker thread the watchdog ping depends on (the fleet link)."""
+        self._more_loops.append(loop)
 
     def stop_selling(self) -> None:
         """The kiosk is shutting down: what is under way finishes, no new sale starts."""

@@ -1,8 +1,9 @@
 """Whether the kiosk may sell, checked on the misc worker: the first fault found is the reason
 on the out-of-service screen, and a fault is looked at again every 2 s until it is gone.
 
-In order: shutting down, start-up, the journal's storage, the clock, the vend hardware, a
-failing worker, a payment whose status cannot be read, the gateway.
+In order: shutting down, start-up, the operator's word (a fleet command), the journal's storage,
+the clock, the vend hardware, a failing worker, a payment whose status cannot be read, the
+gateway.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ HEALTH_CHECK_INTERVAL_S = 30.0
 FAULT_RECHECK_INTERVAL_S = 2.0    # out of service: notice quickly when the machine is back
 CUSTOMER_FRESH_S = 20.0           # a customer's first tap probes a gateway quiet for longer
 STARTING_UP = "starting up"
+# The operator events of a fleet command taking the kiosk out of service and back.
+SERVICE_OFF = "service_off"
+SERVICE_ON = "service_on"
+
+
+def out_of_service_reason(reason: str) -> str:
+    return f"out of service: {reason or 'by the operator'}"
 
 
 class Health:
@@ -35,6 +43,7 @@ class Health:
         self._time_synced = time_synced  # None: the wall clock is trusted (kiosk.time_sync)
         self.startup_fault = STARTING_UP  # set by start-up: "" once the journal is recovered
         self._stopping = ""               # set once: the kiosk is shutting down
+        self._taken_out = ""              # the operator's word (a fleet command): why not
         self._customer_coming = False     # a tap asked for a fresh look at the gateway
         self._next_check = parts.clock() + FAULT_RECHECK_INTERVAL_S  # start-up checks first
         self._pending = False
@@ -63,6 +72,18 @@ class Health:
 
     # -- any thread
 
+    def take_out_of_service(self, reason: str) -> None:
+        """The operator took the kiosk out of service (a reason), or put it back (""): it
+        stays so until told otherwise, across restarts (``Startup`` reads the journal)."""
+        self._taken_out = reason
+        self.check_now()
+
+    def restore_service_order(self) -> None:
+        """At start-up: the last word of the operator on service still holds."""
+        last = self._parts.journal.latest_operator_event((SERVICE_OFF, SERVICE_ON))
+        if last is not None and last["kind"] == SERVICE_OFF:
+            self._taken_out = out_of_service_reason(str(last["detail"].get("reason", "")))
+
     def check_now(self) -> None:
         self._next_check = self._parts.clock()
 
@@ -77,7 +98,8 @@ class Health:
             health = self._parts.driver.health()
             hardware = "" if health.ready else health.reason or "not ready"
             # Without its watcher the kiosk would never see a payment: out of service.
-            fault = (self._stopping or self.startup_fault or self._journal_fault()
+            fault = (self._stopping or self.startup_fault or self._taken_out
+                     or self._journal_fault()
                      or self._time_fault() or hardware
                      or self._parts.sale_worker.fault or self._parts.misc_worker.fault
                      or self._watcher.fault or self._refunds.fault

@@ -40,10 +40,14 @@ class Parts:
     wall_clock: Callable[[], float]      # only what is dated: the journal, the gateway
 
     def post_stock(self) -> None:
-        """The journal's stock and disabled slots, to the flow."""
+        """The journal's stock, disabled slots and prices set by the fleet, to the flow."""
         slots = self.journal.slot_states()
+        # A fleet price stands while the config's price is the one it replaced: once the
+        # operator edits the config's price, the config wins again.
+        prices = {k: s.price for k, s in slots.items() if s.price is not None
+                  and k in self.products and s.price_base == self.products[k].price}
         self.post(StockChanged({k: s.stock for k, s in slots.items()},
-                               frozenset(k for k, s in slots.items() if s.disabled)))
+                               frozenset(k for k, s in slots.items() if s.disabled), prices))
 
     def monotonic(self, wall_time: float) -> float:
         """A wall-clock time (a PIN lock's end) as the UI thread's ``now`` reads it; 0: none."""

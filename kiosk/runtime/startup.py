@@ -56,6 +56,7 @@ class Startup:
                 self._watcher.watch(order, request, late=True)
         self._show_interrupted(report.vend_unknown + report.refund_due)
         self._parts.post_stock()
+        self._health.restore_service_order()
         # The operator's new file was refused: never sell on the old config without saying so.
         rejected = recorded_errors(journal.path.parent)
         self._health.startup_fault = " ".join(rejected.splitlines()[:2])

@@ -6,7 +6,8 @@ job; even screenshots are encoded and written by a worker.
 
 Screens draw on a logical (upright) surface that is turned onto the panel once per changed
 frame: ``display.rotation`` is clockwise, like ``rotate=`` in cmdline.txt
-(``kiosk.ui.orientation``).
+(``kiosk.ui.orientation``). What a tap means is ``kiosk.ui.dispatch``, the language on screen
+``kiosk.ui.language`` and ``--screenshots`` ``kiosk.ui.screenshots``.
 """
 
 from __future__ import annotations
@@ -15,24 +16,23 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pygame
-from PIL import Image
 
 from kiosk.autopilot import Autopilot
-from kiosk.flow import KioskState, Screen
-from kiosk.operator import CornerHeld
+from kiosk.flow import Screen
 from kiosk.runtime import Runtime
 from kiosk.sdnotify import Notifier
 from kiosk.ui import widgets as w
-from kiosk.ui.input import Tap, TapAdapter
-from kiosk.ui.operator_screens import render_operator
+from kiosk.ui.dispatch import InputDispatch
 from kiosk.ui.display import open_display
+from kiosk.ui.language import LanguageChoice
+from kiosk.ui.operator_screens import render_operator
 from kiosk.ui.orientation import Orientation
 from kiosk.ui.screens import LANGUAGE_ACTION, View, render
+from kiosk.ui.screenshots import ScreenRecorder
 from kiosk.ui.widgets import Button
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,7 @@ class KioskApp:
     """The loop: ``open`` the display, then ``frame`` about 30 times a second until it says stop.
 
     Besides the flow's state it keeps the little state that is the screen's own business: which
-    language the customer picked (back to ``machine.locale`` once the kiosk returns to attract
-    after a sale or inactivity) and the panel's rotation.
+    language the customer picked (``LanguageChoice``) and the panel's rotation.
     """
 
     def __init__(self, runtime: Runtime, view: View, display: DisplayOptions, *,
@@ -70,29 +69,25 @@ class KioskApp:
         self._runtime = runtime
         self._view = view
         self._display = display
-        self._screenshots_dir = screenshots_dir
         self._autopilot = autopilot
         self._max_run_s = max_run_s
         self._clock = clock
         self._buttons: list[Button] = []
-        self._shots = 0
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screenshots")
+        self._recorder = ScreenRecorder(screenshots_dir)
         self._notifier = Notifier()
-        self._last_activity = 0.0
         self._stop_requested = False
         self._finishing = False            # stop requested mid-vend: the vend ends first
-        self.default_language = view.catalogue.resolve(view.locale)
-        self.language = self.default_language
-        self._language_at = 0.0            # when the customer last changed the language
+        self._language = LanguageChoice(view.catalogue, view.locale)
         self._dirty = True                 # something only the UI knows changed: redraw
         self._last_screen: Screen | None = None   # on the last frame drawn
-        self._last_asked: tuple[object, ...] = ()  # what that frame asked of the customer
-        self._seen_screen: Screen | None = None   # on the last frame, drawn or not
+        self._screen_changed_at = 0.0
         self._last_second = -1
         self._native: pygame.Surface | None = None
         self._logical: pygame.Surface | None = None
         self._orientation = Orientation(DEFAULT_WINDOW, display.rotation)
-        self._adapter = TapAdapter(DEFAULT_WINDOW, rotation=display.rotation)
+        self._input = InputDispatch(DEFAULT_WINDOW, display.rotation, post=runtime.post,
+                                    run_action=self._ui_action,
+                                    escape_quits=not display.fullscreen)
 
     @property
     def buttons(self) -> list[Button]:
@@ -102,6 +97,16 @@ class KioskApp:
     @property
     def orientation(self) -> Orientation:
         return self._orientation
+
+    @property
+    def language(self) -> str:
+        """The language the customer screens speak now."""
+        return self._language.current
+
+    @property
+    def default_language(self) -> str:
+        """``machine.locale``'s language: each new customer's."""
+        return self._language.default
 
     def run(self) -> bool:
         """Run until quit or until the autopilot is done; False if ``max_run_s`` ran out."""
@@ -135,10 +140,10 @@ class KioskApp:
         self._native = native
         self._orientation = Orientation(native.get_size(), self._display.rotation)
         self._logical = self._orientation.logical_surface(native)
-        self._adapter = TapAdapter(native.get_size(), rotation=self._display.rotation)
+        self._input.resize(native.get_size())
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
+        self._recorder.close()
         self._notifier.close()
         pygame.display.quit()
 
@@ -146,13 +151,14 @@ class KioskApp:
         """Input, the flow, a redraw if anything visible changed; False: stop (quit, or the
         autopilot is done)."""
         assert self._native is not None and self._logical is not None, "open() first"
-        if not self._handle_input(now):
+        if not self._input.handle(self._buttons, now):
             return False
         if self._runtime.alive():  # a wedged worker stops the pings: systemd restarts us
             self._notifier.ping(now)
         changed = self._runtime.pump(now)
         state = self._runtime.state
-        self._follow_language(state, now)
+        if self._language.follow(state, self._runtime.flow.settings.idle_timeout_s, now):
+            self._dirty = True
         second = int(now * (ANIMATION_FPS if state.screen in ANIMATED else 1))
         if changed or self._dirty or second != self._last_second or self._last_screen is None:
             # (a runtime without an operator menu, a test double say, simply has none)
@@ -166,20 +172,16 @@ class KioskApp:
             self._notifier.ready()  # the first frame is on screen
             self._last_second = second
             self._dirty = False
-            asked = _asked_of_customer(state)
-            if state.screen is not self._last_screen or asked != self._last_asked:
-                # A new screen, or a new QR, amount or code on the same one (a re-quote, a
-                # top-up, a withdrawn code): each is a record of what the customer was told.
-                self._screenshot(self._logical, state.screen)
-                self._last_asked = asked
-            if state.screen is not self._last_screen:
+            new_screen = state.screen is not self._last_screen
+            self._recorder.frame_drawn(self._logical, state, new_screen)
+            if new_screen:
                 self._last_screen = state.screen
-                self._last_activity = now
+                self._screen_changed_at = now
         return not (self._autopilot is not None and self._drive_autopilot(now))
 
     def _next_delay(self, now: float) -> float:
         """Seconds until the loop must look again: input, animation or the countdown."""
-        if now - self._last_activity < ACTIVE_FOR_S:
+        if now - max(self._input.last_tap_at, self._screen_changed_at) < ACTIVE_FOR_S:
             return ACTIVE_FRAME_S
         if self._runtime.state.screen in ANIMATED:
             return min(IDLE_POLL_S, 1 / ANIMATION_FPS)
@@ -213,58 +215,13 @@ class KioskApp:
             size = DEFAULT_WINDOW
         return open_display(size, fullscreen=fullscreen, headless=options.headless)
 
-    def _handle_input(self, now: float) -> bool:
-        for event in pygame.event.get():
-            if event.type == pygame.QUIT:
-                return False
-            if (event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE
-                    and not self._display.fullscreen):
-                return False
-            tap = self._adapter.feed(event, now)
-            if tap is not None:
-                self._tap(tap, now)
-        if self._adapter.poll(now):  # the operator menu's hidden gesture
-            self._runtime.post(CornerHeld())
-        return True
-
-    def _tap(self, tap: Tap, now: float) -> None:
-        self._last_activity = now
-        for button in self._buttons:
-            if button.rect.collidepoint(tap.x, tap.y):
-                if button.action is not None:
-                    self._ui_action(button.action, now)
-                elif button.event is not None:
-                    self._runtime.post(button.event)
-                return
-
     def _ui_action(self, action: str, now: float) -> None:
         """Buttons that change only the screen, never the sale."""
         if action == LANGUAGE_ACTION:
-            self._set_language(self._view.catalogue.with_language(self.language).next_language())
-            self._language_at = now
+            if self._language.pick_next(now):
+                self._dirty = True
         else:
             log.warning("no UI action %r", action)
-
-    def _set_language(self, language: str) -> None:
-        if language != self.language:
-            self.language = language
-            self._dirty = True
-
-    def _follow_language(self, state: KioskState, now: float) -> None:
-        """Back to ``machine.locale`` for the next customer: when the kiosk returns to attract
-        (after a sale, a cancel, inactivity, a fault), unless this customer just tapped Back on
-        the item list; and when a language was picked on attract but nobody started."""
-        previous, self._seen_screen = self._seen_screen, state.screen
-        if state.screen is not Screen.ATTRACT:
-            return
-        if previous is not None and previous is not Screen.ATTRACT:
-            backed_out = (previous is Screen.CHOOSE_ITEM
-                          and state.last_input == state.screen_since)
-            if not backed_out:
-                self._set_language(self.default_language)
-        idle_s = self._runtime.flow.settings.idle_timeout_s
-        if now - max(self._language_at, state.screen_since) >= idle_s:
-            self._set_language(self.default_language)
 
     def _drive_autopilot(self, now: float) -> bool:
         """Tap what the autopilot chooses, through SDL like a finger would; True when done.
@@ -281,27 +238,3 @@ class KioskApp:
             for kind in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEBUTTONUP):
                 pygame.event.post(pygame.event.Event(kind, pos=(x, y), button=1, touch=False))
         return False
-
-    def _screenshot(self, surface: pygame.Surface, screen: Screen) -> None:
-        """The upright (logical) picture: what the customer reads, whatever the rotation."""
-        if self._screenshots_dir is None:
-            return
-        self._shots += 1
-        path = self._screenshots_dir / f"{self._shots:04d}-{screen.value}.png"
-        pixels = pygame.image.tobytes(surface, "RGB")
-        self._writer.submit(_write_png, path, surface.get_size(), pixels)
-
-
-def _asked_of_customer(state: KioskState) -> tuple[object, ...]:
-    """What the screen asks the customer to pay, or gives them to keep."""
-    sale = state.sale
-    if sale is None:
-        return ()
-    request, status = sale.request, sale.status
-    return (request.link if request else None, request.crypto_amount if request else None,
-            status.remaining if status else None, sale.claim_code)
-
-
-def _write_png(path: Path, size: tuple[int, int], pixels: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.frombytes("RGB", size, pixels).save(path)

@@ -15,6 +15,7 @@ and the word-free pieces (product card, payment QR, claim block...) ``kiosk.ui.p
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pygame
 
@@ -120,6 +121,8 @@ def _choose_coin(c: Canvas, state: KioskState, now: float) -> list[w.Button]:
     sale = sale_of(state)
     product = state.product(sale.slot_id)
     assert product is not None
+    if sale.price is not None:   # the price the sale started at, not a newer one
+        product = replace(product, price=sale.price)
     c.header(c.t("choose_coin.title", item=product.name, price=c.price(product)))
     top = c.header_rect().bottom + c.px(1)
     w.draw_text(c.surface, c.t("choose_coin.pay_with"),

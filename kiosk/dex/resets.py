@@ -1,0 +1,43 @@
+"""Read-and-reset: a reset is one operator event holding the counters at that moment, so the
+"since last reset" fields are the totals now minus that snapshot. Reads without a reset write
+nothing, like a handheld's plain read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kiosk.dex.counters import Counters
+from kiosk.journal import Journal
+
+RESET_KIND = "dex_reset"
+ALL_EVENTS = 2 ** 62               # operator_events' limit that means "every one"
+
+
+@dataclass(frozen=True)
+class History:
+    """The resets before this read."""
+
+    resets: int = 0
+    last_read: datetime | None = None     # the time the last reset's file was read
+    base: Counters = Counters()           # the counters at the last reset
+
+
+def reset_history(operator_events: Iterable[Mapping[str, Any]]) -> History:
+    history = History()
+    for event in operator_events:
+        if event["kind"] != RESET_KIND:
+            continue
+        detail = event["detail"]
+        read_at = datetime.fromisoformat(str(detail.get("read_at") or event["at"]))
+        history = History(history.resets + 1, read_at,
+                          Counters.from_json(detail.get("counters", {})))
+    return history
+
+
+def record_reset(journal: Journal, counters: Counters, now: datetime) -> None:
+    """Journal this read as a reset; the next file counts its interim figures from here."""
+    journal.operator_event(RESET_KIND, {"read_at": now.isoformat(),
+                                        "counters": counters.to_json()})

@@ -1,0 +1,165 @@
+"""Commands on the machine's ``cmd`` topic: read, checked against the fleet's key, and handed to
+the runtime to apply (``kiosk.runtime.remote``). docs/fleet-protocol.md lists them.
+
+The checks, in order, each answered with its reason: a JSON object; an id; a valid signature by
+the key in ``[fleet] command_public_key`` (none configured: every command refused); this
+machine's id; issued no later than now (with 5 minutes of clock skew) and not expired, with a
+lifetime of at most a day; a known command with its arguments of the right types. A command
+that fails before its signature is verified is never recorded under its id, so a forger cannot
+use up the id of a real command; one that fails after is, and a repeat of it is "replayed".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from kiosk.errors import CommandRefused
+from kiosk.fleet.signing import verify
+
+log = logging.getLogger(__name__)
+
+CLOCK_SKEW = timedelta(minutes=5)
+LONGEST_LIFETIME = timedelta(days=1)
+MAX_MESSAGE_BYTES = 16 * 1024
+_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+# command: {argument: its type}; arguments after "?" may be left out
+ARGUMENTS: Mapping[str, Mapping[str, type]] = {
+    "set_price": {"slot": str, "price": str},
+    "set_stock": {"slot": str, "stock": int},
+    "set_slot_enabled": {"slot": str, "enabled": bool},
+    "set_service": {"in_service": bool, "?reason": str},
+    "selftest": {},
+    "send_audit": {"?reset": bool},
+    "settle_claim": {"claim": str, "how": str, "?reference": str},
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    id: str
+    name: str
+    args: Mapping[str, Any]
+    issued_at: datetime
+    expires_at: datetime
+
+
+class Refusals(Protocol):
+    def command_refused(self, command_id: str | None, reason: str, *,
+                        record: bool) -> dict[str, Any]: ...
+
+
+class CommandInbox:
+    """The fleet link's side: each message checked on the link's thread (it is quick), then
+    applied on the runtime's sale worker by ``apply``; refusals journalled and answered here."""
+
+    def __init__(self, machine_id: str, public_key: bytes | None, journal: Refusals,
+                 apply: Callable[[Command], None],
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self._machine_id = machine_id
+        self._public_key = public_key
+        self._journal = journal
+        self._apply = apply
+        self._now = now
+
+    def receive(self, payload: bytes) -> None:
+        command_id: str | None = None
+        verified = False
+        try:
+            doc = _object(payload)
+            command_id = _command_id(doc)
+            if self._public_key is None:
+                raise CommandRefused("this machine has no command_public_key in [fleet]: "
+                                     "it takes no commands")
+            verify(doc, self._public_key)
+            verified = True
+            command = read_command(doc, self._machine_id, self._now())
+        except CommandRefused as exc:
+            log.warning("fleet command %s refused: %s", command_id or "(no id)", exc)
+            self._journal.command_refused(command_id, str(exc), record=verified)
+            return
+        self._apply(command)
+
+
+def read_command(doc: Mapping[str, Any], machine_id: str, now: datetime) -> Command:
+    """A signed command's content, checked; ``CommandRefused`` with the reason."""
+    command_id = _command_id(doc)
+    if command_id is None:
+        raise CommandRefused('malformed: "id" must be 1 to 100 letters, digits or "._:-"')
+    machine = doc.get("machine")
+    if machine != machine_id:
+        raise CommandRefused(f"for another machine ({json.dumps(machine)}), not {machine_id}")
+    issued_at, expires_at = _moment(doc, "issued_at"), _moment(doc, "expires_at")
+    if issued_at > now + CLOCK_SKEW:
+        raise CommandRefused(f"issued in the future ({doc['issued_at']}; this machine's clock "
+                             f"reads {now.isoformat(timespec='seconds')})")
+    if expires_at <= now:
+        raise CommandRefused(f"expired at {doc['expires_at']}")
+    if not issued_at < expires_at <= issued_at + LONGEST_LIFETIME:
+        raise CommandRefused("expires_at must be after issued_at and at most a day later")
+    name = doc.get("command")
+    if not isinstance(name, str) or name not in ARGUMENTS:
+        raise CommandRefused(f"unknown command {json.dumps(name)} (known: "
+                             f"{', '.join(ARGUMENTS)})")
+    return Command(command_id, name, _arguments(name, doc.get("args", {})), issued_at,
+                   expires_at)
+
+
+def _object(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise CommandRefused(f"malformed: {len(payload)} bytes, more than a command can be")
+    try:
+        doc = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CommandRefused(f"malformed: not JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise CommandRefused("malformed: a command is a JSON object")
+    return doc
+
+
+def _command_id(doc: Mapping[str, Any]) -> str | None:
+    value = doc.get("id")
+    return value if isinstance(value, str) and _ID.fullmatch(value) else None
+
+
+def _moment(doc: Mapping[str, Any], key: str) -> datetime:
+    text = doc.get(key)
+    try:
+        moment = datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise CommandRefused(f'malformed: "{key}" must be a UTC time like '
+                             '"2026-11-25T10:00:00Z"')
+    return moment
+
+
+def _arguments(name: str, args: object) -> dict[str, Any]:
+    if not isinstance(args, dict):
+        raise CommandRefused(f'malformed: "args" of {name} must be an object')
+    wanted = ARGUMENTS[name]
+    names = {key.lstrip("?") for key in wanted}
+    unknown = sorted(set(args) - names)
+    if unknown:
+        raise CommandRefused(f"{name} takes no argument {json.dumps(unknown[0])} (it takes: "
+                             f"{', '.join(sorted(names)) or 'none'})")
+    for key, kind in wanted.items():
+        arg = key.lstrip("?")
+        if arg not in args:
+            if key.startswith("?"):
+                continue
+            raise CommandRefused(f'{name} needs "{arg}"')
+        value = args[arg]
+        # bool is an int in Python: a count must not be true or false
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise CommandRefused(f'{name}: "{arg}" must be {_TYPE_WORDS[kind]}, found '
+                                 f"{json.dumps(value)}")
+    return dict(args)
+
+
+_TYPE_WORDS: Mapping[type, str] = {str: "a string", int: "an integer", bool: "true or false"}

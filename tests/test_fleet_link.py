@@ -1,0 +1,125 @@
+"""The fleet link against a real Mosquitto (TLS, per-machine passwords, the fleet ACL): staged
+sales arrive as events with unique ids in journal order, ``state`` and ``status`` are retained,
+the broker away for the middle of 20 sales loses nothing, and a stopped kiosk says so."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from brokers import CONSOLE, Collector, Mosquitto, console_collector, mosquitto_fixture
+from fleet_kiosk import FleetKiosk, load_fleet_kiosk, payload
+
+from kiosk.sim import Sandbox
+
+__all__ = ["mosquitto_fixture"]    # the fixture, found by pytest through this import
+
+SALE_STEPS = ["payment_requested", "payment_created", "paid_verified", "vend_started",
+              "vend_dispensing", "vend_result"]
+
+
+def kiosk_on(broker: Mosquitto, tmp_path: Path, sandbox: Sandbox,
+             machine: str = "m-001") -> FleetKiosk:
+    return load_fleet_kiosk(tmp_path, sandbox, machine,
+                            {"broker": broker.url, "ca_file": str(broker.ca_file)},
+                            broker.machine(machine))
+
+
+def events(console: Collector, topic: str) -> list[dict[str, object]]:
+    return [payload(m) for m in console.on(f"{topic}/event")]
+
+
+def sale_kinds(console: Collector, topic: str, tx_id: str) -> list[object]:
+    return [e["kind"] for e in events(console, topic) if e.get("tx") == tx_id]
+
+
+def test_sales_arrive_in_journal_order_with_state_and_status_retained(
+        mosquitto: Mosquitto, tmp_path: Path, sandbox: Sandbox) -> None:
+    console = console_collector(mosquitto)
+    kiosk = kiosk_on(mosquitto, tmp_path, sandbox)
+    try:
+        kiosk.wait_published(console, lambda m: m.topic == f"{kiosk.topic}/status"
+                             and payload(m)["online"] is True
+                             and payload(m)["in_service"] is True, timeout_s=15)
+        sold = [kiosk.sell("A1"), kiosk.sell("A2")]
+        kiosk.wait_published(console, lambda m: m.topic == f"{kiosk.topic}/state"
+                             and payload(m)["slots"][1]["stock"] == 49)
+        for tx_id in sold:
+            kiosk.wait_published(console, lambda m, tx=tx_id: payload(m).get("tx") == tx
+                                 and payload(m)["kind"] == "vend_result")
+    finally:
+        kiosk.close()
+    received = events(console, kiosk.topic)
+    ids = [e["id"] for e in received]
+    assert len(ids) == len(set(ids)), "an event arrived twice without a crash"
+    for tx_id in sold:
+        assert [k for k in sale_kinds(console, kiosk.topic, tx_id) if k in SALE_STEPS] \
+            == SALE_STEPS
+    sale = next(e for e in received if e.get("kind") == "vend_result" and e["tx"] == sold[1])
+    assert (sale["slot"], sale["item"], sale["amount"], sale["currency"], sale["gateway"]) \
+        == ("A2", "Cola", "2.00", "USD", "mixpay")
+    # journal order: the outbox seq in each id grows with every event
+    seqs = [int(str(i).rsplit("-", 1)[1]) for i in ids]
+    assert seqs == sorted(seqs)
+    # a console arriving later finds the last state and the goodbye, retained
+    late = console_collector(mosquitto, f"{kiosk.topic}/#")
+    status = payload(late.wait_topic(f"{kiosk.topic}/status"))
+    state = payload(late.wait_topic(f"{kiosk.topic}/state"))
+    late.close()
+    console.close()
+    assert (status["online"], status["machine"], status["reason"]) == (False, "m-001",
+                                                                       "stopped")
+    assert [(s["slot"], s["price"], s["stock"], s["enabled"]) for s in state["slots"]] \
+        == [("A1", "2.50", 49, True), ("A2", "2.00", 49, True)]
+    assert state["open_claims"] == 0 and state["currency"] == "USD"
+
+
+def test_the_broker_away_for_the_middle_of_twenty_sales_loses_nothing(
+        mosquitto: Mosquitto, tmp_path: Path, sandbox: Sandbox) -> None:
+    # A persistent session: the broker keeps what arrives while the console reconnects.
+    console = console_collector(mosquitto, client_id="console-outage", clean_session=False)
+    kiosk = kiosk_on(mosquitto, tmp_path, sandbox)
+    sold: list[str] = []
+    slowest = 0.0
+    try:
+        kiosk.wait_published(console, lambda m: m.topic.endswith("/status")
+                             and payload(m)["online"] and payload(m)["in_service"],
+                             timeout_s=15)
+        for number in range(20):
+            if number == 5:
+                mosquitto.stop()
+            if number == 15:
+                mosquitto.start()
+            started = time.monotonic()
+            sold.append(kiosk.sell("A1" if number % 2 else "A2"))
+            slowest = max(slowest, time.monotonic() - started)
+        kiosk.wait_published(console, lambda m: payload(m).get("tx") == sold[-1]
+                             and payload(m)["kind"] == "vend_result", timeout_s=30)
+    finally:
+        kiosk.close()
+        console.close()
+    received = events(console, kiosk.topic)
+    ids = [e["id"] for e in received]
+    seqs = [int(str(i).rsplit("-", 1)[1]) for i in dict.fromkeys(ids)]
+    assert seqs == sorted(seqs), "events arrived out of journal order"
+    for tx_id in sold:
+        assert [k for k in sale_kinds(console, kiosk.topic, tx_id) if k in SALE_STEPS] \
+            == SALE_STEPS, tx_id
+    assert kiosk.harness.journal().outbox_size() <= 1    # at most the goodbye's state
+    assert slowest < 10, "a dead broker slowed a sale down"
+
+
+def test_a_machine_cannot_publish_as_another(mosquitto: Mosquitto, tmp_path: Path,
+                                             sandbox: Sandbox) -> None:
+    """Logged in as m-002 but configured as m-001: the ACL drops everything it publishes."""
+    console = console_collector(mosquitto, user=CONSOLE)
+    kiosk = load_fleet_kiosk(tmp_path, sandbox, "m-001",
+                             {"broker": mosquitto.url, "ca_file": str(mosquitto.ca_file)},
+                             mosquitto.machine("m-002"))
+    try:
+        kiosk.sell("A1")
+        time.sleep(1.0)
+    finally:
+        kiosk.close()
+    assert [m.topic for m in console.messages] == []
+    console.close()
