@@ -84,6 +84,12 @@ class FleetLink(SupervisedLoop):
 
     # -- any thread
 
+    @property
+    def broker_url(self) -> str:
+        """The broker the link is connected to now, or ""."""
+        session = self._session
+        return session.broker.url if session is not None and session.connected else ""
+
     def wake(self) -> None:
         """Something new in the outbox (or a change to look at): publish now."""
         self._look_at_state = True

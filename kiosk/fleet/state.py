@@ -1,9 +1,11 @@
 """What the fleet link reads of the running kiosk: in service or why not, and the ``state``
-snapshot (slots with price, stock and whether they sell; config version; open claims)."""
+snapshot (slots with price, stock and whether they sell; config version; open claims; the
+sales of the machine's day so far)."""
 
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,8 +56,13 @@ class KioskObserver:
                 "enabled": not (slot and slot.disabled),
                 "disabled_reason": slot.disabled_reason if slot else ""})
         in_service, reason = self.service()
+        midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0,
+                                                       microsecond=0)
+        count, total = self._journal.sales_since(midnight)
         return {"currency": self._currency, "slots": slots, "config_version": self._version,
                 "open_claims": self._journal.open_claim_count(),
+                "sales_today": {"count": count,
+                                "amount": format_amount(total, self._currency)},
                 "health": {"in_service": in_service, "reason": reason}}
 
 

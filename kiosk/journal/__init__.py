@@ -26,12 +26,12 @@ Amounts are stored as decimal TEXT and come back as ``Decimal``; event details a
 (``Decimal`` values are written as strings). Timestamps are ISO-8601 UTC with microseconds.
 
 The parts, one job each (a ``Journal`` is all of them on one connection): ``store`` the file,
-its lock and transactions; ``status`` the statuses; ``payments`` and ``vends`` a sale's steps;
-``claims`` what a failure owes; ``refunds`` the refund queue; ``recovery`` what a restart
-settles; ``records`` reading back, slots, self-tests, operator events; ``commands`` the fleet's
-commands, each applied once; ``outbox`` and ``outbox_rows`` what the fleet link must still
-publish, written in the same transaction as the change it reports; ``encoding`` how values are
-written.
+its lock and transactions; ``schema`` its tables and their upgrades; ``status`` the statuses;
+``payments`` and ``vends`` a sale's steps; ``claims`` what a failure owes; ``refunds`` the
+refund queue; ``recovery`` what a restart settles; ``records`` reading back, slots, self-tests,
+operator events; ``commands`` the fleet's commands, each applied once; ``outbox`` and
+``outbox_rows`` what the fleet link must still publish, written in the same transaction as the
+change it reports; ``encoding`` how values are written.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ from kiosk.journal.status import (
     Status,
     Step,
 )
-from kiosk.journal.store import FILE_NAME, SCHEMA_VERSION
+from kiosk.journal.schema import SCHEMA_VERSION
+from kiosk.journal.store import FILE_NAME
 from kiosk.journal.vends import Vends
 
 __all__ = ["ABANDONED", "FILE_NAME", "OPEN_CLAIM_STATUSES", "PIN_FAILED", "PIN_LOCKED", "PIN_OK",

@@ -7,6 +7,7 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -193,6 +194,14 @@ class Records(Store):
                     return failures, float(json.loads(row["detail"]).get("until", 0))
                 break
         return failures, 0.0
+
+    def sales_since(self, since: datetime) -> tuple[int, Decimal]:
+        """Sales vended since ``since``: how many, and what they came to."""
+        stamp = since.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        with self._tx(write=False) as cur:
+            rows = cur.execute("SELECT amount FROM transactions WHERE status = 'vended'"
+                               " AND created_at >= ?", (stamp,)).fetchall()
+        return len(rows), sum((Decimal(row["amount"]) for row in rows), Decimal(0))
 
     def open_claim_count(self) -> int:
         """Sales the operator still owes something (``kiosk journal --claims``)."""

@@ -8,7 +8,10 @@ worker that runs it and its handler, in one of the parts by job:
 - ``owed``: refunds and claims for money that bought nothing (``RefundDesk``);
 - ``health``: whether the kiosk may sell, and why not (``Health``);
 - ``startup``: recovery after a restart (``Startup``);
-- ``operator``: the operator menu's reads and writes (``OperatorActions``).
+- ``operator``: the operator menu's reads and writes (``OperatorActions``);
+- ``remote``: the fleet's signed commands, checked by ``kiosk.fleet`` (``RemoteCommands``).
+
+``routes`` is the table of every effect's route; ``tasks`` hands them to the workers, counted.
 
 Threads: the caller's (pygame's main thread) calls ``post`` and ``pump`` and never waits on the
 network, the disk or the hardware; the *sale* worker runs every effect that touches a
@@ -26,16 +29,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from hardware.base import KeypadSelection, VendDriver, VendResult
 from kiosk import operator as op
 from kiosk.flow import (
-    AbandonPayment,
     CancelPressed,
     CoinChosen,
-    CreatePayment,
     DonePressed,
     Effect,
     Event,
@@ -43,20 +43,15 @@ from kiosk.flow import (
     ItemChosen,
     KeypadSelected,
     KioskState,
-    LoadAssets,
-    RecordPaidLate,
     ReleaseSelection,
-    SaleFinished,
     Screen,
     StartTapped,
     Tick,
-    Vend,
     WallClockSet,
 )
 from kiosk.config import Config
 from kiosk.gateway_health import GatewayHealth, MonitoredGateway
 from kiosk.journal import Journal
-from kiosk.money import format_amount
 from kiosk.payments.base import Gateway
 from kiosk.refunds import RefundWorker
 from kiosk.runtime.health import STARTING_UP, Health
@@ -65,7 +60,9 @@ from kiosk.runtime.owed import RefundDesk
 from kiosk.runtime.parts import Parts, SlotWiring
 from kiosk.runtime.payments import PaymentEffects
 from kiosk.runtime.remote import RemoteCommands
+from kiosk.runtime.routes import operator_routes, sale_routes
 from kiosk.runtime.startup import Startup
+from kiosk.runtime.tasks import Route, Tasks
 from kiosk.runtime.vending import VendEffects
 from kiosk.watcher import PaymentWatcher
 from kiosk.worker import EffectWorker, SupervisedLoop
@@ -83,18 +80,6 @@ WEDGED_MARGIN_S = 60.0            # a task this much longer than the longest ven
 # Taps a customer makes: dropped while the operator menu is open.
 CUSTOMER_EVENTS = (StartTapped, ItemChosen, CoinChosen, CancelPressed, DonePressed)
 SALE_IDLE_SCREENS = frozenset({Screen.ATTRACT, Screen.OUT_OF_SERVICE})
-
-E = TypeVar("E")
-
-
-@dataclass(frozen=True)
-class Route(Generic[E]):
-    """Where an effect of one type runs: ``worker`` None runs it at once on the UI thread."""
-
-    worker: EffectWorker | None
-    handler: Callable[[E], None]
-    on_failure: Callable[[E, Exception], None] | None = None   # the handler's bug, reported
-
 
 class Runtime:
     def __init__(self, flow: Flow, state: KioskState, *, gateway: Gateway, driver: VendDriver,
@@ -114,8 +99,7 @@ class Runtime:
         self._clock = clock
         self._events: queue.SimpleQueue[Event | op.OpEvent] = queue.SimpleQueue()
         self.wakeup = threading.Event()  # set by post(): the UI loop waits on it
-        self._in_flight = 0
-        self._in_flight_lock = threading.Lock()
+        self._tasks = Tasks(journal, lambda: self.health.check_now())
         # A task running longer than the longest vend is wedged: the watchdog pings stop.
         stale_after_s = flow.settings.vend_backstop_s + WEDGED_MARGIN_S
         self._sale_worker = EffectWorker("sale", stale_after_s, clock)
@@ -125,7 +109,7 @@ class Runtime:
             gateway_health=self.gateway_health, driver=driver, journal=journal, wiring=wiring,
             products={product.slot_id: product for product in state.products},
             initial_stock=initial_stock, sale_worker=self._sale_worker,
-            misc_worker=self._misc_worker, post=self.post, submit=self._submit, clock=clock,
+            misc_worker=self._misc_worker, post=self.post, submit=self._tasks.submit, clock=clock,
             wall_clock=wall_clock)
         self._parts = parts
         # Refunds retry for hours; they must not hold up the next customer's sale.
@@ -144,44 +128,9 @@ class Runtime:
         self._operator_actions = OperatorActions(parts, operator_pin_hash)
         self.operator_menu = op.OperatorMenu()
         self.operator = op.OperatorState(has_pin=bool(operator_pin_hash))
-        self._routes = self._effect_routes()
-        self._operator_routes = self._operator_effect_routes()
+        self._routes = sale_routes(parts, self._payments, self._vending, on_sale_finished)
+        self._operator_routes = operator_routes(parts, self._operator_actions)
         self._more_loops: list[SupervisedLoop] = []
-
-    def _effect_routes(self) -> dict[type, Route[Any]]:
-        sale, misc = self._sale_worker, self._misc_worker
-        payments, vending = self._payments, self._vending
-        driver = self._parts.driver
-        routes: dict[type, Route[Any]] = {
-            SaleFinished: Route[SaleFinished](
-                None, lambda effect: self._on_sale_finished(self._sale_line(effect))),
-            LoadAssets: Route[LoadAssets](misc, payments.load_assets),
-            CreatePayment: Route[CreatePayment](sale, payments.create_payment,
-                                                payments.create_failed),
-            AbandonPayment: Route[AbandonPayment](sale, payments.abandon),
-            Vend: Route[Vend](sale, vending.vend, vending.vend_crashed),
-            RecordPaidLate: Route[RecordPaidLate](sale, payments.record_paid_late),
-            ReleaseSelection: Route[ReleaseSelection](
-                sale, lambda effect: driver.release_selection()),
-        }
-        return routes
-
-    def _operator_effect_routes(self) -> dict[type, Route[Any]]:
-        sale, misc, actions = self._sale_worker, self._misc_worker, self._operator_actions
-        # Reads on the misc worker; writes and the test vend in order with the sale work,
-        # one motor at a time.
-        routes: dict[type, Route[Any]] = {
-            op.ReadLock: Route[op.ReadLock](misc, actions.read_lock),
-            op.CheckPin: Route[op.CheckPin](misc, actions.check_pin),
-            op.LoadSlots: Route[op.LoadSlots](misc, actions.load_slots),
-            op.LoadSales: Route[op.LoadSales](misc, actions.load_sales),
-            op.CheckStatus: Route[op.CheckStatus](misc, actions.check_status),
-            op.SetStock: Route[op.SetStock](sale, actions.set_stock),
-            op.EnableSlot: Route[op.EnableSlot](sale, actions.enable_slot),
-            op.TestVend: Route[op.TestVend](sale, actions.test_vend),
-            op.RecordOperator: Route[op.RecordOperator](sale, actions.record),
-        }
-        return routes
 
     # -- lifecycle
 
@@ -191,7 +140,7 @@ class Runtime:
         self.refunds.start()
         self._parts.driver.set_selection_listener(self._keypad_selection)
         self._parts.driver.set_unclaimed_result_listener(self._unclaimed_result)
-        self._submit(self._misc_worker, self._startup.run)
+        self._tasks.submit(self._misc_worker, self._startup.run)
 
     def close(self) -> None:
         self._sale_worker.shutdown()
@@ -214,7 +163,7 @@ class Runtime:
         order with the sales."""
         remote = RemoteCommands(self._parts, self.health, config)
         route = Route["Command"](self._sale_worker, remote.apply, remote.crashed)
-        return lambda command: self._run(route, command)
+        return lambda command: self._tasks.run(route, command)
 
     def supervise(self, loop: SupervisedLoop) -> None:
         """One more worker thread the watchdog ping depends on (the fleet link)."""
@@ -251,8 +200,7 @@ class Runtime:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.pump()
-            with self._in_flight_lock:
-                busy = self._in_flight > 0
+            busy = self._tasks.busy()
             waiting = watches and (self.watcher.pending() or self.refunds.pending())
             if not busy and self._events.empty() and not waiting:
                 return True
@@ -286,7 +234,7 @@ class Runtime:
             self._dispatch(effect)
 
     def _dispatch(self, effect: Effect) -> None:
-        self._run(self._routes[type(effect)], effect)
+        self._tasks.run(self._routes[type(effect)], effect)
 
     def _operator_step(self, event: object, now: float) -> None:
         # The gesture's press starts browsing on attract: nothing is chosen yet, so that counts
@@ -303,44 +251,7 @@ class Runtime:
             for flow_effect in flow.effects:
                 self._dispatch(flow_effect)
         for effect in transition.effects:
-            self._run(self._operator_routes[type(effect)], effect)
-
-    def _run(self, route: Route[Any], effect: object) -> None:
-        if route.worker is None:
-            route.handler(effect)
-            return
-        on_failure = route.on_failure
-        self._submit(route.worker, route.handler, effect,
-                     on_failure=None if on_failure is None
-                     else lambda exc: on_failure(effect, exc))
-
-    def _submit(self, worker: EffectWorker, fn: Callable[..., None], *args: Any,
-                on_failure: Callable[[Exception], None] | None = None) -> None:
-        with self._in_flight_lock:
-            self._in_flight += 1
-        worker.submit(fn, *args, on_failure=self._task_failed(on_failure), done=self._task_done)
-
-    def _task_failed(self, then: Callable[[Exception], None] | None
-                     ) -> Callable[[Exception], None]:
-        def failed(exc: Exception) -> None:
-            self.health.check_now()   # out of service with the reason, now
-            if then is not None:
-                then(exc)
-        return failed
-
-    def _task_done(self) -> None:
-        with self._in_flight_lock:
-            self._in_flight -= 1
-        if self.journal.write_fault:   # the disk filled up: out of service now, not in 30 s
-            self.health.check_now()
-
-    def _sale_line(self, effect: SaleFinished) -> dict[str, Any]:
-        order = effect.order
-        asset = order.asset.symbol if order.asset else effect.paid_symbol
-        return {"tx": order.tx_id, "slot": order.slot_id, "gateway": self._parts.gateway.name,
-                "asset": asset, "amount": format_amount(order.amount, order.currency),
-                "currency": order.currency, "payment_link": effect.payment_link,
-                "outcome": effect.outcome.value}
+            self._tasks.run(self._operator_routes[type(effect)], effect)
 
     # -- the vend driver's reader thread: only hand over
 
@@ -348,4 +259,4 @@ class Runtime:
         self.post(KeypadSelected(selection.item, selection.price_minor))
 
     def _unclaimed_result(self, result: VendResult) -> None:
-        self._submit(self._sale_worker, self._vending.resolve_unclaimed, result)
+        self._tasks.submit(self._sale_worker, self._vending.resolve_unclaimed, result)
