@@ -48,6 +48,23 @@ EXPECTED = {
     },
 }
 
+# Not part of run_all.py: it starts a mosquitto (/usr/sbin/mosquitto, installed by .ci/run).
+FLEET_LINK = {
+    "idle CPU added by the link": True,
+    "RSS added by the link (paho, its thread)": True,
+    "journal event to PUBACK (p50)": False,
+    "journal event to PUBACK (p99)": False,
+    "journal event to row deleted (p50)": False,
+    "journal event to row deleted (p99)": False,
+    "journal event to row deleted (max)": False,
+    "journal event to console subscriber (p50)": False,
+    "journal event to console subscriber (p99)": False,
+    "burst: events/s until the outbox is empty": False,
+    "backlog: events/s from link start to empty outbox": False,
+    "link thread CPU per event (burst)": False,
+    "context switches/s, idle child with the link": False,
+}
+
 
 def run(script: str, *args: str, timeout: float = 150) -> str:
     result = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True,
@@ -89,7 +106,19 @@ def test_each_script_prints_every_metric_as_a_number(script: str) -> None:
     assert "machine:" in output and "nproc" in output
 
 
-@pytest.mark.parametrize("script", [*sorted(EXPECTED), "run_all.py", "sandbox_server.py"])
+def test_fleet_link_script_prints_every_metric_as_a_number() -> None:
+    if not Path("/usr/sbin/mosquitto").exists():
+        pytest.skip("mosquitto is not installed")
+    output = run("fleet_link.py", "--quick")
+    rows = table_rows(output)
+    assert set(rows) == set(FLEET_LINK), output
+    for label, has_target in FLEET_LINK.items():
+        check_row(rows[label], has_target)
+    assert "machine:" in output and "nproc" in output
+
+
+@pytest.mark.parametrize("script", [*sorted(EXPECTED), "fleet_link.py", "run_all.py",
+                                    "sandbox_server.py"])
 def test_each_script_has_help(script: str) -> None:
     assert "usage:" in run(script, "--help", timeout=60)
 

@@ -118,7 +118,7 @@ def _broker(r: Reader, url: str, insecure: bool) -> Broker | None:
         return None
     parts = urlsplit(url)
     try:
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
+        port = DEFAULT_PORTS[parts.scheme] if parts.port is None else parts.port
     except ValueError:
         port = 0
     if not 1 <= port <= 65535:

@@ -23,25 +23,34 @@ event identifiers, ``layout`` writes the text, ``crc`` the G85 check.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from kiosk.config import Config
 from kiosk.dex.counters import read_counters
 from kiosk.dex.crc import crc16
 from kiosk.dex.layout import Read, render
-from kiosk.dex.resets import ALL_EVENTS, RESET_KIND, record_reset, reset_history
+from kiosk.dex.resets import ALL_EVENTS, RESET_KIND, reset_detail, reset_history
 from kiosk.journal import Journal
 
-__all__ = ["RESET_KIND", "audit_file", "crc16"]
+__all__ = ["RESET_KIND", "audit_file", "audit_read", "crc16"]
 
 
 def audit_file(journal: Journal, config: Config, *, reset: bool, now: datetime) -> str:
     """The whole audit file as of ``now`` (its zone dates the file). With ``reset``, the read is
     journalled as a reset after the text is made: the next file's interim figures start here."""
+    text, reset_detail = audit_read(journal, config, reset=reset, now=now)
+    if reset_detail is not None:
+        journal.operator_event(RESET_KIND, reset_detail)
+    return text
+
+
+def audit_read(journal: Journal, config: Config, *, reset: bool,
+               now: datetime) -> tuple[str, dict[str, Any] | None]:
+    """The audit file, and with ``reset`` the operator event (of kind ``RESET_KIND``) the
+    caller journals for it, in whatever commit records the read."""
     operator_events = journal.operator_events(ALL_EVENTS)
     reading = read_counters(journal, config, operator_events)
     history = reset_history(operator_events)
     since_reset = reading.counters.minus(history.base)
     text = render(config, Read(reading, since_reset, history, reset, now))
-    if reset:
-        record_reset(journal, reading.counters, now)
-    return text
+    return text, reset_detail(reading.counters, now) if reset else None

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from kiosk.dex.counters import Counters
-from kiosk.journal import Journal
 
 RESET_KIND = "dex_reset"
 ALL_EVENTS = 2 ** 62               # operator_events' limit that means "every one"
@@ -37,7 +36,7 @@ def reset_history(operator_events: Iterable[Mapping[str, Any]]) -> History:
     return history
 
 
-def record_reset(journal: Journal, counters: Counters, now: datetime) -> None:
-    """Journal this read as a reset; the next file counts its interim figures from here."""
-    journal.operator_event(RESET_KIND, {"read_at": now.isoformat(),
-                                        "counters": counters.to_json()})
+def reset_detail(counters: Counters, now: datetime) -> dict[str, Any]:
+    """The operator event that makes this read a reset: the next file counts its interim
+    figures from here."""
+    return {"read_at": now.isoformat(), "counters": counters.to_json()}

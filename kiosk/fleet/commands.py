@@ -7,6 +7,8 @@ machine's id; issued no later than now (with 5 minutes of clock skew) and not ex
 lifetime of at most a day; a known command with its arguments of the right types. A command
 that fails before its signature is verified is never recorded under its id, so a forger cannot
 use up the id of a real command; one that fails after is, and a repeat of it is "replayed".
+Anyone who can publish on ``cmd`` can send unsigned messages: they are answered, but journalled
+at most once a minute, so a flood cannot fill the journal.
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from kiosk.errors import CommandRefused
-from kiosk.fleet.signing import verify
 
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW = timedelta(minutes=5)
+UNSIGNED_JOURNAL_EVERY_S = 60.0    # a flood of forged messages must not fill the journal
 LONGEST_LIFETIME = timedelta(days=1)
 MAX_MESSAGE_BYTES = 16 * 1024
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
@@ -53,6 +56,8 @@ class Refusals(Protocol):
     def command_refused(self, command_id: str | None, reason: str, *,
                         record: bool) -> dict[str, Any]: ...
 
+    def answer_only(self, command_id: str | None, reason: str) -> None: ...
+
 
 class CommandInbox:
     """The fleet link's side: each message checked on the link's thread (it is quick), then
@@ -60,12 +65,16 @@ class CommandInbox:
 
     def __init__(self, machine_id: str, public_key: bytes | None, journal: Refusals,
                  apply: Callable[[Command], None],
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._machine_id = machine_id
         self._public_key = public_key
         self._journal = journal
         self._apply = apply
         self._now = now
+        self._clock = clock
+        self._unsigned_journalled_at: float | None = None
+        self._unsigned_quiet = 0            # refused unsigned messages not journalled since
 
     def receive(self, payload: bytes) -> None:
         command_id: str | None = None
@@ -76,14 +85,31 @@ class CommandInbox:
             if self._public_key is None:
                 raise CommandRefused("this machine has no command_public_key in [fleet]: "
                                      "it takes no commands")
+            from kiosk.fleet.signing import verify   # cryptography: only once commands come
+
             verify(doc, self._public_key)
             verified = True
             command = read_command(doc, self._machine_id, self._now())
         except CommandRefused as exc:
-            log.warning("fleet command %s refused: %s", command_id or "(no id)", exc)
-            self._journal.command_refused(command_id, str(exc), record=verified)
+            self._refused(command_id, str(exc), verified)
             return
         self._apply(command)
+
+    def _refused(self, command_id: str | None, reason: str, verified: bool) -> None:
+        """Journal and answer a refusal. What fails before its signature is checked may be
+        anyone's: journalled at most once a minute (with how many were not), answered always."""
+        log.warning("fleet command %s refused: %s", command_id or "(no id)", reason)
+        now = self._clock()
+        last = self._unsigned_journalled_at
+        if verified or last is None or now - last >= UNSIGNED_JOURNAL_EVERY_S:
+            if not verified:
+                if self._unsigned_quiet:
+                    reason += f" ({self._unsigned_quiet} more refused unsigned since)"
+                self._unsigned_journalled_at, self._unsigned_quiet = now, 0
+            self._journal.command_refused(command_id, reason, record=verified)
+            return
+        self._unsigned_quiet += 1
+        self._journal.answer_only(command_id, reason)
 
 
 def read_command(doc: Mapping[str, Any], machine_id: str, now: datetime) -> Command:
@@ -114,12 +140,17 @@ def _object(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_MESSAGE_BYTES:
         raise CommandRefused(f"malformed: {len(payload)} bytes, more than a command can be")
     try:
-        doc = json.loads(payload.decode("utf-8"))
+        doc = json.loads(payload.decode("utf-8"), parse_constant=_not_a_number)
     except (UnicodeDecodeError, ValueError) as exc:
         raise CommandRefused(f"malformed: not JSON ({exc})") from exc
     if not isinstance(doc, dict):
         raise CommandRefused("malformed: a command is a JSON object")
     return doc
+
+
+def _not_a_number(name: str) -> object:
+    """JSON has no NaN or Infinity (Python's reader accepts them): no command holds one."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _command_id(doc: Mapping[str, Any]) -> str | None:
@@ -134,7 +165,7 @@ def _moment(doc: Mapping[str, Any], key: str) -> datetime:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise CommandRefused(f'malformed: "{key}" must be a UTC time like '
+        raise CommandRefused(f'malformed: "{key}" must be an ISO 8601 time with its zone, like '
                              '"2026-11-25T10:00:00Z"')
     return moment
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from kiosk.errors import FleetError
 from kiosk.config.fleet import FleetConfig
+from kiosk.fleet.homeassistant import discovery
 from kiosk.fleet.session import BrokerSession, Login, Will
 from kiosk.fleet.topics import Topics
 from kiosk.journal import Journal
@@ -78,6 +79,7 @@ class FleetLink(SupervisedLoop):
         self._service: tuple[bool, str] | None = None
         self._announced = False                  # this session published our status
         self._state: dict[str, Any] | None = None
+        self._discovered: list[tuple[str, dict[str, Any]]] | None = None   # Home Assistant's
         self._look_at_state = True
         self.problem = "not connected yet"       # why the fleet cannot hear us, or ""
         journal.enable_outbox(config.outbox_limit, self.wake)
@@ -161,6 +163,8 @@ class FleetLink(SupervisedLoop):
         self._backoff_s = RECONNECT_MIN_S
         self._announced = True
         self._publish_status(session)
+        self._discovered = None
+        self._publish_discovery(session)
 
     def _lost(self, session: BrokerSession) -> None:
         why = session.refusal or f"{session.broker.url}: connection lost"
@@ -223,6 +227,23 @@ class FleetLink(SupervisedLoop):
             if state != self._state:
                 self._state = state
                 self._journal.report(STATE, {"kind": "state", **state}, fact=False)
+                if self._session is not None and self._session.connected:
+                    self._publish_discovery(self._session)
+
+    def _publish_discovery(self, session: BrokerSession) -> None:
+        """Home Assistant's discovery messages (retained), when asked for: after each
+        connection, and again when the slots, their names or the currency change."""
+        if not self._config.home_assistant:
+            return
+        state = self._state if self._state is not None else self._observer.state()
+        messages = discovery(self._topics, self._identity.machine_id, self._identity.version,
+                             state)
+        if messages == self._discovered:
+            return
+        for topic, config in messages:
+            if session.publish(topic, config, retain=True) is None:
+                return            # the connection went: again after the next CONNACK
+        self._discovered = messages
 
     def _publish_status(self, session: BrokerSession) -> None:
         session.publish(self._topics.status, self._status(online=True), retain=True)

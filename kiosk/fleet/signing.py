@@ -57,7 +57,11 @@ def verify(command: Mapping[str, Any], public_key: bytes) -> None:
         raise CommandRefused(f"malformed signature: {len(signature)} bytes, an Ed25519 "
                              "signature has 64")
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, canonical(command))
+        signed = canonical(command)
+    except (ValueError, UnicodeEncodeError) as exc:   # NaN, a lone surrogate: not text
+        raise CommandRefused("malformed: the command cannot be written as UTF-8 JSON") from exc
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, signed)
     except InvalidSignature as exc:
         raise CommandRefused("bad signature: not signed by this machine's fleet key, or "
                              "changed since it was signed") from exc

@@ -17,6 +17,7 @@ def start_fleet(config: Config, runtime: Runtime) -> FleetLink | None:
     """Start the link (None without ``[fleet]``); the runtime's watchdog ping then also
     depends on its thread."""
     if config.fleet is None:
+        runtime.journal.disable_outbox()   # nothing kept for a fleet it no longer has
         return None
     from kiosk.fleet.link import FleetLink, Identity   # paho, only with a fleet
 

@@ -45,7 +45,10 @@ class KioskObserver:
 
     def state(self) -> dict[str, Any]:
         kiosk = self._source.state
-        known = self._journal.slot_states()
+        midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0,
+                                                       microsecond=0)
+        overview = self._journal.overview(midnight)
+        known = overview.slots
         slots = []
         for product in kiosk.products:
             slot = known.get(product.slot_id)
@@ -56,13 +59,10 @@ class KioskObserver:
                 "enabled": not (slot and slot.disabled),
                 "disabled_reason": slot.disabled_reason if slot else ""})
         in_service, reason = self.service()
-        midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0,
-                                                       microsecond=0)
-        count, total = self._journal.sales_since(midnight)
         return {"currency": self._currency, "slots": slots, "config_version": self._version,
-                "open_claims": self._journal.open_claim_count(),
-                "sales_today": {"count": count,
-                                "amount": format_amount(total, self._currency)},
+                "open_claims": overview.open_claims,
+                "sales_today": {"count": overview.sold,
+                                "amount": format_amount(overview.takings, self._currency)},
                 "health": {"in_service": in_service, "reason": reason}}
 
 

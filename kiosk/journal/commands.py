@@ -89,6 +89,14 @@ class FleetCommands(Records):
                              fact=True)
         return reply
 
+    def answer_only(self, command_id: str | None, reason: str) -> None:
+        """Answer a refused message without journalling it (an unsigned flood): the reply is
+        telemetry, dropped first when the outbox is full."""
+        with self._tx() as cur:
+            self._report(cur, REPLY, {"kind": "reply", "at": self._stamp(),
+                                      "command": command_id, "status": "rejected", "ok": False,
+                                      "error": reason}, fact=False)
+
     def _record(self, cur: sqlite3.Cursor, command_id: str, reply: Mapping[str, Any]) -> None:
         at = self._stamp()
         cur.execute("INSERT INTO commands (id, at, status, reply) VALUES (?, ?, ?, ?)",

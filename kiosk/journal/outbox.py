@@ -6,7 +6,9 @@ nothing the journal keeps can be missed by the fleet, and nothing is reported th
 did not keep. A row is a *fact* (a sale's step, an operator action, a self-test, a command's
 reply: never dropped) or *telemetry* (state snapshots, going out of and back into service: a
 newer one says more). Over the limit, telemetry goes first, oldest first; facts stay however
-many there are. Off until ``enable_outbox``: a kiosk without a fleet writes nothing here.
+many there are. Off until ``enable_outbox``, which the file remembers: while the kiosk runs
+with a fleet, ``kiosk selftest`` and ``kiosk dex --reset`` add rows too; a kiosk started
+without a fleet calls ``disable_outbox`` and nothing is written here.
 """
 
 from __future__ import annotations
@@ -32,10 +34,20 @@ class OutboxRow:
 
 class Outbox(Store):
     def enable_outbox(self, limit: int, wake: Callable[[], None]) -> None:
-        """From now on every journal change worth reporting adds its row."""
+        """From now on every journal change worth reporting adds its row, whoever makes it
+        (the file keeps the word), and ``wake`` is called after each."""
         with self._tx() as cur:
             self.journal_id = journal_id(cur)
+            cur.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('outbox_limit', ?)",
+                        (str(limit),))
         self._outbox = OutboxSettings(limit, wake)
+
+    def disable_outbox(self) -> None:
+        """No fleet (any more): nothing is kept for it, and nothing waits to be sent."""
+        with self._tx() as cur:
+            cur.execute("DELETE FROM meta WHERE key = 'outbox_limit'")
+            cur.execute("DELETE FROM outbox")
+        self._outbox = None
 
     def report(self, topic: str, payload: Mapping[str, Any], *, fact: bool) -> None:
         """A row that is not a journal change of its own (a snapshot, a fault, a reply), dated

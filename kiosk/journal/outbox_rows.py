@@ -36,6 +36,13 @@ class OutboxSettings:
     wake: Callable[[], None]          # called after a commit that added rows
 
 
+def settings(cur: sqlite3.Cursor) -> OutboxSettings | None:
+    """The outbox the file says it has (``Outbox.enable_outbox``), waking nobody: a writer
+    other than the kiosk (``kiosk selftest``) adds rows the kiosk's link publishes."""
+    row = cur.execute("SELECT value FROM meta WHERE key = 'outbox_limit'").fetchone()
+    return None if row is None else OutboxSettings(int(row[0]), lambda: None)
+
+
 def journal_id(cur: sqlite3.Cursor) -> str:
     """This journal file's own id (made at its first open): with a row's ``seq`` it names an
     event uniquely even when a damaged journal is moved aside and a new one starts at 1."""

@@ -36,6 +36,16 @@ class SlotState:
 
 
 
+@dataclass(frozen=True)
+class Overview:
+    """What the fleet's ``state`` shows, read at one moment."""
+
+    slots: dict[str, SlotState]
+    open_claims: int
+    sold: int                             # sales vended since the moment asked about
+    takings: Decimal                      # what they came to
+
+
 class Records(Store):
     """Reading sales back; slots, self-tests and operator events."""
 
@@ -195,24 +205,34 @@ class Records(Store):
                 break
         return failures, 0.0
 
-    def sales_since(self, since: datetime) -> tuple[int, Decimal]:
-        """Sales vended since ``since``: how many, and what they came to."""
+    def overview(self, since: datetime) -> Overview:
+        """Slots, open claims and the sales vended since ``since``, read at one moment (a
+        vend between two reads would show its sale without its stock)."""
         stamp = since.astimezone(timezone.utc).isoformat(timespec="microseconds")
         with self._tx(write=False) as cur:
-            rows = cur.execute("SELECT amount FROM transactions WHERE status = 'vended'"
+            sold = cur.execute("SELECT amount FROM transactions WHERE status = 'vended'"
                                " AND created_at >= ?", (stamp,)).fetchall()
-        return len(rows), sum((Decimal(row["amount"]) for row in rows), Decimal(0))
+            return Overview(self._slot_states(cur), self._open_claims(cur), len(sold),
+                            sum((Decimal(row["amount"]) for row in sold), Decimal(0)))
 
     def open_claim_count(self) -> int:
         """Sales the operator still owes something (``kiosk journal --claims``)."""
-        marks = ", ".join("?" * len(OPEN_CLAIM_STATUSES))
         with self._tx(write=False) as cur:
-            return int(cur.execute(f"SELECT COUNT(*) FROM transactions WHERE status IN ({marks})",
-                                   sorted(OPEN_CLAIM_STATUSES)).fetchone()[0])
+            return self._open_claims(cur)
 
     def slot_states(self) -> dict[str, SlotState]:
         with self._tx(write=False) as cur:
-            rows = cur.execute("SELECT * FROM slots ORDER BY id").fetchall()
+            return self._slot_states(cur)
+
+    @staticmethod
+    def _open_claims(cur: sqlite3.Cursor) -> int:
+        marks = ", ".join("?" * len(OPEN_CLAIM_STATUSES))
+        return int(cur.execute(f"SELECT COUNT(*) FROM transactions WHERE status IN ({marks})",
+                               sorted(OPEN_CLAIM_STATUSES)).fetchone()[0])
+
+    @staticmethod
+    def _slot_states(cur: sqlite3.Cursor) -> dict[str, SlotState]:
+        rows = cur.execute("SELECT * FROM slots ORDER BY id").fetchall()
         return {row["id"]: SlotState(stock=int(row["stock"]), disabled=bool(row["disabled"]),
                                      disabled_reason=row["disabled_reason"] or "",
                                      price=optional_decimal(row["price"]),

@@ -34,6 +34,7 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self._write_fault = ""             # why the last write failed (disk full...), or ""
         self._outbox: OutboxSettings | None = None   # the fleet's outbox, when there is a fleet
+        self._outbox_unread = False        # the file's word on it, read at the first write
         self._outbox_added = False         # this transaction added outbox rows
         self.journal_id = ""               # this file's own id, read with the outbox's
         try:
@@ -50,6 +51,7 @@ class Store:
             conn.execute("PRAGMA foreign_keys=ON")
             self._conn = conn
             self._migrate()
+            self._outbox_unread = True     # after the tables exist; not read on a bare open
         except BaseException as exc:
             self._conn = None
             conn.close()
@@ -138,6 +140,10 @@ class Store:
                 raise JournalError(f"journal {self.path}: cannot begin a write: {exc}") from exc
             try:
                 self._outbox_added = False
+                if write and self._outbox_unread:
+                    # A journal with a fleet reports what every writer does (kiosk selftest too).
+                    self._outbox_unread = False
+                    self._outbox = self._outbox or outbox_rows.settings(conn.cursor())
                 yield conn.cursor()
                 conn.execute("COMMIT")
             except BaseException as exc:

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from kiosk.config import Config
-from kiosk.dex import audit_file
+from kiosk.dex import RESET_KIND, audit_read
 from kiosk.errors import CommandRefused
 from kiosk.journal import OPEN_CLAIM_STATUSES, Settlement, SlotChange
 from kiosk.journal.commands import SETTLED_BY
@@ -96,15 +96,20 @@ class RemoteCommands:
 
     def _selftest(self, command: Command) -> None:
         parts = self._parts
-        report = report_json(running_selftest(self._config, parts.driver, parts.gateway))
+        checks = running_selftest(self._config, parts.driver, parts.gateway)
+        report = report_json(checks)
+        parts.journal.record_selftest(report["passed"], report["checks"])
         self._parts.journal.fleet_command(command.id, "selftest_run",
                                           {"passed": report["passed"]}, report)
 
     def _send_audit(self, command: Command) -> None:
         reset = bool(command.args.get("reset", False))
-        text = audit_file(self._parts.journal, self._config, reset=reset,
-                          now=datetime.fromtimestamp(self._parts.wall_clock(), timezone.utc))
-        self._parts.journal.fleet_command(command.id, "audit_sent", {"reset": reset},
+        now = datetime.fromtimestamp(self._parts.wall_clock(), timezone.utc).astimezone()
+        text, reset_detail = audit_read(self._parts.journal, self._config, reset=reset,
+                                        now=now)
+        # A reset is journalled in the same commit as the command: never twice, never lost.
+        kind, detail = (RESET_KIND, reset_detail) if reset_detail else ("audit_sent", {})
+        self._parts.journal.fleet_command(command.id, kind, detail,
                                           {"format": "EVA-DTS 6.1", "reset": reset,
                                            "file": text})
 
