@@ -7,32 +7,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_journal import FakeClock, make_order, make_request
 
 from kiosk.errors import JournalError
 from kiosk.journal import Journal
 from kiosk.journal.outbox_rows import EVENT, REPLY, STATE
-from kiosk.payments.base import Asset, Order, PaymentRequest, PaymentState
+from kiosk.payments.base import Order, PaymentState
 
-BTC = Asset(symbol="BTC", name="Bitcoin", network="Bitcoin", asset_id="c6d0c728-2624")
 SALE_KEYS = {"group", "kind", "at", "tx", "status", "slot", "item", "amount", "currency",
              "gateway", "asset", "detail"}
-
-
-class FakeClock:
-    """Starts at a fixed instant and moves 1.5 ms on every reading."""
-
-    def __init__(self) -> None:
-        self.t = datetime(2026, 11, 21, 10, 15, 3, 123456, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        self.t += timedelta(microseconds=1500)
-        return self.t
 
 
 class Wakes:
@@ -43,17 +31,6 @@ class Wakes:
 
     def __call__(self) -> None:
         self.count += 1
-
-
-def make_order(tx_id: str = "tx-1", slot: str = "A1", amount: str = "2.5") -> Order:
-    return Order(tx_id=tx_id, slot_id=slot, item_name="Sparkling water",
-                 amount=Decimal(amount), currency="USD", asset=BTC, expires_at=1_800_000_180)
-
-
-def make_request(tx_id: str = "tx-1") -> PaymentRequest:
-    return PaymentRequest(payment_id=f"trace-{tx_id}", link=f"https://pay.example/{tx_id}",
-                          expires_at=1_800_000_200, crypto_amount=Decimal("0.00002950"),
-                          crypto_symbol="BTC", reference="REF42")
 
 
 def whole_sale(j: Journal, tx_id: str = "tx-1") -> None:
