@@ -78,6 +78,9 @@ def run_selftest(config_path: Path, options: SelftestOptions,
     checks += _vend_hardware(config, options, driver)
     checks.append(_network(config, gateway) if options.network
                   else Check("network", True, "skipped (--no-network)", skipped=True))
+    if config.fleet is not None:
+        checks.append(_fleet(config) if options.network
+                      else Check("fleet", True, "skipped (--no-network)", skipped=True))
     checks.append(_secrets(config))   # last: the checks before it keep their places
     _journal(config, checks)
     return checks
@@ -271,6 +274,14 @@ def _reach(config: Config, gateway: Gateway) -> Check:
     except KioskError as exc:
         return Check("network", False, f"{config.payment.gateway} not reachable: {exc}")
     return Check("network", True, f"{config.payment.gateway}: {said}")
+
+
+def _fleet(config: Config) -> Check:
+    from kiosk.fleet.probe import probe_broker   # paho, only with a fleet
+
+    assert config.fleet is not None
+    passed, reason = probe_broker(config.fleet, config.machine.id)
+    return Check("fleet", passed, reason)
 
 
 def _journal(config: Config, checks: list[Check]) -> None:

@@ -33,7 +33,8 @@ def test_a_killed_kiosk_goes_offline_and_loses_no_event(mosquitto: Mosquitto, tm
                                                         sandbox: Sandbox) -> None:
     console = console_collector(mosquitto, client_id="console-crash", clean_session=False)
     config = fault_config(tmp_path, sandbox, machine={"id": "m-001"},
-                          fleet={"broker": mosquitto.plain_url, "keepalive_s": 5,
+                          fleet={"broker": mosquitto.url, "ca_file": str(mosquitto.ca_file),
+                                 "keepalive_s": 5,
                                  "command_public_key": public_key_text(FLEET_KEY)})
     user, password = mosquitto.machine("m-001")
     secrets = tmp_path / "secrets.toml"

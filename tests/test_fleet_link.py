@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 from brokers import CONSOLE, Collector, Mosquitto, console_collector, mosquitto_fixture
-from fleet_kiosk import FleetKiosk, load_fleet_kiosk, payload
+from fleet_kiosk import FleetKiosk, fleet_toml, load_fleet_kiosk, payload
 
+from kiosk.selftest import SelftestOptions, run_selftest
 from kiosk.sim import Sandbox
 
 __all__ = ["mosquitto_fixture"]    # the fixture, found by pytest through this import
@@ -123,3 +124,27 @@ def test_a_machine_cannot_publish_as_another(mosquitto: Mosquitto, tmp_path: Pat
         kiosk.close()
     assert [m.topic for m in console.messages] == []
     console.close()
+
+
+def test_the_self_test_logs_in_to_the_broker_as_the_machine(mosquitto: Mosquitto,
+                                                           tmp_path: Path,
+                                                           sandbox: Sandbox) -> None:
+    """``kiosk selftest``'s fleet check: TLS verified and the machine's login accepted; a wrong
+    password or an untrusted certificate fail with the reason."""
+    def fleet_check(name: str, fleet: dict[str, object],
+                    credentials: tuple[str, str]) -> tuple[bool, str]:
+        directory = tmp_path / name
+        directory.mkdir()
+        checks = run_selftest(fleet_toml(directory, sandbox, "m-001", fleet, credentials),
+                              SelftestOptions(move_motors=False))
+        [check] = [c for c in checks if c.name == "fleet"]
+        return check.passed, check.reason
+
+    trusted = {"broker": mosquitto.url, "ca_file": str(mosquitto.ca_file)}
+    passed, reason = fleet_check("good", trusted, mosquitto.machine("m-001"))
+    assert passed and "logged in (TLS verified)" in reason
+    passed, reason = fleet_check("password", trusted, ("m-001", "not-the-password"))
+    assert not passed and "refused" in reason and "not-the-password" not in reason
+    passed, reason = fleet_check("untrusted", {"broker": mosquitto.url},
+                                 mosquitto.machine("m-001"))
+    assert not passed and "certificate is not trusted" in reason

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from brokers import running_mosquitto
 from fakes import KIOSK, OPERATOR_FILE, installed, kiosk_toml, mixpay_table, simulated_machine
 
 REPO = Path(__file__).resolve().parent.parent
@@ -371,23 +372,33 @@ def outcome(summary: Path) -> tuple[int, str, str]:
 def kiosk_calls(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     """Every system call of the kiosk program: the demo (one customer paying, the real MDB
     driver over a pty with its termios calls, the journal, HTTP, the pygame UI off screen,
-    worker threads), the self-test (with timedatectl) and the clock probe (ctypes, adjtimex)."""
+    worker threads), the self-test (with timedatectl, and logging in to a real fleet broker
+    over TLS as the fleet link does) and the clock probe (ctypes, adjtimex)."""
     tmp = tmp_path_factory.mktemp("traced")
     calls = traced([*KIOSK, "demo", "--headless", "--customers", "1", "--driver", "mdb-sim",
                     "--data-dir", str(tmp / "demo")], tmp / "demo.strace")
     returncode, _, stderr = outcome(tmp / "demo.strace")
     assert returncode == 0, stderr[-2000:]
     config = tmp / "kiosk.toml"
-    config.write_text(kiosk_toml(tmp / "data", payment={"gateway": "mixpay", "assets": ["BTC"],
-                                                      "mixpay": mixpay_table()},
-                                 **simulated_machine("jam")))
-    calls |= traced([*KIOSK, "selftest", "--config", str(config), "--json", "--no-network",
-                     "--no-motors"], tmp / "selftest.strace",
-                    env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
+    with running_mosquitto(tmp / "broker", machines=["vm-0001"]) as broker:
+        config.write_text(kiosk_toml(tmp / "data", payment={"gateway": "mixpay",
+                                                            "assets": ["BTC"],
+                                                            "mixpay": mixpay_table()},
+                                     fleet={"broker": broker.url,
+                                            "ca_file": str(broker.ca_file)},
+                                     **simulated_machine("jam")))
+        user, password = broker.machine("vm-0001")
+        (tmp / "secrets.toml").write_text(
+            f'[fleet]\nusername = "{user}"\npassword = "{password}"\n')
+        (tmp / "secrets.toml").chmod(0o600)
+        calls |= traced([*KIOSK, "selftest", "--config", str(config), "--json",
+                         "--no-motors"], tmp / "selftest.strace",
+                        env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
     returncode, stdout, stderr = outcome(tmp / "selftest.strace")
     assert returncode in (0, 1), stderr[-2000:]
     checks = {check["name"]: check for check in json.loads(stdout)["checks"]}
     assert checks["config"]["passed"] and checks["data_dir"]["passed"], checks
+    assert checks["fleet"]["passed"], checks["fleet"]
     calls |= traced([sys.executable, "-c", "from kiosk.time_sync import kernel_time_synced; "
                      "print(kernel_time_synced())"], tmp / "clock.strace")
     returncode, stdout, stderr = outcome(tmp / "clock.strace")

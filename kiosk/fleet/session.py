@@ -51,7 +51,7 @@ class Login:
 class BrokerSession:
     """A connection in progress or established; ``closed`` once it has ended for any reason."""
 
-    def __init__(self, broker: Broker, login: Login, will: Will, *,
+    def __init__(self, broker: Broker, login: Login, will: Will | None, *,
                  on_acked: Callable[[int], None],
                  on_message: Callable[[str, bytes], None]) -> None:
         self.broker = broker
@@ -70,7 +70,8 @@ class BrokerSession:
         if broker.tls:   # verified against the operator's CA, or the system's trusted ones
             client.tls_set(ca_certs=str(login.ca_file) if login.ca_file else None,
                            cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        client.will_set(will.topic, _encode(will.payload), qos=1, retain=True)
+        if will is not None:
+            client.will_set(will.topic, _encode(will.payload), qos=1, retain=True)
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_publish = self._published
