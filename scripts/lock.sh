@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Re-pin the dependencies after changing the ranges in pyproject.toml: ./scripts/lock.sh
 # requirements.lock is what the Pi installs (scripts/install.sh, the SD image);
-# requirements-test.lock adds the test tools for scripts/venv.sh and CI. Every file of every
+# requirements-test.lock adds the test tools and the fleet console (its `fleet` extra) for
+# scripts/venv.sh and CI. Every file of every
 # pinned release is hashed (any platform: a Pi's aarch64 wheels too), and pip installs them
 # with --require-hashes, so two images built on different days hold the same code.
 set -euo pipefail
@@ -15,6 +16,6 @@ compile() {
         --generate-hashes --no-header --quiet "$@"
 }
 compile --output-file "$repo/requirements.lock"
-# The test tools on top of exactly those pins.
-compile --extra test --constraint "$repo/requirements.lock" \
+# The test tools and the fleet console on top of exactly those pins.
+compile --extra test --extra fleet --constraint "$repo/requirements.lock" \
     --output-file "$repo/requirements-test.lock"
