@@ -93,13 +93,15 @@ def journal_of(kiosk: FleetKiosk) -> Journal:
 
 
 def test_a_price_change_applies_to_the_next_sale_never_the_one_on_screen(
-        kiosk: FleetKiosk, sender: Sender) -> None:
+        kiosk: FleetKiosk, sender: Sender, console: Collector) -> None:
     runtime = kiosk.harness.runtime
     runtime.post(StartTapped())
     runtime.post(ItemChosen("A1"))
     kiosk.harness.wait_for(lambda: kiosk.harness.sale_assets() is not None)
     reply = sender.send(command(MACHINE, "set_price", {"slot": "A1", "price": "3.10"}))
     assert reply["status"] == "applied" and reply["result"] == {"slot": "A1", "price": "3.10"}
+    kiosk.wait_published(console, lambda m: m.topic.endswith("/state")    # the fleet sees it
+                         and payload(m)["slots"][0]["price"] == "3.10")
     kiosk.harness.wait_for(lambda: runtime.state.product("A1").price == Decimal("3.10"))
     runtime.post(CoinChosen(kiosk.harness.sale_assets()[0]))      # the sale on screen
     kiosk.harness.wait_screen(Screen.AWAITING_PAYMENT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kiosk import __version__
+from kiosk.assembly import products
 from kiosk.config import Config
 from kiosk.fleet.state import KioskObserver, config_version
 from kiosk.runtime import Runtime
@@ -21,8 +22,8 @@ def start_fleet(config: Config, runtime: Runtime) -> FleetLink | None:
         return None
     from kiosk.fleet.link import FleetLink, Identity   # paho, only with a fleet
 
-    observer = KioskObserver(runtime, runtime.journal, config.machine.currency,
-                             config_version(config.path))
+    observer = KioskObserver(runtime, runtime.journal, products(config),
+                             config.machine.currency, config_version(config.path))
     from kiosk.fleet.commands import CommandInbox
 
     commands = CommandInbox(config.machine.id, config.fleet.public_key_bytes(), runtime.journal,

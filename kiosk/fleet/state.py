@@ -5,11 +5,12 @@ sales of the machine's day so far)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from kiosk.flow import KioskState
+from kiosk.flow import KioskState, Product
 from kiosk.journal import Journal
 from kiosk.money import format_amount
 
@@ -32,10 +33,11 @@ class StateSource(Protocol):
 class KioskObserver:
     """Reads the UI thread's latest state (immutable, so any thread may) and the journal."""
 
-    def __init__(self, state: StateSource, journal: Journal, currency: str,
-                 version: str) -> None:
+    def __init__(self, state: StateSource, journal: Journal, products: Sequence[Product],
+                 currency: str, version: str) -> None:
         self._source = state
         self._journal = journal
+        self._products = tuple(products)    # the config's: the journal says what changed
         self._currency = currency
         self._version = version
 
@@ -44,17 +46,19 @@ class KioskObserver:
         return not fault, fault
 
     def state(self) -> dict[str, Any]:
-        kiosk = self._source.state
         midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0,
                                                        microsecond=0)
         overview = self._journal.overview(midnight)
         known = overview.slots
         slots = []
-        for product in kiosk.products:
+        # Prices from the journal, not the UI thread's state: that catches up a moment after
+        # the commit this snapshot follows.
+        for product in self._products:
             slot = known.get(product.slot_id)
+            price = slot.price_for(product.price) if slot else product.price
             slots.append({
                 "slot": product.slot_id, "name": product.name,
-                "price": format_amount(product.price, self._currency),
+                "price": format_amount(price, self._currency),
                 "stock": slot.stock if slot else 0,
                 "enabled": not (slot and slot.disabled),
                 "disabled_reason": slot.disabled_reason if slot else ""})

@@ -34,6 +34,13 @@ class SlotState:
     price: Decimal | None = None          # set by a fleet command, instead of the config's
     price_base: Decimal | None = None     # the config's price when it was set
 
+    def price_for(self, config_price: Decimal) -> Decimal:
+        """The price that stands: the fleet's while the config's price is still the one it
+        replaced; once the operator edits the config's price, the config wins again."""
+        if self.price is not None and self.price_base == config_price:
+            return self.price
+        return config_price
+
 
 
 @dataclass(frozen=True)

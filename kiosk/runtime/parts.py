@@ -42,10 +42,8 @@ class Parts:
     def post_stock(self) -> None:
         """The journal's stock, disabled slots and prices set by the fleet, to the flow."""
         slots = self.journal.slot_states()
-        # A fleet price stands while the config's price is the one it replaced: once the
-        # operator edits the config's price, the config wins again.
-        prices = {k: s.price for k, s in slots.items() if s.price is not None
-                  and k in self.products and s.price_base == self.products[k].price}
+        prices = {k: s.price_for(self.products[k].price) for k, s in slots.items()
+                  if k in self.products}
         self.post(StockChanged({k: s.stock for k, s in slots.items()},
                                frozenset(k for k, s in slots.items() if s.disabled), prices))
 
