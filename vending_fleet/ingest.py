@@ -1,0 +1,148 @@
+"""The broker's messages -> the store (docs/fleet-protocol.md, section 3): ``status``, ``state``,
+``event`` and ``reply`` of every machine, each event once by its id, and a live update on the
+hub for what changed.
+
+Everything a machine (or anyone on the broker) sends is untrusted input: a bad message is
+logged, counted in ``Ingester.rejected`` and dropped; nothing here raises into paho's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from vending_fleet.hub import Hub
+from vending_fleet.model import Store
+
+log = logging.getLogger(__name__)
+
+MAX_PAYLOAD = 64 * 1024       # a state of many slots is a few KiB; more is not a kiosk's
+LEAVES = ("status", "state", "event", "reply")
+_MACHINE_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+
+def subscriptions(prefix: str = "vk/v1", share_group: str | None = None) -> list[str]:
+    """The topic filters a console subscribes to. With ``share_group``, consoles of that group
+    split the events between them (MQTT shared subscriptions, ``$share/<group>/...``: each
+    event reaches one of them; the store's event ids make a redelivery harmless). The
+    retained ``status`` and ``state``, and the replies, go to every console."""
+    event = f"{prefix}/+/event"
+    if share_group:
+        event = f"$share/{share_group}/{event}"
+    return [f"{prefix}/+/status", f"{prefix}/+/state", event, f"{prefix}/+/reply"]
+
+
+class Ingester:
+    """Feeds the store from the broker; ``handle`` is safe to call from paho's thread."""
+
+    def __init__(self, store: Store, hub: Hub, prefix: str = "vk/v1",
+                 machines: Collection[str] | None = None) -> None:
+        self._store = store
+        self._hub = hub
+        self._prefix = prefix.rstrip("/") + "/"
+        self._machines = None if machines is None else frozenset(machines)  # None: any
+        self.rejected = 0       # bad input dropped (for tests and the health page)
+        self.duplicates = 0     # events and replies stored before (resends, other consoles)
+        self.stored = 0
+
+    def on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        """paho's ``on_message`` callback."""
+        self.handle(str(message.topic), bytes(message.payload), datetime.now(UTC))
+
+    def handle(self, topic: str, payload: bytes, received_at: datetime) -> None:
+        try:
+            self._handle(topic, payload, received_at)
+        except Exception as exc:  # noqa: BLE001 - a bad message must never stop ingestion
+            self._reject(topic, f"not stored ({type(exc).__name__}: {exc})")
+
+    def _handle(self, topic: str, payload: bytes, received_at: datetime) -> None:
+        parts = topic.removeprefix(self._prefix).split("/") if topic.startswith(
+            self._prefix) else []
+        if len(parts) != 2 or not _MACHINE_ID.fullmatch(parts[0]):
+            self._reject(topic, "not a machine topic")
+            return
+        machine, leaf = parts
+        if leaf not in LEAVES:
+            self._reject(topic, f"unknown topic leaf {leaf!r}")
+            return
+        if self._machines is not None and machine not in self._machines:
+            self._reject(topic, f"unknown machine {machine!r}")
+            return
+        if not payload and leaf in ("status", "state"):
+            log.info("%s: retained message cleared", topic)   # someone deleted it: fine
+            return
+        if len(payload) > MAX_PAYLOAD:
+            self._reject(topic, f"{len(payload)} bytes, more than {MAX_PAYLOAD}")
+            return
+        try:
+            doc = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self._reject(topic, f"malformed JSON ({exc})")
+            return
+        if not isinstance(doc, dict):
+            self._reject(topic, "not a JSON object")
+            return
+        named = doc.get("machine", machine)
+        if named != machine:
+            # The broker's ACL should make this impossible: a machine (or a stolen login)
+            # publishing under another machine's topic.
+            self._reject(topic, f"says it is from {named!r}: a machine publishing under"
+                                f" another's topic")
+            return
+        self._store_message(machine, leaf, doc, received_at)
+
+    def _store_message(self, machine: str, leaf: str, doc: dict[str, Any],
+                       received_at: datetime) -> None:
+        if leaf in ("event", "reply") and not isinstance(doc.get("id"), str):
+            self._reject(f"{self._prefix}{machine}/{leaf}", "no id")
+            return
+        if leaf == "status":
+            self._store.record_status(machine, doc, received_at)
+            self._machine_changed(machine)
+        elif leaf == "state":
+            self._store.record_state(machine, doc, received_at)
+            self._machine_changed(machine)
+        elif leaf == "event":
+            if not self._store.record_event(machine, doc, received_at):
+                self.duplicates += 1
+                return
+            self.stored += 1
+            self._hub.publish("event", {**doc, "machine": machine})
+            if _is_sale(doc):
+                self._hub.publish("sale", _sale_update(machine, doc))
+        elif self._store.record_reply(machine, doc, received_at):
+            self.stored += 1
+            self._hub.publish("reply", {"machine": machine, "command": doc.get("command"),
+                                        "status": doc.get("status"), "ok": doc.get("ok")})
+        else:
+            self.duplicates += 1
+
+    def _machine_changed(self, machine: str) -> None:
+        found = self._store.machine(machine)
+        if found is not None:
+            data = asdict(found)
+            data["last_seen"] = found.last_seen.isoformat() if found.last_seen else None
+            self._hub.publish("machine", data)
+
+    def _reject(self, topic: str, why: str) -> None:
+        self.rejected += 1
+        log.warning("%s: message ignored: %s", topic, why)
+
+
+def _is_sale(doc: Mapping[str, Any]) -> bool:
+    return (doc.get("group") == "sale" and doc.get("status") == "vended"
+            and doc.get("kind") in ("vend_result", "vend_resolved"))
+
+
+def _sale_update(machine: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+    # Amounts stay the machine's decimal text: the page shows them, nothing adds them up here.
+    keys = ("id", "tx", "slot", "item", "amount", "currency", "gateway", "asset", "at")
+    update = {key: doc.get(key) for key in keys}
+    update["machine"] = machine
+    update["asset"] = update["asset"] or ""
+    return update

@@ -1,0 +1,43 @@
+"""One transaction at a time over a DB-API connection, whichever database: ``Database`` is what
+``SqlStore`` needs of a backend (``sqlite.py``, ``postgres.py``), ``Tx`` runs the shared SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from vending_fleet.store.dialect import Dialect
+
+Row = tuple[Any, ...]
+
+
+class Tx:
+    """The queries of one transaction, written with ``?`` markers (see ``Dialect.sql``)."""
+
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+        self._cursor = cursor
+        self.dialect = dialect
+
+    def execute(self, query: str, params: Sequence[object] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        self._cursor.execute(self.dialect.sql(query), tuple(params))
+        return int(self._cursor.rowcount)
+
+    def rows(self, query: str, params: Sequence[object] = ()) -> list[Row]:
+        self._cursor.execute(self.dialect.sql(query), tuple(params))
+        return [tuple(row) for row in self._cursor.fetchall()]
+
+    def one(self, query: str, params: Sequence[object] = ()) -> Row | None:
+        found = self.rows(query, params)
+        return found[0] if found else None
+
+
+class Database(Protocol):
+    dialect: Dialect
+
+    def transaction(self, write: bool = True) -> AbstractContextManager[Tx]:
+        """A transaction, committed when the block ends, rolled back if it raises; callers
+        from any thread take turns."""
+
+    def close(self) -> None: ...

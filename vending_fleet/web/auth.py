@@ -1,0 +1,110 @@
+"""Logging in and out. A session is a random id in a cookie (HttpOnly, SameSite=Strict,
+Secure when the console is served over HTTPS) and a row in the store, which also keeps the
+session's CSRF token and its expiry."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ..model import AuditEntry, Session
+from . import csrf
+from .context import console_of
+from .passwords import dummy_verify, verify_password
+
+COOKIE = "vf_session"
+LOGIN_CSRF_AGE_S = 3600        # the login form's token: an hour to type a password
+
+
+def current_session(request: Request) -> Session | None:
+    """The request's live session, or None (no cookie, unknown, ended or expired)."""
+    session_id = request.cookies.get(COOKIE)
+    if not session_id:
+        return None
+    console = console_of(request)
+    now = console.clock()
+    session = console.store.session(session_id, now)
+    # The store should not return an expired session; checked here too, on our own clock.
+    if session is None or session.expires_at <= now:
+        return None
+    return session
+
+
+async def login_page(request: Request) -> Response:
+    if current_session(request) is not None:
+        return RedirectResponse(_next(request.query_params.get("next", "")), status_code=303)
+    return _login_form(request, "", 200, "", request.query_params.get("next", ""))
+
+
+async def login(request: Request) -> Response:
+    console = console_of(request)
+    form = await request.form(max_files=0, max_fields=10)
+    if not csrf.tokens_match(request.cookies.get(csrf.LOGIN_COOKIE, ""), csrf.form_token(form)):
+        return console.pages.error(request, 403, csrf.REFUSED)
+    name = _text(form, "name")
+    password = _text(form, "password")
+    user = console.store.user(name) if name else None
+    if user is None:
+        dummy_verify(password)
+    if user is None or not verify_password(password, user.password_hash):
+        console.store.audit(AuditEntry(console.clock(), name, "login_failed",
+                                       {"ip": _client(request)}))
+        return _login_form(request, "Wrong user name or password.", 401, name,
+                           _text(form, "next"))
+    now = console.clock()
+    session = console.store.start_session(user, secrets.token_urlsafe(32), csrf.new_token(),
+                                          now + console.session_lifetime, now)
+    console.store.audit(AuditEntry(now, user.name, "login", {"ip": _client(request)}))
+    response = RedirectResponse(_next(_text(form, "next")), status_code=303)
+    response.set_cookie(COOKIE, session.id,
+                        max_age=int(console.session_lifetime.total_seconds()),
+                        path="/", httponly=True, samesite="strict",
+                        secure=console.secure_cookies)
+    response.delete_cookie(csrf.LOGIN_COOKIE, path="/login")
+    return response
+
+
+async def logout(request: Request, session: Session, form: FormData) -> Response:
+    console = console_of(request)
+    console.store.end_session(session.id)
+    console.store.audit(AuditEntry(console.clock(), session.user.name, "logout", {}))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=console.secure_cookies)
+    return response
+
+
+def _login_form(request: Request, error: str, status_code: int, name: str,
+                next_path: str) -> Response:
+    console = console_of(request)
+    token = csrf.new_token()
+    response = console.pages.render(
+        request, "login.html",
+        {"error": error, "name": name, "login_csrf": token, "next": _next(next_path)},
+        None, status_code=status_code)
+    response.set_cookie(csrf.LOGIN_COOKIE, token, max_age=LOGIN_CSRF_AGE_S, path="/login",
+                        httponly=True, samesite="strict", secure=console.secure_cookies)
+    return response
+
+
+def _next(target: str) -> str:
+    """Only a path on this console: a ``next`` pointing elsewhere would make the login page an
+    open redirect."""
+    parts = urlsplit(target)
+    if (not target.startswith("/") or target.startswith("//") or "\\" in target
+            or parts.scheme or parts.netloc):
+        return "/"
+    return target
+
+
+def _text(form: FormData, field: str) -> str:
+    value = form.get(field)
+    return value if isinstance(value, str) else ""
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
