@@ -131,6 +131,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--lan-address", metavar="IP", type=_lan_address,
                       help="serve the sandbox on all interfaces and put this address in the "
                            "QR code, so a phone on the same network can pay")
+    demo.add_argument("--no-console", action="store_true",
+                      help="without the fleet console (embedded broker, dashboard) beside it")
+    demo.add_argument("--fleet-machines", type=_whole_number(0, 10_000), default=0,
+                      metavar="N", help="N simulated machines selling on their own, so the "
+                                        "console's fleet views have something to show")
     demo.set_defaults(command=_demo)
 
     selftest = commands.add_parser("selftest", help="technician self-test of this machine")
@@ -234,7 +239,8 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(DemoOptions(headless=args.headless, customers=args.customers,
                                 data_dir=args.data_dir, screenshots=args.screenshots,
                                 lan_address=args.lan_address, gateway=args.gateway,
-                                driver=args.driver))
+                                driver=args.driver, console=not args.no_console,
+                                fleet_machines=args.fleet_machines))
 
 
 def _selftest(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,9 @@ from vending_fleet.hub import Hub
 from vending_fleet.model import Store
 
 log = logging.getLogger(__name__)
+
+Message = tuple[str, bytes, datetime]          # topic, payload, when it was received
+Update = tuple[str, dict[str, Any]]            # a live update: its kind and data
 
 MAX_PAYLOAD = 64 * 1024       # a state of many slots is a few KiB; more is not a kiosk's
 LEAVES = ("status", "state", "event", "reply")
@@ -55,79 +58,110 @@ class Ingester:
         self.handle(str(message.topic), bytes(message.payload), datetime.now(UTC))
 
     def handle(self, topic: str, payload: bytes, received_at: datetime) -> None:
+        """Store one message (its own commit), then tell the dashboards."""
+        self._publish(self._one(topic, payload, received_at))
+
+    def handle_batch(self, messages: Sequence[Message]) -> None:
+        """Store many messages in one commit, then tell the dashboards: what the service does
+        under load. If any of them cannot be stored, the batch is stored again one message at
+        a time, so only that one is lost."""
+        counts = (self.rejected, self.duplicates, self.stored)
+        updates: list[Update] = []
         try:
-            self._handle(topic, payload, received_at)
+            with self._store.batch():
+                for topic, payload, received_at in messages:
+                    updates += self._handle(topic, payload, received_at)
+        except Exception as exc:  # noqa: BLE001 - one bad message: the others still go in
+            log.warning("a batch of %d messages failed (%s: %s): storing them one by one",
+                        len(messages), type(exc).__name__, exc)
+            self.rejected, self.duplicates, self.stored = counts
+            for message in messages:
+                self.handle(*message)
+            return
+        self._publish(updates)
+
+    def _one(self, topic: str, payload: bytes, received_at: datetime) -> list[Update]:
+        try:
+            return self._handle(topic, payload, received_at)
         except Exception as exc:  # noqa: BLE001 - a bad message must never stop ingestion
             self._reject(topic, f"not stored ({type(exc).__name__}: {exc})")
+            return []
 
-    def _handle(self, topic: str, payload: bytes, received_at: datetime) -> None:
+    def _publish(self, updates: list[Update]) -> None:
+        for kind, data in updates:
+            self._hub.publish(kind, data)
+
+    def _handle(self, topic: str, payload: bytes, received_at: datetime) -> list[Update]:
         parts = topic.removeprefix(self._prefix).split("/") if topic.startswith(
             self._prefix) else []
         if len(parts) != 2 or not _MACHINE_ID.fullmatch(parts[0]):
             self._reject(topic, "not a machine topic")
-            return
+            return []
         machine, leaf = parts
         if leaf not in LEAVES:
             self._reject(topic, f"unknown topic leaf {leaf!r}")
-            return
+            return []
         if self._machines is not None and machine not in self._machines:
             self._reject(topic, f"unknown machine {machine!r}")
-            return
+            return []
         if not payload and leaf in ("status", "state"):
             log.info("%s: retained message cleared", topic)   # someone deleted it: fine
-            return
+            return []
         if len(payload) > MAX_PAYLOAD:
             self._reject(topic, f"{len(payload)} bytes, more than {MAX_PAYLOAD}")
-            return
+            return []
         try:
             doc = json.loads(payload.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             self._reject(topic, f"malformed JSON ({exc})")
-            return
+            return []
         if not isinstance(doc, dict):
             self._reject(topic, "not a JSON object")
-            return
+            return []
         named = doc.get("machine", machine)
         if named != machine:
             # The broker's ACL should make this impossible: a machine (or a stolen login)
             # publishing under another machine's topic.
             self._reject(topic, f"says it is from {named!r}: a machine publishing under"
                                 f" another's topic")
-            return
-        self._store_message(machine, leaf, doc, received_at)
+            return []
+        return self._store_message(machine, leaf, doc, received_at)
 
     def _store_message(self, machine: str, leaf: str, doc: dict[str, Any],
-                       received_at: datetime) -> None:
+                       received_at: datetime) -> list[Update]:
+        """Store it; the live updates to send once that is committed."""
         if leaf in ("event", "reply") and not isinstance(doc.get("id"), str):
             self._reject(f"{self._prefix}{machine}/{leaf}", "no id")
-            return
+            return []
         if leaf == "status":
             self._store.record_status(machine, doc, received_at)
-            self._machine_changed(machine)
-        elif leaf == "state":
+            return self._machine_changed(machine)
+        if leaf == "state":
             self._store.record_state(machine, doc, received_at)
-            self._machine_changed(machine)
-        elif leaf == "event":
+            return self._machine_changed(machine)
+        if leaf == "event":
             if not self._store.record_event(machine, doc, received_at):
                 self.duplicates += 1
-                return
+                return []
             self.stored += 1
-            self._hub.publish("event", {**doc, "machine": machine})
+            updates: list[Update] = [("event", {**doc, "machine": machine})]
             if _is_sale(doc):
-                self._hub.publish("sale", _sale_update(machine, doc))
-        elif self._store.record_reply(machine, doc, received_at):
+                updates.append(("sale", _sale_update(machine, doc)))
+            return updates
+        if self._store.record_reply(machine, doc, received_at):
             self.stored += 1
-            self._hub.publish("reply", {"machine": machine, "command": doc.get("command"),
-                                        "status": doc.get("status"), "ok": doc.get("ok")})
-        else:
-            self.duplicates += 1
+            return [("reply", {"machine": machine, "command": doc.get("command"),
+                               "status": doc.get("status"), "ok": doc.get("ok")})]
+        self.duplicates += 1
+        return []
 
-    def _machine_changed(self, machine: str) -> None:
+    def _machine_changed(self, machine: str) -> list[Update]:
         found = self._store.machine(machine)
-        if found is not None:
-            data = asdict(found)
-            data["last_seen"] = found.last_seen.isoformat() if found.last_seen else None
-            self._hub.publish("machine", data)
+        if found is None:
+            return []
+        data = asdict(found)
+        data["last_seen"] = found.last_seen.isoformat() if found.last_seen else None
+        return [("machine", data)]
 
     def _reject(self, topic: str, why: str) -> None:
         self.rejected += 1

@@ -9,6 +9,7 @@ timezone-aware UTC ``datetime``s. Every write is one transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -148,7 +149,10 @@ class AuditEntry:
 class Store(Protocol):
     """The console's storage. Implementations: ``vending_fleet.store.open_store(url)``."""
 
-    # -- ingest (vending_fleet.ingest): each returns False for what changed nothing
+    # -- ingest (vending_fleet.ingest)
+    def batch(self) -> AbstractContextManager[None]:
+        """The record_* calls this thread makes inside are one commit; if one raises, none of
+        them is stored."""
     def record_status(self, machine: str, status: Mapping[str, Any], at: datetime) -> None: ...
     def record_state(self, machine: str, state: Mapping[str, Any], at: datetime) -> None: ...
     def record_event(self, machine: str, event: Mapping[str, Any], at: datetime) -> bool:

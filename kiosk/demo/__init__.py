@@ -51,6 +51,7 @@ from kiosk.audit import audit
 from kiosk.autopilot import Autopilot, CustomerPlan, slot_for_customer
 from kiosk.config import Config, load_config
 from kiosk.demo.configs import write_demo_config
+from kiosk.demo.fleet import start_console
 from kiosk.demo.machines import DemoMachine, demo_machine
 from kiosk.demo.phone import SimulatedPhone
 from kiosk.errors import KioskError
@@ -105,6 +106,8 @@ class DemoOptions:
     lan_address: str | None = None
     gateway: str = "mixpay"
     driver: str = "simulated"
+    console: bool = True          # the fleet console beside the kiosk (kiosk/demo/fleet.py)
+    fleet_machines: int = 0       # simulated machines selling on their own, for the console
 
 
 @dataclass(frozen=True)
@@ -163,12 +166,15 @@ def run_demo(options: DemoOptions) -> int:
     # MixPay allows 60 requests a minute, Centrapay 200: the sandbox plays the chosen one.
     rate = 60 if options.gateway == "mixpay" else 200
     with Sandbox(host=host, confirm_s=1.0 if staged_run else 3.0,
-                 requests_per_minute=rate) as sandbox:
+                 requests_per_minute=rate) as sandbox, \
+            start_console(data_dir, options.console, options.fleet_machines) as console:
         if options.lan_address:
             sandbox.public_base = f"http://{options.lan_address}:{urlsplit(sandbox.url).port}"
         with demo_machine(options.driver) as machine:
             config = load_config(write_demo_config(data_dir, options.gateway, options.driver,
-                                                   sandbox, window_s, machine.mdb_port))
+                                                   sandbox, window_s, machine.mdb_port,
+                                                   fleet=console.fleet_table() if console
+                                                   else ""))
             print(f"kiosk demo: {options.gateway} sandbox at {sandbox.base(options.gateway)}; "
                   f"pay there: {_where_to_pay(options.gateway, sandbox)}", file=sys.stderr)
             if not staged_run:

@@ -112,13 +112,14 @@ def _slots(driver: str) -> str:
 
 
 def write_demo_config(data_dir: Path, gateway: str, driver: str, sandbox: Sandbox,
-                      window_s: int, mdb_port: str = "") -> Path:
-    """Write ``kiosk.toml`` (and ``secrets.toml``) into ``data_dir``; return the config path."""
+                      window_s: int, mdb_port: str = "", fleet: str = "") -> Path:
+    """Write ``kiosk.toml`` (and ``secrets.toml``) into ``data_dir``; return the config path.
+    ``fleet``: a ``[fleet]`` table to add (the demo console's broker and key), or nothing."""
     text = MACHINE.format(gateway=gateway, currency=CURRENCY[gateway], data_dir=data_dir,
                           window_s=window_s, assets=ASSETS[gateway])
     text += PAYMENT[gateway].format(api_base=sandbox.base(gateway),
                                     public_base=sandbox.base(gateway, public=True))
-    text += VEND[driver].format(port=mdb_port) + _slots(driver)
+    text += VEND[driver].format(port=mdb_port) + _slots(driver) + fleet
     path = data_dir / "kiosk.toml"
     path.write_text(text, encoding="utf-8")
     secrets = data_dir / "secrets.toml"

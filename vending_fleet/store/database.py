@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from vending_fleet.store.dialect import Dialect
@@ -31,6 +32,38 @@ class Tx:
     def one(self, query: str, params: Sequence[object] = ()) -> Row | None:
         found = self.rows(query, params)
         return found[0] if found else None
+
+
+class Batching:
+    """A ``Database`` whose writes can be gathered: inside ``batch()``, every transaction this
+    thread opens is part of one outer transaction, so many messages cost one commit. If any of
+    them raises, the whole batch rolls back (the caller then stores them one by one)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.dialect = db.dialect
+        self._local = threading.local()
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[Tx]:
+        outer: Tx | None = getattr(self._local, "tx", None)
+        if outer is None:
+            with self._db.transaction(write) as tx:
+                yield tx
+            return
+        yield outer
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        with self._db.transaction() as tx:
+            self._local.tx = tx
+            try:
+                yield
+            finally:
+                self._local.tx = None
+
+    def close(self) -> None:
+        self._db.close()
 
 
 class Database(Protocol):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from vending_fleet.store import schema
-from vending_fleet.store.database import Database
+from contextlib import AbstractContextManager
+
+from vending_fleet.store.database import Batching, Database
 from vending_fleet.store.fleet import FleetQueries
 from vending_fleet.store.office import OfficeQueries
 
 
 class SqlStore(FleetQueries, OfficeQueries):
     def __init__(self, db: Database) -> None:
-        self._db = db
+        self._db = self._batching = Batching(db)
         with db.transaction() as tx:
             tx.execute(db.dialect.schema_lock)
             for statement in schema.statements(db.dialect.ddl(schema.TABLES)):
@@ -22,6 +24,10 @@ class SqlStore(FleetQueries, OfficeQueries):
             elif int(found[0]) > schema.VERSION:
                 raise RuntimeError(f"the database has schema version {found[0]}, newer than"
                                    f" this console's {schema.VERSION}: upgrade the console")
+
+    def batch(self) -> AbstractContextManager[None]:
+        """The writes this thread makes inside are one commit: all of them, or none."""
+        return self._batching.batch()
 
     @property
     def dialect_name(self) -> str:

@@ -1,0 +1,65 @@
+"""Between the broker's thread and the store: messages are queued as they arrive and stored by
+one thread in batches, one commit each (``Ingester.handle_batch``), so a burst from a thousand
+machines costs a few commits rather than one per message, and paho's thread never waits on the
+disk."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from datetime import datetime
+
+from vending_fleet.ingest import Ingester, Message
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 300            # messages per commit, at most: a page's read waits for one batch
+_STOP = None
+
+
+class IngestQueue:
+    def __init__(self, ingester: Ingester) -> None:
+        self._ingester = ingester
+        self._queue: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+
+    def put(self, topic: str, payload: bytes, received_at: datetime) -> None:
+        """From paho's thread: never blocks."""
+        self._queue.put((topic, payload, received_at))
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Store what is queued, then end."""
+        self._queue.put(_STOP)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            batch: list[Message] = []
+            stopping = first is _STOP
+            if first is not None:
+                batch.append(first)
+            while len(batch) < BATCH_MAX and not stopping:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+            if batch:
+                try:
+                    self._ingester.handle_batch(batch)
+                except Exception:  # noqa: BLE001 - supervised: logged, the next batch goes on
+                    log.exception("ingest: a batch of %d messages failed", len(batch))
+            if stopping:
+                return
