@@ -23,14 +23,27 @@ class Update:
     data: Mapping[str, Any]
 
 
+_CLOSED = Update("", {})       # the console is stopping: every stream ends
+
+
 class Hub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Update]]] = []
+        self._closed = False
 
     def publish(self, kind: str, data: Mapping[str, Any]) -> None:
         """Tell every listener; safe from any thread, never blocks."""
-        update = Update(kind, dict(data))
+        self._send(Update(kind, dict(data)))
+
+    def close(self) -> None:
+        """The console is stopping: every listener's iteration ends (the browsers' streams
+        close, so the web server need not wait them out)."""
+        with self._lock:
+            self._closed = True
+        self._send(_CLOSED)
+
+    def _send(self, update: Update) -> None:
         with self._lock:
             listeners = list(self._listeners)
         for loop, queue in listeners:
@@ -43,10 +56,12 @@ class Hub:
         """Updates from now on, until the caller stops iterating."""
         queue: asyncio.Queue[Update] = asyncio.Queue(QUEUE_SIZE)
         with self._lock:
+            if self._closed:
+                return
             self._listeners.append((asyncio.get_running_loop(), queue))
         try:
-            while True:
-                yield await queue.get()
+            while (update := await queue.get()) is not _CLOSED:
+                yield update
         finally:
             self._forget(queue)
 

@@ -248,6 +248,7 @@ class ConsoleService:
             if self._stopped.is_set():
                 return
             self._stopped.set()
+        self.hub.close()             # the browsers' live streams end: nothing to wait out
         if self.server is not None:
             self.server.should_exit = True
         if self._thread is not None and self._thread is not threading.current_thread():

@@ -37,7 +37,10 @@ async def stream(hub: Hub, heartbeat_s: float) -> AsyncIterator[str]:
             if not done:
                 yield ": keep-alive\n\n"
                 continue
-            update = pending.result()
+            try:
+                update = pending.result()
+            except StopAsyncIteration:     # the console is stopping
+                return
             pending = asyncio.ensure_future(anext(updates))
             yield sse_message(update)
     finally:

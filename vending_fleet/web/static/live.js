@@ -8,7 +8,12 @@
   if (!parts.length) { return; }
   var machine = document.body.dataset.machine || "";
   var source = new EventSource("/events");
-  source.onopen = function () { if (status) { status.textContent = "Live updates on."; } };
+  source.onopen = function () {
+    if (status) { status.textContent = "Live updates on."; }
+    // What changed between the page's render and now (a reply that came at once, or while
+    // reconnecting) sent nothing this stream saw: fetch each fragment once.
+    parts.forEach(function (el) { refresh(el); });
+  };
   source.onerror = function () {
     if (status) { status.textContent = "Live updates interrupted; reconnecting."; }
   };
