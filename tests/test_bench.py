@@ -66,6 +66,18 @@ FLEET_LINK = {
 }
 
 
+# Not part of run_all.py either: a mosquitto, simulated machines and the console's service.
+FLEET_CONSOLE = {
+    "ingest, events/s until all stored (zero loss)": True,
+    "sale publish to visible in /api/sales (p99)": True,
+    "sale publish to visible in /api/sales (p50)": False,
+    "simulated machines connected (held)": True,
+    "ingest path alone: Ingester + SQLite, no broker": False,
+    "time to connect 50 machines": False,
+    "console process CPU while ingesting": False,
+}
+
+
 def run(script: str, *args: str, timeout: float = 150) -> str:
     result = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True,
                             text=True, timeout=timeout)
@@ -117,8 +129,24 @@ def test_fleet_link_script_prints_every_metric_as_a_number() -> None:
     assert "machine:" in output and "nproc" in output
 
 
-@pytest.mark.parametrize("script", [*sorted(EXPECTED), "fleet_link.py", "run_all.py",
-                                    "sandbox_server.py"])
+def test_fleet_console_script_prints_every_metric_as_a_number() -> None:
+    if not Path("/usr/sbin/mosquitto").exists():
+        pytest.skip("mosquitto is not installed")
+    output = run("fleet_console.py", "--quick", timeout=300)
+    rows = table_rows(output)
+    assert set(rows) == set(FLEET_CONSOLE), output
+    for label, has_target in FLEET_CONSOLE.items():
+        row = rows[label]
+        assert re.match(r"-?\d+(\.\d+)?", row["measured"]), row
+        if has_target:
+            assert re.match(r"(<=|>=) \d", row["target"]) and row["result"] in ("PASS", "FAIL")
+        else:
+            assert row["target"] == "-" and row["result"] == "info", row
+    assert "zero loss" in output
+
+
+@pytest.mark.parametrize("script", [*sorted(EXPECTED), "fleet_link.py", "fleet_console.py",
+                                    "run_all.py", "sandbox_server.py"])
 def test_each_script_has_help(script: str) -> None:
     assert "usage:" in run(script, "--help", timeout=60)
 
