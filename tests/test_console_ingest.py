@@ -43,6 +43,9 @@ class RecordingHub(Hub):
         self.updates.append((kind, dict(data)))
         super().publish(kind, data)
 
+    def listeners(self) -> int:
+        return 1 + super().listeners()      # this recorder is one: what a page would hear
+
     def kinds(self, kind: str) -> list[dict[str, Any]]:
         return [data for got, data in self.updates if got == kind]
 

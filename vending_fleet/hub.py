@@ -34,7 +34,8 @@ class Hub:
 
     def publish(self, kind: str, data: Mapping[str, Any]) -> None:
         """Tell every listener; safe from any thread, never blocks."""
-        self._send(Update(kind, dict(data)))
+        if self._listeners:       # a read without the lock: at worst one update early or late
+            self._send(Update(kind, dict(data)))
 
     def close(self) -> None:
         """The console is stopping: every listener's iteration ends (the browsers' streams

@@ -156,6 +156,8 @@ class Ingester:
         return []
 
     def _machine_changed(self, machine: str) -> list[Update]:
+        if not self._hub.listeners():     # nobody watching: spare the read (a busy fleet)
+            return []
         found = self._store.machine(machine)
         if found is None:
             return []
