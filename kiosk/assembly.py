@@ -17,6 +17,8 @@ from kiosk.journal import Journal
 from kiosk.money import minor_exponent
 from kiosk.payments.base import Gateway
 from kiosk.payments.centrapay import CentrapayGateway
+from kiosk.payments.lnbits import LnbitsGateway
+from kiosk.payments.lnbits_rate import FixedRate
 from kiosk.payments.mixpay import MixPayGateway
 from kiosk.payments.wctpay import WctPayGateway
 from kiosk.runtime import STARTING_UP, Runtime, SlotWiring
@@ -44,6 +46,11 @@ def build_gateway(config: Config) -> Gateway:
         centrapay = payment.centrapay
         return CentrapayGateway(api_base=centrapay.api_base, config_id=centrapay.config_id,
                                 api_key=centrapay.api_key, machine_id=config.machine.id)
+    lnbits = payment.lnbits
+    if payment.gateway == "lnbits" and lnbits is not None and lnbits.fixed_rate is not None:
+        return LnbitsGateway(api_base=lnbits.api_base, wallet_id=lnbits.wallet_id,
+                             invoice_key=lnbits.invoice_key,
+                             rates=FixedRate(lnbits.fixed_rate))
     raise NotAvailable(f"payment gateway {payment.gateway!r} is not configured")
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from kiosk.config import Config, load_config
+from kiosk.config import GATEWAYS, Config, load_config
 from kiosk.errors import ConfigError, JournalError, KioskError
 
 DEFAULT_CONFIG = Path("/etc/vending-kiosk/kiosk.toml")
@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--headless", action="store_true")
     demo.add_argument("--customers", type=_whole_number(1), metavar="N",
                       help="play N staged customers and check each outcome")
-    demo.add_argument("--gateway", default="mixpay", choices=["mixpay", "wctpay", "centrapay"])
+    demo.add_argument("--gateway", default="mixpay", choices=list(GATEWAYS))
     demo.add_argument("--driver", default="simulated",
                       choices=["simulated", "gpio-mock", "mdb-sim"],
                       help="gpio-mock and mdb-sim run the real GPIO and MDB drivers against "

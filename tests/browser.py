@@ -185,9 +185,11 @@ def _url(page: Page) -> str:
         return "(closed)"
 
 
-@pytest.fixture(name="playwright_driver", scope="session")
+@pytest.fixture(name="playwright_driver", scope="module")
 def playwright_driver_fixture() -> Iterator[Playwright]:
-    """Playwright's driver, once per pytest process (each test starts its own chromium)."""
+    """Playwright's driver, once per module (each test starts its own chromium). Not for the
+    whole session: its sync API runs an event loop on this thread while it lives, and later
+    modules on the same worker call ``asyncio.run``."""
     require_chromium()
     from playwright.sync_api import sync_playwright
 

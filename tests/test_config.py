@@ -392,7 +392,7 @@ RULES = [
      'expected true or false, found string "yes"'),
     # payment
     ('[payment]\ngateway = "paypal"', "payment", "gateway",
-     'expected one of "mixpay", "wctpay" or "centrapay", found string "paypal"'),
+     'expected one of "mixpay", "wctpay", "centrapay" or "lnbits", found string "paypal"'),
     ('[payment]\ngateway = "mixpai"', "payment", "gateway", 'did you mean "mixpay"?'),
     ("[payment]\ntimeout_s = 10", "payment", "timeout_s", "must be between 15 and 3600, found 10"),
     ("[payment]\ntimeout_s = 3601", "payment", "timeout_s", "between 15 and 3600, found 3601"),

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from fakes import KIOSK
 
-from kiosk.demo import _money_check
+from kiosk.demo import WHOLE_PAYMENTS_ONLY, _money_check
 from kiosk.journal import Journal
 from kiosk.sim import Sandbox
 
@@ -61,7 +61,7 @@ class Demo:
 
 # Every gateway on the simulated machine, and the real GPIO and MDB drivers on their simulations.
 RUNS = [("mixpay", "simulated"), ("wctpay", "simulated"), ("centrapay", "simulated"),
-        ("mixpay", "gpio-mock"), ("mixpay", "mdb-sim")]
+        ("lnbits", "simulated"), ("mixpay", "gpio-mock"), ("mixpay", "mdb-sim")]
 RUN_TIMEOUT_S = 600
 
 
@@ -153,7 +153,7 @@ def test_every_staged_customer_gets_the_expected_outcome(demo: Demo) -> None:
     links = [line["payment_link"] for line in lines if line["payment_link"]]
     assert len(links) == len(set(links)) == 9
     new = {"gateway_outage", "pay_while_status_fails", "spoofed_success"}
-    if demo.gateway != "centrapay":  # Centrapay requests are paid whole: no part payment
+    if demo.gateway not in WHOLE_PAYMENTS_ONLY:   # Centrapay, Lightning: no part payment
         new.add("part_paid_then_cancel")
     assert new <= set(demo.scenarios)
     assert [mark for _, _, mark in CUSTOMER_LINE.findall(result.stderr)] == ["ok"] * 10
@@ -201,7 +201,7 @@ def test_money_after_a_cancel_is_never_dropped(demo: Demo) -> None:
 
 
 def test_a_part_paid_customer_who_cancels_has_an_open_claim(demo: Demo) -> None:
-    if demo.gateway == "centrapay":  # paid whole or not at all: that customer just cancels
+    if demo.gateway in WHOLE_PAYMENTS_ONLY:  # paid whole or not at all: that one just cancels
         line, tx = demo.sale_of("cancel")
         assert line["outcome"] == "cancelled" and tx["id"] not in open_claims(demo.data_dir)
         return
@@ -273,7 +273,7 @@ def test_screenshots_name_each_screen(demo: Demo) -> None:
     screens = {name.split("-", 1)[1].removesuffix(".png") for name in names}
     expected = {"attract", "choose_item", "awaiting_payment", "vending", "thank_you",
                 "cancelled", "expired", "vend_failed", "payment_failed", "out_of_service"}
-    if demo.gateway != "centrapay":
+    if demo.gateway not in WHOLE_PAYMENTS_ONLY:   # a coin to pick, a part to pay
         expected |= {"choose_coin", "underpaid"}
     assert expected <= screens
 

@@ -24,6 +24,7 @@ from kiosk.config.gateway import GatewayReader
 from kiosk.config.reader import Ctx, Reader
 from kiosk.config.secrets import secrets_present
 from kiosk.payments.centrapay_config import CentrapayConfig, read_centrapay_config
+from kiosk.payments.lnbits_config import LnbitsConfig, read_lnbits_config
 from kiosk.payments.mixpay_config import MixPayConfig, read_mixpay_config
 from kiosk.payments.wctpay_config import WctPayConfig, read_wctpay_config, wctpay_currency_problems
 
@@ -73,6 +74,7 @@ class PaymentConfig:
                                                   needs_assets=True,
                                                   currency_problems=wctpay_currency_problems)
     centrapay: CentrapayConfig | None = gateway_section(CentrapayConfig, read_centrapay_config)
+    lnbits: LnbitsConfig | None = gateway_section(LnbitsConfig, read_lnbits_config)
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def _offered(cls: type[Any], default: str) -> tuple[str, ...]:
     return (default, *(name for name in sections(cls) if name != default))
 
 
-GATEWAYS = _offered(PaymentConfig, PaymentConfig.gateway)    # ("mixpay", "wctpay", "centrapay")
+GATEWAYS = _offered(PaymentConfig, PaymentConfig.gateway)    # (..., "centrapay", "lnbits")
 DRIVERS = _offered(VendConfig, VendConfig.driver)            # ("gpio", "mdb", "simulated")
 
 

@@ -28,9 +28,10 @@ payments watched longest early, so that the run does not end waiting for them:
    price): payment failed, an open claim
 10. cancel_then_pay: Cancel, then the phone pays anyway: cancelled, paid_late
 
-and an eleventh cancels with nothing paid. Centrapay requests are paid whole (the kiosk does not
-allow partial payments), so there part_paid_then_cancel is a plain cancel and
-underpay_then_top_up a plain pay; a cancel voids the request, so cancel_then_pay pays nothing.
+and an eleventh cancels with nothing paid. Centrapay requests and Lightning invoices (LNbits) are
+paid whole (neither allows a part payment), so there part_paid_then_cancel is a plain cancel and
+underpay_then_top_up a plain pay; at Centrapay a cancel voids the request, so cancel_then_pay
+pays nothing (a Lightning invoice cannot be voided: paid after a cancel, it is paid_late).
 An outage needs a customer after it: as the last customer it is a plain pay.
 """
 
@@ -53,7 +54,7 @@ from kiosk.config import Config, load_config
 from kiosk.demo.configs import write_demo_config
 from kiosk.demo.fleet import start_console
 from kiosk.demo.machines import DemoMachine, demo_machine
-from kiosk.demo.phone import SimulatedPhone
+from kiosk.demo.phone import WALLET_PAID, SimulatedPhone
 from kiosk.errors import KioskError
 from kiosk.flow import Outcome, Screen, initial_state
 from kiosk.payments.base import Order, PaymentRequest
@@ -71,7 +72,7 @@ LATE_PAY_AFTER_S = CANCEL_AFTER_S + 2.0
 OUTAGE_S = 5.0                # the gateway answers nothing this long from the customer's confirm
 STATUS_FAULT_PAST_S = 2.0     # status calls fail this long past the window: never seen in time
 SETTLE_S = STAGED_WINDOW_S + 45
-GATEWAYS = ("mixpay", "wctpay", "centrapay")
+GATEWAYS = ("mixpay", "wctpay", "centrapay", "lnbits")
 
 # Scenario of customer k (0-based); customers past the list pay normally. The module docstring
 # says what each one does; the fourth pays at the jammed slot.
@@ -84,7 +85,9 @@ EXPECTED = {"pay": Outcome.VENDED, "underpay_then_top_up": Outcome.VENDED,
             "pay_while_status_fails": Outcome.EXPIRED,
             "spoofed_success": Outcome.PAYMENT_FAILED, "gateway_outage": Outcome.PAYMENT_FAILED}
 # Centrapay requests are paid whole: the nearest scenario instead.
-CENTRAPAY_INSTEAD = {"underpay_then_top_up": "pay", "part_paid_then_cancel": "cancel"}
+# Centrapay requests and Lightning invoices are paid whole or not at all.
+WHOLE_PAYMENTS_ONLY = frozenset({"centrapay", "lnbits"})
+WHOLE_PAYMENTS_INSTEAD = {"underpay_then_top_up": "pay", "part_paid_then_cancel": "cancel"}
 # Centrapay's checklist voids a request whose status stays unknown: the sale ends before the
 # window does.
 CENTRAPAY_EXPECTED = {"pay_while_status_fails": Outcome.PAYMENT_FAILED}
@@ -94,7 +97,8 @@ PLANS = {"cancel": CustomerPlan(CANCEL_AFTER_S), "cancel_then_pay": CustomerPlan
 # Pay's paths do not name the payment: every status call fails meanwhile.
 STATUS_FAULTS = {"mixpay": Fault("http_503", path="/v1/payments_result"),
                  "wctpay": Fault("http_503", path="/payment-pos/getupdate"),
-                 "centrapay": Fault("http_503", path="/api/payment-requests/{id}", method="GET")}
+                 "centrapay": Fault("http_503", path="/api/payment-requests/{id}", method="GET"),
+                 "lnbits": Fault("http_503", path="/api/v1/payments/{id}", method="GET")}
 
 
 @dataclass(frozen=True)
@@ -149,8 +153,8 @@ def _scenario(index: int, count: int, gateway: str) -> str:
     scenario = SCENARIOS[index] if index < len(SCENARIOS) else "pay"
     if scenario == "gateway_outage" and index == count - 1:
         return "pay"  # nobody after it would show the kiosk back in service
-    if gateway == "centrapay":
-        return CENTRAPAY_INSTEAD.get(scenario, scenario)
+    if gateway in WHOLE_PAYMENTS_ONLY:
+        return WHOLE_PAYMENTS_INSTEAD.get(scenario, scenario)
     return scenario
 
 
@@ -207,7 +211,7 @@ def _usable_data_dir(chosen: Path | None) -> Path:
 
 
 def _where_to_pay(gateway: str, sandbox: Sandbox) -> str:
-    if gateway == "wctpay":  # the QR holds a coin URI: the sandbox's wallet page pays it
+    if gateway in WALLET_PAID:  # the QR holds no page: the sandbox's wallet page pays it
         return f"{sandbox.base(gateway, public=True)}/wallet"
     return "open the link in the QR code"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kiosk.sim import Sandbox
 
-CURRENCY = {"mixpay": "USD", "wctpay": "USD", "centrapay": "NZD"}
+CURRENCY = {"mixpay": "USD", "wctpay": "USD", "centrapay": "NZD", "lnbits": "USD"}
 
 MACHINE = """\
 # Written by `kiosk demo`: the {gateway} sandbox on loopback and a simulated machine.
@@ -49,16 +49,23 @@ settlement_asset = "USD"
 api_base = "{api_base}"
 config_id = "sandbox-config"
 """,
+    "lnbits": """
+[payment.lnbits]
+api_base = "{api_base}"
+wallet_id = "sandbox-wallet"
+fixed_rate = "1000"          # sats per USD: a demo's round figure, not a market rate
+""",
 }
 
 ASSETS = {"mixpay": '["BTC", "ETH", "USDT", "LTC"]', "wctpay": '["BTC", "LTC", "USDT-TRC20"]',
-          "centrapay": "[]"}
+          "centrapay": "[]", "lnbits": "[]"}
 
 # The sandbox's own demo credentials; real ones never leave secrets.toml (mode 0600).
 SECRETS = {
     "mixpay": "",
     "wctpay": '[payment.wctpay]\nkey = "sandbox-key"\napi_secret = "sandbox-secret"\n',
     "centrapay": '[payment.centrapay]\napi_key = "sandbox-key"\n',
+    "lnbits": '[payment.lnbits]\ninvoice_key = "sandbox-invoice-key"\n',
 }
 
 SLOTS = (("A1", "Sparkling water", "2.50", "water.png"),

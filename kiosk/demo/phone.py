@@ -18,6 +18,10 @@ PAY_AFTER_S = 1.0
 TOP_UP_AFTER_S = 3.0
 
 
+# Gateways whose QR holds no page to open (a coin URI, a Lightning invoice): the sandbox's
+# wallet page pays it.
+WALLET_PAID = frozenset({"wctpay", "lnbits"})
+
 class SimulatedPhone:
     """Scans the QR the kiosk shows and pays it at the gateway's sandbox."""
 
@@ -49,7 +53,7 @@ class SimulatedPhone:
 
     def _pay(self, request: PaymentRequest, delay_s: float, form: dict[str, str]) -> None:
         time.sleep(delay_s)
-        if self._gateway == "wctpay":  # the QR is a coin URI, not a page: the wallet pays it
+        if self._gateway in WALLET_PAID:  # the QR is a coin URI or an invoice: a wallet pays it
             wallet_form = {**form, "qr": request.link}
             self._http.post(f"{self._base}/wallet/pay", data=wallet_form).raise_for_status()
             return

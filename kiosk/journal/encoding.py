@@ -61,10 +61,13 @@ def asset_from_json(text: str | None) -> Asset | None:
 
 
 def request_detail(request: PaymentRequest) -> dict[str, Any]:
-    return {"payment_id": request.payment_id, "link": request.link,
-            "expires_at": request.expires_at, "crypto_amount": request.crypto_amount,
-            "crypto_symbol": request.crypto_symbol, "reference": request.reference,
-            "memo": request.memo}
+    detail = {"payment_id": request.payment_id, "link": request.link,
+              "expires_at": request.expires_at, "crypto_amount": request.crypto_amount,
+              "crypto_symbol": request.crypto_symbol, "reference": request.reference,
+              "memo": request.memo}
+    if request.rate is not None:     # only a converting gateway (LNbits) states a rate
+        detail["rate"] = request.rate
+    return detail
 
 
 def optional_decimal(text: object) -> Decimal | None:

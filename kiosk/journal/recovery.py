@@ -130,7 +130,7 @@ class Recovery(Claims):
             expires_at=int(created.get("expires_at") or row["expires_at"]),
             crypto_amount=optional_decimal(created.get("crypto_amount")),
             crypto_symbol=created.get("crypto_symbol"), reference=created.get("reference"),
-            memo=created.get("memo"))
+            memo=created.get("memo"), rate=optional_decimal(created.get("rate")))
 
     def _watched_rows(self, cur: sqlite3.Cursor) -> list[sqlite3.Row]:
         """Pre-payment sales, and abandoned ones with a payment the gateway has not closed."""

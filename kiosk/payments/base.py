@@ -65,6 +65,8 @@ class PaymentRequest:
     crypto_symbol: str | None = None
     reference: str | None = None     # a short code the customer can quote (Centrapay shortCode)
     memo: str | None = None          # destination tag / memo the coin needs, shown beside the QR
+    rate: Decimal | None = None      # crypto per unit of the order's currency the amount was
+                                     # converted at (LNbits: sats), shown and journalled
 
 
 @dataclass(frozen=True)

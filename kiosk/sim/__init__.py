@@ -19,6 +19,7 @@ from types import TracebackType
 
 from kiosk.errors import KioskError
 from kiosk.sim.centrapay import CentrapaySimulator
+from kiosk.sim.lnbits import LnbitsSimulator
 from kiosk.sim.mixpay import MixPaySimulator, PaymentSnapshot
 from kiosk.sim.server import Fault, ReceivedPayment, SandboxServer, Simulator
 from kiosk.sim.wctpay import WctPaySimulator
@@ -46,6 +47,9 @@ SIMULATORS: dict[str, Callable[[SandboxOptions], Simulator]] = {
                                               clock=o.clock),
     "wctpay": lambda o: WctPaySimulator(confirm_s=o.confirm_s,
                                         requests_per_minute=o.requests_per_minute, clock=o.clock),
+    # Lightning settles at once between two wallets of one LNbits: no confirm_s.
+    "lnbits": lambda o: LnbitsSimulator(requests_per_minute=o.requests_per_minute,
+                                        clock=o.clock),
 }
 
 
@@ -165,6 +169,11 @@ def serve_forever_cli(host: str, port: int) -> None:
               '[payment.centrapay]   # secrets: api_key = "sandbox-key"\n'
               f'api_base = "{centrapay}"\n'
               'config_id = "sandbox-config"\n\n'
+              '[payment.lnbits]      # secrets: invoice_key = "sandbox-invoice-key"; pay '
+              'with X-Api-Key "sandbox-payer-key"\n'
+              f'api_base = "{sandbox.base("lnbits")}"\n'
+              'wallet_id = "sandbox-wallet"\n'
+              'fixed_rate = "1000"\n\n'
               "Nothing here moves real money.", flush=True)
         try:
             threading.Event().wait()

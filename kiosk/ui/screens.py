@@ -205,6 +205,10 @@ def _coin_line(c: Canvas, sale: Sale) -> str:
     request = sale.request
     asset = sale.order.asset if sale.order else None
     if request and request.crypto_amount is not None and request.crypto_symbol:
+        if request.rate is not None and sale.order is not None:   # converted: say at what
+            return c.t("pay.amount_at_rate", amount=request.crypto_amount,
+                       symbol=request.crypto_symbol, rate=f"{request.rate:f}",
+                       currency=sale.order.currency)
         if asset is not None:  # the network too: Lightning or on-chain, Tron or Ethereum
             return c.t("pay.amount_on_network", amount=request.crypto_amount,
                        symbol=request.crypto_symbol, network=asset.network)
