@@ -111,7 +111,8 @@ class Ingester:
             self._reject(topic, f"{len(payload)} bytes, more than {MAX_PAYLOAD}")
             return []
         try:
-            doc = json.loads(payload.decode("utf-8"))
+            text = payload.decode("utf-8")
+            doc = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             self._reject(topic, f"malformed JSON ({exc})")
             return []
@@ -125,9 +126,9 @@ class Ingester:
             self._reject(topic, f"says it is from {named!r}: a machine publishing under"
                                 f" another's topic")
             return []
-        return self._store_message(machine, leaf, doc, received_at)
+        return self._store_message(machine, leaf, doc, text, received_at)
 
-    def _store_message(self, machine: str, leaf: str, doc: dict[str, Any],
+    def _store_message(self, machine: str, leaf: str, doc: dict[str, Any], text: str,
                        received_at: datetime) -> list[Update]:
         """Store it; the live updates to send once that is committed."""
         if leaf in ("event", "reply") and not isinstance(doc.get("id"), str):
@@ -140,7 +141,7 @@ class Ingester:
             self._store.record_state(machine, doc, received_at)
             return self._machine_changed(machine)
         if leaf == "event":
-            if not self._store.record_event(machine, doc, received_at):
+            if not self._store.record_event(machine, doc, received_at, text):
                 self.duplicates += 1
                 return []
             self.stored += 1

@@ -155,8 +155,10 @@ class Store(Protocol):
         them is stored."""
     def record_status(self, machine: str, status: Mapping[str, Any], at: datetime) -> None: ...
     def record_state(self, machine: str, state: Mapping[str, Any], at: datetime) -> None: ...
-    def record_event(self, machine: str, event: Mapping[str, Any], at: datetime) -> bool:
-        """Store one event by its ``id`` (a duplicate changes nothing: False)."""
+    def record_event(self, machine: str, event: Mapping[str, Any], at: datetime,
+                     text: str | None = None) -> bool:
+        """Store one event by its ``id`` (a duplicate changes nothing: False); ``text``: the
+        event as it arrived (JSON), kept as is instead of written again from ``event``."""
     def record_reply(self, machine: str, reply: Mapping[str, Any], at: datetime) -> bool: ...
 
     # -- reads for the pages and the API

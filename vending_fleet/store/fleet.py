@@ -85,7 +85,8 @@ class FleetQueries:
                                        p.dumps(state)))
             _seen(tx, machine, at)
 
-    def record_event(self, machine: str, event: Mapping[str, Any], at: datetime) -> bool:
+    def record_event(self, machine: str, event: Mapping[str, Any], at: datetime,
+                     text: str | None = None) -> bool:
         event_id = p.text(event, "id")
         if not event_id:
             raise ValueError("an event without an id")
@@ -96,18 +97,19 @@ class FleetQueries:
         sale = group == "sale" and bool(sale_tx) and bool(status)
         price = p.amount(event.get("amount")) if sale else Decimal(0)
         with self._db.transaction() as tx:
-            time_in = tx.dialect.time_in
+            # Each time converted once: thousands of events a second make it count.
+            happened_in, at_in = tx.dialect.time_in(happened), tx.dialect.time_in(at)
             added = tx.execute(
                 "INSERT INTO events (id, machine, journal, seq, grp, kind, at, received_at, tx,"
                 " status, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO NOTHING",
-                (event_id, machine, journal, seq, group, kind, time_in(happened), time_in(at),
-                 sale_tx or None, status or None, p.dumps(event)))
+                (event_id, machine, journal, seq, group, kind, happened_in, at_in,
+                 sale_tx or None, status or None, p.dumps(event) if text is None else text))
             if not added:
                 return False    # seen before (a resend, or another console stored it)
-            _seen(tx, machine, at)
+            tx.execute(_SEEN, (machine, at_in))
             if sale:
-                _record_sale_step(tx, machine, event, seq, happened, price)
+                _record_sale_step(tx, machine, event, seq, happened_in, price)
             return True
 
     # -- views
@@ -192,14 +194,14 @@ def _seen(tx: Tx, machine: str, at: datetime) -> None:
 
 
 def _record_sale_step(tx: Tx, machine: str, event: Mapping[str, Any], seq: int,
-                      happened: datetime, price: Decimal) -> None:
+                      happened_in: object, price: Decimal) -> None:
     sale_tx, status = p.text(event, "tx"), p.text(event, "status")
     currency = p.text(event, "currency")
     # The code is derived from the tx id (kiosk.claims), so even a sale whose steps never
     # named it (vend_unknown) can be found by the code on the customer's screen.
     code = p.claim_code(event) or derived_claim_code(sale_tx)
     tx.execute(_UPSERT_TX, (machine, sale_tx, seq, status, p.reason(event),
-                            tx.dialect.amount_in(price), currency, tx.dialect.time_in(happened),
+                            tx.dialect.amount_in(price), currency, happened_in,
                             code, normalize_claim_code(code)))
     if p.claim_code(event):
         tx.execute("UPDATE txs SET claim_code = ?, claim_key = ? WHERE machine = ? AND tx = ?",
@@ -208,7 +210,7 @@ def _record_sale_step(tx: Tx, machine: str, event: Mapping[str, Any], seq: int,
         tx.execute(
             f"INSERT INTO sales ({_SALE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT DO NOTHING",
-            (p.text(event, "id"), machine, sale_tx, tx.dialect.time_in(happened),
+            (p.text(event, "id"), machine, sale_tx, happened_in,
              p.text(event, "slot"), p.text(event, "item"), tx.dialect.amount_in(price),
              currency, p.text(event, "gateway"), p.text(event, "asset")))
 
