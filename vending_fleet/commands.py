@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk.fleet.commands import ARGUMENTS, LONGEST_LIFETIME, MAX_MESSAGE_BYTES
+from kiosk.errors import CommandRefused
+from kiosk.fleet.commands import ARGUMENTS, LONGEST_LIFETIME, MAX_MESSAGE_BYTES, check_arguments
 from kiosk.fleet.signing import sign
 from vending_fleet.hub import Hub
 from vending_fleet.model import AuditEntry, CommandRecord, Store
@@ -31,7 +32,6 @@ Publish = Callable[[str, bytes], bool]
 SENT = "sent"
 NOT_SENT = "not_sent"         # the hub's word for a command the broker client would not take
 _MACHINE = re.compile(r"[A-Za-z0-9._-]{1,100}")     # one topic level: no "+", "#" or "/"
-_TYPE_WORDS: Mapping[type, str] = {str: "a string", int: "an integer", bool: "true or false"}
 
 
 class CommandError(ValueError):
@@ -51,31 +51,10 @@ def check_command(machine: str, command: str, args: Mapping[str, Any]) -> dict[s
     if command not in ARGUMENTS:
         raise CommandError(f"unknown command {json.dumps(command)} (known: "
                            f"{', '.join(ARGUMENTS)})")
-    wanted = ARGUMENTS[command]
-    names = {key.lstrip("?") for key in wanted}
-    unknown = sorted(set(args) - names)
-    if unknown:
-        raise CommandError(f"{command} takes no argument {json.dumps(unknown[0])} (it takes: "
-                           f"{', '.join(sorted(names)) or 'none'})")
-    for key, kind in wanted.items():
-        name = key.lstrip("?")
-        if name not in args:
-            if key.startswith("?"):
-                continue
-            raise CommandError(f'{command} needs "{name}"')
-        value = args[name]
-        # bool is an int in Python: a count must not be true or false (nor a float ever)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise CommandError(f'{command}: "{name}" must be {_TYPE_WORDS[kind]}, found '
-                               f"{_shown(value)}")
-    return dict(args)
-
-
-def _shown(value: object) -> str:
     try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
+        return check_arguments(command, dict(args))     # the machine's own checks
+    except CommandRefused as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _iso(moment: datetime) -> str:

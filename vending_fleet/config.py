@@ -42,10 +42,9 @@ import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from kiosk.config.files import load_toml
-from kiosk.config.fleet import _BROKER, DEFAULT_PORTS, DEFAULT_PREFIX, Broker
+from kiosk.config.fleet import DEFAULT_PREFIX, Broker, read_brokers
 from kiosk.config.gateway import loopback
 from kiosk.config.reader import Ctx, Reader, Schema
 from kiosk.config.secrets import load_secrets, secret
@@ -183,7 +182,7 @@ def _database(r: Reader, base: Path) -> str:
 
 def _broker_settings(r: Reader, base: Path) -> BrokerSettings:
     insecure = r.bool_("insecure", False)
-    brokers = _urls(r, insecure)
+    brokers = read_brokers(r, "url", insecure, needed_by="the console")
     ca_text = r.line("ca_file", "", shape="a file path")
     ca_file = Path(base, Path(ca_text).expanduser()) if ca_text else None
     if ca_file is not None and not ca_file.is_file():
@@ -214,42 +213,6 @@ def _broker_settings(r: Reader, base: Path) -> BrokerSettings:
         cleaned = re.sub(r"[^A-Za-z0-9._-]", "-", f"vending-fleet{suffix}")[:100]
         settings = BrokerSettings(**{**settings.__dict__, "client_id": cleaned})
     return settings
-
-
-def _urls(r: Reader, insecure: bool) -> tuple[Broker, ...]:
-    raw = r.raw("url")
-    if raw is None:
-        r.require("url", None, 'the console needs its broker, e.g. url = '
-                               '"mqtts://mqtt.fleet.example.net:8883"')
-        return ()
-    urls = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else None
-    if not urls or not all(isinstance(url, str) for url in urls):
-        r.wrong("url", "an mqtts:// URL or a list of them (the nodes of one cluster)", raw)
-        return ()
-    brokers: list[Broker] = []
-    for url in urls:
-        if not _BROKER.fullmatch(url):
-            r.wrong("url", 'a broker URL like "mqtts://host:8883" (mqtts: TLS, or mqtt: plain)',
-                    url)
-            return ()
-        parts = urlsplit(url)
-        try:
-            port = DEFAULT_PORTS[parts.scheme] if parts.port is None else parts.port
-        except ValueError:
-            port = 0
-        if not 1 <= port <= 65535:
-            r.error("url", f'"{url}": the port must be between 1 and 65535')
-            return ()
-        if parts.scheme == "mqtt" and not loopback(url):
-            if not insecure:
-                r.error("url", f'"{url}" is plain mqtt://: sales, claims and the broker '
-                               "password would cross the network unencrypted; use mqtts:// "
-                               "(only this machine may be reached by mqtt://), or set "
-                               "insecure = true for a test broker on a network you trust")
-                return ()
-            r.ctx.warn(r.table, "url", f'"{url}" is plain mqtt://, allowed by insecure = true')
-        brokers.append(Broker(parts.hostname or "", port, parts.scheme == "mqtts"))
-    return tuple(brokers)
 
 
 def _alerts(r: Reader) -> AlertSettings:

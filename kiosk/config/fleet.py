@@ -73,7 +73,7 @@ def read_fleet(r: Reader, config_dir: Path) -> FleetConfig | None:
         return None
     insecure = r.bool_("insecure", False)
     config = FleetConfig(
-        brokers=_brokers(r, insecure),
+        brokers=read_brokers(r, "broker", insecure, needed_by="the fleet link"),
         insecure=insecure,
         ca_file=_ca_file(r, config_dir),
         topic_prefix=r.str_("topic_prefix", DEFAULT_PREFIX, pattern=_PREFIX,
@@ -92,29 +92,31 @@ def read_fleet(r: Reader, config_dir: Path) -> FleetConfig | None:
     return config
 
 
-def _brokers(r: Reader, insecure: bool) -> tuple[Broker, ...]:
-    raw = r.raw("broker")
+def read_brokers(r: Reader, key: str, insecure: bool, *, needed_by: str) -> tuple[Broker, ...]:
+    """``key``: one broker URL, or a list of them (the nodes of one cluster); plain mqtt:// only
+    to this machine or with ``insecure``. The kiosk's ``[fleet] broker`` and the console's
+    ``[broker] url`` both read through here."""
+    raw = r.raw(key)
     urls = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else None
     if raw is None:
-        r.require("broker", None, 'the fleet link needs its broker, e.g. broker = '
-                                  '"mqtts://mqtt.fleet.example.net:8883"')
+        r.require(key, None, f'{needed_by} needs its broker, e.g. {key} = '
+                             '"mqtts://mqtt.fleet.example.net:8883"')
         return ()
     if not urls or not all(isinstance(url, str) for url in urls):
-        r.wrong("broker", 'an mqtts:// URL or a list of them (the nodes of one cluster)', raw)
+        r.wrong(key, 'an mqtts:// URL or a list of them (the nodes of one cluster)', raw)
         return ()
     brokers = []
     for url in urls:
-        broker = _broker(r, url, insecure)
+        broker = _broker(r, key, url, insecure)
         if broker is None:
             return ()
         brokers.append(broker)
     return tuple(brokers)
 
 
-def _broker(r: Reader, url: str, insecure: bool) -> Broker | None:
+def _broker(r: Reader, key: str, url: str, insecure: bool) -> Broker | None:
     if not _BROKER.fullmatch(url):
-        r.wrong("broker", 'a broker URL like "mqtts://host:8883" (mqtts: TLS, or mqtt: plain)',
-                url)
+        r.wrong(key, 'a broker URL like "mqtts://host:8883" (mqtts: TLS, or mqtt: plain)', url)
         return None
     parts = urlsplit(url)
     try:
@@ -122,16 +124,16 @@ def _broker(r: Reader, url: str, insecure: bool) -> Broker | None:
     except ValueError:
         port = 0
     if not 1 <= port <= 65535:
-        r.error("broker", f'"{url}": the port must be between 1 and 65535')
+        r.error(key, f'"{url}": the port must be between 1 and 65535')
         return None
     if parts.scheme == "mqtt" and not loopback(url):
         if not insecure:
-            r.error("broker", f'"{url}" is plain mqtt://: sales, claims and the broker '
+            r.error(key, f'"{url}" is plain mqtt://: sales, claims and the broker '
                               "password would cross the network unencrypted; use mqtts:// (only "
                               "this machine may be reached by mqtt://), or set insecure = true "
                               "for a test broker on a network you trust (dangerous)")
             return None
-        r.ctx.warn(r.table, "broker", f'"{url}" is plain mqtt://, allowed by insecure = true: '
+        r.ctx.warn(r.table, key, f'"{url}" is plain mqtt://, allowed by insecure = true: '
                                       "telemetry and the broker password cross the network "
                                       "unencrypted")
     return Broker(parts.hostname or "", port, parts.scheme == "mqtts")

@@ -132,7 +132,7 @@ def read_command(doc: Mapping[str, Any], machine_id: str, now: datetime) -> Comm
     if not isinstance(name, str) or name not in ARGUMENTS:
         raise CommandRefused(f"unknown command {json.dumps(name)} (known: "
                              f"{', '.join(ARGUMENTS)})")
-    return Command(command_id, name, _arguments(name, doc.get("args", {})), issued_at,
+    return Command(command_id, name, check_arguments(name, doc.get("args", {})), issued_at,
                    expires_at)
 
 
@@ -170,7 +170,9 @@ def _moment(doc: Mapping[str, Any], key: str) -> datetime:
     return moment
 
 
-def _arguments(name: str, args: object) -> dict[str, Any]:
+def check_arguments(name: str, args: object) -> dict[str, Any]:
+    """The arguments of the known command ``name``, checked against ``ARGUMENTS``; else
+    ``CommandRefused`` naming the argument. The console checks with it before sending."""
     if not isinstance(args, dict):
         raise CommandRefused(f'malformed: "args" of {name} must be an object')
     wanted = ARGUMENTS[name]
@@ -189,8 +191,15 @@ def _arguments(name: str, args: object) -> dict[str, Any]:
         # bool is an int in Python: a count must not be true or false
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise CommandRefused(f'{name}: "{arg}" must be {_TYPE_WORDS[kind]}, found '
-                                 f"{json.dumps(value)}")
+                                 f"{_shown(value)}")
     return dict(args)
+
+
+def _shown(value: object) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):     # the console's caller may hand over any object
+        return repr(value)
 
 
 _TYPE_WORDS: Mapping[type, str] = {str: "a string", int: "an integer", bool: "true or false"}
