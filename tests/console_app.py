@@ -23,8 +23,7 @@ from vending_fleet.store import open_store
 from vending_fleet.web import create_app
 from vending_fleet.web.passwords import hash_password
 
-# Ahead of the wall clock on purpose: the store drops sessions that expired by the real time
-# (SqlStore.start_session), so a session of the test's clock must not look old to it.
+# Any fixed moment: sessions expire by the console's clock (the one the test moves).
 START = datetime(2031, 3, 14, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
 USERS = {"vera": Role.VIEWER, "olivia": Role.OPERATOR, "ada": Role.ADMIN}

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from brokers import Collector, Message
+from brokers import Collector, Message, Mosquitto
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fakes import WATER, COLA, mixpay_table, toml_text, write_kiosk_toml
 from harness import Harness, pay
@@ -83,6 +83,14 @@ def load_fleet_kiosk(tmp_path: Path, sandbox: Sandbox, machine_id: str,
                      credentials: tuple[str, str] | None = None) -> FleetKiosk:
     return FleetKiosk(load_config(fleet_toml(tmp_path, sandbox, machine_id, fleet,
                                              credentials)))
+
+
+def kiosk_on(broker: Mosquitto, tmp_path: Path, sandbox: Sandbox,
+             machine: str = "m-001") -> FleetKiosk:
+    """A kiosk whose fleet link logs in to ``broker`` over TLS (its CA) as ``machine``."""
+    return load_fleet_kiosk(tmp_path, sandbox, machine,
+                            {"broker": broker.url, "ca_file": str(broker.ca_file)},
+                            broker.machine(machine))
 
 
 def command(machine_id: str, name: str, args: Mapping[str, Any] | None = None, *,

@@ -10,17 +10,17 @@ import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
+from console_parts import RecordingHub, sqlite_store_fixture
 from brokers import free_ports
 
 from vending_fleet.alerts import AlertChange, Alerter, AlertRules
-from vending_fleet.hub import Hub
 from vending_fleet.model import Store
-from vending_fleet.store import open_store
 from vending_fleet.webhook import Webhook, check_url
+
+__all__ = ["sqlite_store_fixture"]   # found by pytest
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 M = "m-001"
@@ -37,16 +37,6 @@ class Clock:
     def advance(self, **span: float) -> datetime:
         self.now += timedelta(**span)
         return self.now
-
-
-class RecordingHub(Hub):
-    def __init__(self) -> None:
-        super().__init__()
-        self.updates: list[tuple[str, dict[str, Any]]] = []
-
-    def publish(self, kind: str, data: Mapping[str, Any]) -> None:
-        self.updates.append((kind, dict(data)))
-        super().publish(kind, data)
 
 
 class Machine:
@@ -93,11 +83,6 @@ class Machine:
                                        self.clock.now)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(f"sqlite:///{tmp_path}/c.db")
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from brokers import CONSOLE, Collector, Mosquitto, console_collector, module_mosquitto_fixture
 from cryptography.hazmat.primitives import serialization
-from fleet_kiosk import FLEET_KEY, FleetKiosk, load_fleet_kiosk, payload
+from fleet_kiosk import FLEET_KEY, FleetKiosk, kiosk_on, payload
 from harness import pay
 
 from kiosk.flow import CancelPressed
@@ -197,10 +197,7 @@ def kiosk(module_mosquitto: Mosquitto, tmp_path: Path, sandbox: Sandbox,
     in service and known to the console (its status and state ingested)."""
     directory = tmp_path / "kiosk"
     directory.mkdir()
-    running = load_fleet_kiosk(directory, sandbox, MACHINE,
-                               {"broker": module_mosquitto.url,
-                                "ca_file": str(module_mosquitto.ca_file)},
-                               module_mosquitto.machine(MACHINE))
+    running = kiosk_on(module_mosquitto, directory, sandbox, MACHINE)
     try:
         store = console.store
 

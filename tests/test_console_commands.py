@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -15,12 +15,13 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from console_parts import RecordingHub, sqlite_store_fixture
 from brokers import CONSOLE, Collector, Mosquitto, client_for, connect, console_collector, \
     disconnect, module_mosquitto_fixture
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fleet_kiosk import FLEET_KEY, FleetKiosk, load_fleet_kiosk, payload
+from fleet_kiosk import FLEET_KEY, FleetKiosk, kiosk_on, payload
 
 from kiosk.fleet.signing import public_key_text, verify
 from kiosk.sim import Sandbox
@@ -29,24 +30,11 @@ from vending_fleet.commands import CommandError, CommandSender, NotSent, check_c
 from vending_fleet.hub import Hub
 from vending_fleet.keys import KeyFileError, generate_key, load_key
 from vending_fleet.model import Store
-from vending_fleet.store import open_store
 
-__all__ = ["module_mosquitto_fixture"]
+__all__ = ["module_mosquitto_fixture", "sqlite_store_fixture"]   # found by pytest
 
 MACHINE = "m-001"
 OTHER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
-
-
-class RecordingHub(Hub):
-    """The real hub, remembering what was published (its listeners are async)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.updates: list[tuple[str, dict[str, Any]]] = []
-
-    def publish(self, kind: str, data: Mapping[str, Any]) -> None:
-        self.updates.append((kind, dict(data)))
-        super().publish(kind, data)
 
 
 class ReplyIngester:
@@ -81,10 +69,7 @@ class ReplyIngester:
 
 @pytest.fixture
 def kiosk(module_mosquitto: Mosquitto, tmp_path: Path, sandbox: Sandbox) -> Iterator[FleetKiosk]:
-    running = load_fleet_kiosk(tmp_path, sandbox, MACHINE,
-                               {"broker": module_mosquitto.url,
-                                "ca_file": str(module_mosquitto.ca_file)},
-                               module_mosquitto.machine(MACHINE))
+    running = kiosk_on(module_mosquitto, tmp_path, sandbox, MACHINE)
     yield running
     running.close()
 
@@ -99,11 +84,6 @@ def watcher(module_mosquitto: Mosquitto, kiosk: FleetKiosk) -> Iterator[Collecto
     collector.close()
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(f"sqlite:///{tmp_path}/c.db")
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,36 +18,19 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from brokers import Mosquitto, client_for, connect, disconnect, module_mosquitto_fixture, publish
-from fleet_kiosk import FleetKiosk, load_fleet_kiosk
+from fleet_kiosk import FleetKiosk, kiosk_on
+from console_parts import RecordingHub, both_databases_store_fixture, store_url_fixture
 from postgres import module_postgres_fixture
 
 from kiosk.claims import claim_code
 from kiosk.sim import Sandbox
-from vending_fleet.hub import Hub
 from vending_fleet.ingest import MAX_PAYLOAD, Ingester, subscriptions
 from vending_fleet.model import Store, TotalsBy
 from vending_fleet.store import open_store
 
-__all__ = ["module_mosquitto_fixture", "module_postgres_fixture"]   # found by pytest
+__all__ = ["both_databases_store_fixture", "module_mosquitto_fixture",   # found by pytest
+           "module_postgres_fixture", "store_url_fixture"]
 PREFIX = "vk/v1"
-
-
-class RecordingHub(Hub):
-    """A hub that also keeps every update, to check what the pages would be told."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.updates: list[tuple[str, dict[str, Any]]] = []
-
-    def publish(self, kind: str, data: Mapping[str, Any]) -> None:
-        self.updates.append((kind, dict(data)))
-        super().publish(kind, data)
-
-    def listeners(self) -> int:
-        return 1 + super().listeners()      # this recorder is one: what a page would hear
-
-    def kinds(self, kind: str) -> list[dict[str, Any]]:
-        return [data for got, data in self.updates if got == kind]
 
 
 class LiveConsole:
@@ -92,18 +75,6 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'console.db'}"
-    return str(request.getfixturevalue("module_postgres").new_database())
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    opened = open_store(store_url)
-    yield opened
-    opened.close()
 
 
 def machine_client(broker: Mosquitto, machine: str) -> mqtt.Client:
@@ -142,10 +113,7 @@ def test_a_kiosk_selling_reaches_the_store_once_whatever_is_resent(
     hub = RecordingHub()
     ingester = Ingester(store, hub, PREFIX)
     console = LiveConsole(module_mosquitto, ingester)
-    kiosk: FleetKiosk = load_fleet_kiosk(
-        tmp_path, sandbox, "m-001",
-        {"broker": module_mosquitto.url, "ca_file": str(module_mosquitto.ca_file)},
-        module_mosquitto.machine("m-001"))
+    kiosk: FleetKiosk = kiosk_on(module_mosquitto, tmp_path, sandbox, "m-001")
     day = (datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(days=1))
     try:
         kiosk.harness.wait_for(lambda: (m := store.machine("m-001")) is not None

@@ -6,26 +6,18 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
+from console_parts import sqlite_store_fixture
 from test_console_store import T0, Machine
 
 from vending_fleet.hub import Hub
 from vending_fleet.ingest import Ingester, Message
 from vending_fleet.ingest_queue import IngestQueue
 from vending_fleet.model import Store
-from vending_fleet.store import open_store
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(f"sqlite:///{tmp_path / 'console.db'}")
-    yield opened
-    opened.close()
+__all__ = ["sqlite_store_fixture"]   # found by pytest
 
 
 def messages(machine: Machine, sales: int) -> list[Message]:

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from brokers import CONSOLE, Mosquitto, free_ports, module_mosquitto_fixture  # noqa: F401
 from cryptography.hazmat.primitives import serialization
-from fleet_kiosk import FLEET_KEY, FleetKiosk, load_fleet_kiosk
+from fleet_kiosk import FLEET_KEY, FleetKiosk, kiosk_on
 
 from kiosk.sim import Sandbox
 from vending_fleet.config import ConsoleConfig, load_console_config
@@ -92,10 +92,7 @@ def service(console_config: ConsoleConfig) -> Iterator[ConsoleService]:
 @pytest.fixture
 def kiosk(module_mosquitto: Mosquitto, tmp_path: Path, sandbox: Sandbox) -> Iterator[FleetKiosk]:
     (tmp_path / "kiosk").mkdir()
-    running = load_fleet_kiosk(tmp_path / "kiosk", sandbox, MACHINE,
-                               {"broker": module_mosquitto.url,
-                                "ca_file": str(module_mosquitto.ca_file)},
-                               module_mosquitto.machine(MACHINE))
+    running = kiosk_on(module_mosquitto, tmp_path / "kiosk", sandbox, MACHINE)
     try:
         yield running
     finally:

@@ -5,37 +5,26 @@ Decimal totals, the claims desk, and two consoles on one database not counting t
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from postgres import module_postgres_fixture  # noqa: F401 - the fixture, found by pytest
+from console_parts import both_databases_store_fixture, store_url_fixture
+from postgres import module_postgres_fixture
 
 from kiosk.claims import claim_code
 from vending_fleet.model import (Alert, AuditEntry, CommandRecord, Role, Store, TotalsBy)
 from vending_fleet.store import open_store
 
+__all__ = ["both_databases_store_fixture", "module_postgres_fixture",   # found by pytest
+           "store_url_fixture"]
+
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 SALE_STEPS = ("payment_requested", "creating"), ("payment_created", "awaiting"), \
     ("paid_verified", "paid"), ("vend_started", "vending")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'console.db'}"
-    return str(request.getfixturevalue("module_postgres").new_database())
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    opened = open_store(store_url)
-    yield opened
-    opened.close()
 
 
 class Machine:

@@ -14,7 +14,7 @@ import pytest
 from brokers import CONSOLE, Collector, Mosquitto, client_for, console_collector, \
     module_mosquitto_fixture, publish
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fleet_kiosk import FleetKiosk, command, load_fleet_kiosk, payload
+from fleet_kiosk import FleetKiosk, command, kiosk_on, load_fleet_kiosk, payload
 from harness import pay
 
 from kiosk.flow import CancelPressed, CoinChosen, ItemChosen, Screen, StartTapped
@@ -28,10 +28,7 @@ MACHINE = "m-001"
 
 @pytest.fixture
 def kiosk(module_mosquitto: Mosquitto, tmp_path: Path, sandbox: Sandbox) -> Iterator[FleetKiosk]:
-    running = load_fleet_kiosk(tmp_path, sandbox, MACHINE,
-                               {"broker": module_mosquitto.url,
-                                "ca_file": str(module_mosquitto.ca_file)},
-                               module_mosquitto.machine(MACHINE))
+    running = kiosk_on(module_mosquitto, tmp_path, sandbox, MACHINE)
     yield running
     running.close()
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from brokers import CONSOLE, Collector, Mosquitto, console_collector, mosquitto_fixture
-from fleet_kiosk import FleetKiosk, fleet_toml, load_fleet_kiosk, payload
+from fleet_kiosk import fleet_toml, kiosk_on, load_fleet_kiosk, payload
 
 from kiosk.selftest import SelftestOptions, run_selftest
 from kiosk.sim import Sandbox
@@ -17,13 +17,6 @@ __all__ = ["mosquitto_fixture"]    # the fixture, found by pytest through this i
 
 SALE_STEPS = ["payment_requested", "payment_created", "paid_verified", "vend_started",
               "vend_dispensing", "vend_result"]
-
-
-def kiosk_on(broker: Mosquitto, tmp_path: Path, sandbox: Sandbox,
-             machine: str = "m-001") -> FleetKiosk:
-    return load_fleet_kiosk(tmp_path, sandbox, machine,
-                            {"broker": broker.url, "ca_file": str(broker.ca_file)},
-                            broker.machine(machine))
 
 
 def events(console: Collector, topic: str) -> list[dict[str, object]]:
