@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from test_journal import FakeClock, make_order, make_request
 
+from kiosk.config.fleet import Broker, FleetConfig
 from kiosk.errors import JournalError
+from kiosk.fleet.link import FleetLink, Identity
 from kiosk.journal import Journal
 from kiosk.journal.outbox_rows import EVENT, REPLY, STATE
 from kiosk.payments.base import Order, PaymentState
@@ -458,3 +460,25 @@ def test_no_wake_when_the_commit_is_rolled_back(journal: Journal, wakes: Wakes) 
     assert wakes.count == woken
     journal.operator_event("pin_ok", {})                 # and the next commit still wakes
     assert wakes.count == woken + 1
+
+
+def test_a_commit_after_the_fleet_link_stopped_still_succeeds(tmp_path: Path) -> None:
+    """The journal wakes the link after each commit; once the link has stopped (the kiosk
+    shutting down while a worker still writes), that wake-up must not turn a committed step
+    into an error."""
+    class Quiet:
+        def service(self) -> tuple[bool, str]:
+            return True, ""
+
+        def state(self) -> dict[str, Any]:
+            return {}
+
+    with Journal.open_in(tmp_path) as journal:
+        link = FleetLink(FleetConfig(brokers=(Broker("127.0.0.1", 9, False),)),
+                         Identity("m-001", "test"), journal, Quiet())
+        link.start()
+        link.stop()
+        at = journal.operator_event("restock", {"slot": "A1"})   # must not raise
+        assert journal.latest_operator_event(("restock",)) == {
+            "at": at, "kind": "restock", "detail": {"slot": "A1"}}
+        assert journal.outbox_size() >= 1          # kept for the next start of the link
