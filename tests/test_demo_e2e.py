@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from fakes import KIOSK
 from kiosk.demo import WHOLE_PAYMENTS_ONLY, _money_check
 from kiosk.journal import Journal
 from kiosk.sim import Sandbox
+from vending_fleet.store import open_store
 
 FIELDS = {"tx", "slot", "gateway", "asset", "amount", "currency", "payment_link", "outcome"}
 CUSTOMER_LINE = re.compile(r"kiosk demo: customer (\d+) \((\w+), slot \w+\): .*\[(\w+)\]$",
@@ -63,6 +65,10 @@ class Demo:
 RUNS = [("mixpay", "simulated"), ("wctpay", "simulated"), ("centrapay", "simulated"),
         ("lnbits", "simulated"), ("mixpay", "gpio-mock"), ("mixpay", "mdb-sim")]
 RUN_TIMEOUT_S = 600
+# The run that also starts the fleet console beside the kiosk, as the interactive demo does
+# (its embedded broker, the console, the kiosk's fleet link); the others leave it out, so six
+# kiosks at once do not also run six consoles on two cores.
+WITH_CONSOLE = ("mixpay", "simulated")
 
 
 @dataclass(frozen=True)
@@ -102,10 +108,11 @@ def started(request: pytest.FixtureRequest,
         for gateway, driver in (run for run in RUNS if run in wanted):
             data_dir = tmp_path_factory.mktemp(f"demo-{gateway}-{driver}")
             with open(data_dir / "stdout", "w") as out, open(data_dir / "stderr", "w") as err:
+                console = [] if (gateway, driver) == WITH_CONSOLE else ["--no-console"]
                 process = subprocess.Popen(
                     [*KIOSK, "demo", "--headless", "--gateway", gateway, "--driver", driver,
                      "--customers", "10", "--data-dir", str(data_dir), "--screenshots",
-                     str(data_dir / "shots")], stdout=out, stderr=err, text=True)
+                     str(data_dir / "shots"), *console], stdout=out, stderr=err, text=True)
             runs[(gateway, driver)] = Started(process, data_dir)
         yield runs
     finally:
@@ -157,6 +164,22 @@ def test_every_staged_customer_gets_the_expected_outcome(demo: Demo) -> None:
         new.add("part_paid_then_cancel")
     assert new <= set(demo.scenarios)
     assert [mark for _, _, mark in CUSTOMER_LINE.findall(result.stderr)] == ["ok"] * 10
+
+
+def test_the_demo_console_runs_beside_the_kiosk_and_hears_its_sales(demo: Demo) -> None:
+    if (demo.gateway, demo.driver) != WITH_CONSOLE:
+        assert "dashboard:" not in demo.result.stderr     # --no-console: none started
+        return
+    assert re.search(r"^dashboard: http://127\.0\.0\.1:\d+  login: demo / \S+$",
+                     demo.result.stderr, re.MULTILINE), demo.result.stderr[-2000:]
+    store = open_store(f"sqlite:///{demo.data_dir / 'console' / 'console.db'}")
+    try:
+        sold = store.sales(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(1))
+    finally:
+        store.close()
+    vended = [json.loads(line) for line in demo.result.stdout.splitlines()
+              if json.loads(line)["outcome"] == "vended"]
+    assert sorted(sale.tx for sale in sold) == sorted(line["tx"] for line in vended)
 
 
 def test_the_money_check_holds_the_journal_to_every_payment_received(demo: Demo) -> None:
