@@ -243,6 +243,24 @@ def test_a_screenshot_is_saved_whenever_what_the_customer_is_asked_to_pay_change
     assert len(paying) == 2, names   # one per QR, none for frames that changed nothing else
 
 
+def test_a_second_app_in_one_process_numbers_its_screenshots_after_the_first(
+        tmp_path: Path) -> None:
+    """An out-of-service screen that heals hands over to a selling app in the same process:
+    its pictures come after the first app's, never a second 0001 beside them."""
+    first = Kiosk(screenshots=tmp_path)
+    first.touch("start")
+    first.app.close()
+    before = sorted(path.name for path in tmp_path.glob("*.png"))
+    second = Kiosk(screenshots=tmp_path)
+    second.touch("start")
+    second.app.close()
+    names = sorted(path.name for path in tmp_path.glob("*.png"))
+    assert names[:len(before)] == before
+    numbers = [int(name.split("-", 1)[0]) for name in names]
+    assert numbers == list(range(1, len(names) + 1)), names
+    assert len(names) > len(before) >= 2
+
+
 def test_a_stop_mid_vend_lets_the_vend_finish_on_screen(monkeypatch: pytest.MonkeyPatch) -> None:
     extended: list[float] = []
     monkeypatch.setattr(Notifier, "extend_timeout", lambda self, s: extended.append(s))

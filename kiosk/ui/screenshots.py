@@ -16,11 +16,15 @@ from kiosk.flow import KioskState
 
 
 class ScreenRecorder:
-    """Numbered PNGs in ``directory`` (none when it is None), written in order by one thread."""
+    """Numbered PNGs in ``directory`` (none when it is None), written in order by one thread.
+
+    Numbering goes on after the pictures already there, so a kiosk that leaves its
+    out-of-service screen and starts selling in the same process (a new recorder) keeps one
+    story in order instead of starting again at 0001 beside the first one's pictures."""
 
     def __init__(self, directory: Path | None) -> None:
         self._directory = directory
-        self._shots = 0
+        self._shots: int | None = None            # the last number used; read by the writer
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screenshots")
         self._last_asked: tuple[object, ...] = ()  # what the last shot asked of the customer
 
@@ -40,10 +44,17 @@ class ScreenRecorder:
     def _shoot(self, surface: pygame.Surface, state: KioskState) -> None:
         if self._directory is None:
             return
-        self._shots += 1
-        path = self._directory / f"{self._shots:04d}-{state.screen.value}.png"
         pixels = pygame.image.tobytes(surface, "RGB")
-        self._writer.submit(_write_png, path, surface.get_size(), pixels)
+        self._writer.submit(self._write_next, self._directory, state.screen.value,
+                            surface.get_size(), pixels)
+
+    def _write_next(self, directory: Path, screen: str, size: tuple[int, int],
+                    pixels: bytes) -> None:
+        """On the writer thread: the directory is read there, never on the pygame thread."""
+        if self._shots is None:
+            self._shots = _last_number(directory)
+        self._shots += 1
+        _write_png(directory / f"{self._shots:04d}-{screen}.png", size, pixels)
 
 
 def _asked_of_customer(state: KioskState) -> tuple[object, ...]:
@@ -54,6 +65,19 @@ def _asked_of_customer(state: KioskState) -> tuple[object, ...]:
     request, status = sale.request, sale.status
     return (request.link if request else None, request.crypto_amount if request else None,
             status.remaining if status else None, sale.claim_code)
+
+
+def _last_number(directory: Path) -> int:
+    """The highest picture number already in ``directory`` (0 for none or no directory)."""
+    numbers = (name.partition("-")[0] for name in _names(directory))
+    return max((int(number) for number in numbers if number.isdigit()), default=0)
+
+
+def _names(directory: Path) -> list[str]:
+    try:
+        return [path.name for path in directory.glob("*.png")]
+    except OSError:
+        return []
 
 
 def _write_png(path: Path, size: tuple[int, int], pixels: bytes) -> None:
