@@ -187,8 +187,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from kiosk import stop_signal
     from kiosk.session import run_kiosk
 
+    stop_signal.listen()   # from here on a SIGTERM stops whichever screen is up, or is next
     try:
         config = load_config(args.config)
     except ConfigError as error:
@@ -217,7 +219,7 @@ def _run(args: argparse.Namespace) -> int:
             healed = partial(_journal_opens, data_dir)
             if run_out_of_service(f"journal unavailable: {error}", healed,
                                   headless=args.headless, screenshots=args.screenshots) \
-                    and healed():
+                    and not stop_signal.received() and healed():
                 continue  # the cause went away: sell again
             return 0
         return 0 if ok else 1

@@ -91,3 +91,26 @@ def test_a_journal_that_cannot_be_opened_is_out_of_service_until_it_can(tmp_path
     assert "kiosk out of service: journal unavailable: cannot open journal" in err
     assert "Traceback" not in out + err
     assert (tmp_path / "shots" / "0001-out_of_service.png").exists()
+
+
+def test_a_stop_that_arrives_as_the_cause_goes_stops_the_kiosk(tmp_path: Path) -> None:
+    """systemd's SIGTERM and the technician's fix in the same moment: the stop wins. (It was
+    lost once: the out-of-service screen took it, saw the journal open, and a new selling
+    kiosk started that had never heard it.)"""
+    config = tmp_path / "kiosk.toml"
+    config.write_text(placeholder_toml(tmp_path / "data", PAYEE_ID))
+    (tmp_path / "data" / "journal.db").mkdir(parents=True)     # cannot be opened
+    shots = tmp_path / "shots"
+    kiosk = run_headless(config, "--screenshots", str(shots),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until((shots / "0001-out_of_service.png").exists, 30, poll_s=0.05)
+        (tmp_path / "data" / "journal.db").rmdir()              # fixed ...
+        kiosk.send_signal(signal.SIGTERM)                       # ... as systemd stops it
+        out, err = kiosk.communicate(timeout=20)
+    finally:
+        kiosk.kill()
+    assert kiosk.returncode == 0
+    assert "Traceback" not in out + err
+    # No selling kiosk started: it would have drawn its attract screen.
+    assert [path.name for path in shots.glob("*.png")] == ["0001-out_of_service.png"]

@@ -13,7 +13,6 @@ frame: ``display.rotation`` is clockwise, like ``rotate=`` in cmdline.txt
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pygame
 
+from kiosk import stop_signal
 from kiosk.autopilot import Autopilot
 from kiosk.flow import Screen
 from kiosk.runtime import Runtime
@@ -113,12 +113,13 @@ class KioskApp:
         if self._native is None:
             self.open()
         # systemd stops the service with SIGTERM: leave the loop so the journal closes cleanly.
-        signal.signal(signal.SIGTERM, self._request_stop)
+        stop_signal.listen()
         started = self._clock()
         try:
             while True:
                 now = self._clock()
-                if (self._stop_requested and not self._finishing_vend()) or not self.frame(now):
+                stopping = self._stop_requested or stop_signal.received()
+                if (stopping and not self._finishing_vend()) or not self.frame(now):
                     self._notifier.stopping()
                     return True
                 if self._max_run_s is not None and now - started > self._max_run_s:
@@ -203,9 +204,6 @@ class KioskApp:
     def request_stop(self) -> None:
         """Leave the loop after this frame (safe from any thread; wake the runtime too)."""
         self._stop_requested = True
-
-    def _request_stop(self, signum: int, frame: object) -> None:
-        self.request_stop()
 
     def _open_display(self) -> pygame.Surface:
         options = self._display
