@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -549,3 +553,20 @@ def test_received_and_outages_need_a_mounted_simulator(sandbox: Sandbox) -> None
         sandbox.received("nowhere")
     with pytest.raises(KeyError):
         sandbox.inject_for("nowhere", Fault("no_answer"), seconds=1)
+
+
+def test_a_client_that_hangs_up_before_its_reply_leaves_no_traceback(
+        sandbox: Sandbox, capfd: pytest.CaptureFixture[str]) -> None:
+    """A kiosk that timed out (or was killed) mid-request: the sandbox answers into a reset
+    connection, which is normal for it, and says nothing on stderr."""
+    sandbox.inject("mixpay", Fault("timeout", hang_s=0.3))
+    address = urlsplit(sandbox.mixpay_api_base)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as peer:
+        peer.sendall(f"GET {address.path}/payments_result?traceId=x HTTP/1.1\r\n"
+                     f"Host: {address.netloc}\r\n\r\n".encode())
+        # Close with a reset (linger 0), as a process killed mid-request does.
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    time.sleep(0.6)                                  # the reply is written, and fails
+    assert "Traceback" not in capfd.readouterr().err
+    with loopback_client(sandbox.mixpay_api_base) as api:      # and it still serves
+        assert create(api)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -168,6 +169,15 @@ class _HTTPServer(ThreadingHTTPServer):
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up before its reply (a kiosk that timed out, stopped or was
+        killed) is normal here: one debug line, not socketserver's traceback on stderr."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            log.debug("sandbox: %s hung up before its reply (%s)", client_address[0], error)
+            return
+        log.exception("sandbox: a request from %s failed", client_address[0])
 
     def close_connections(self) -> None:
         with self._open_lock:
