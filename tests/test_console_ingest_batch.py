@@ -5,9 +5,12 @@ the broker's thread and the store losing nothing when it stops."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 from console_parts import sqlite_store_fixture
 from test_console_store import T0, Machine
@@ -59,6 +62,24 @@ def test_a_message_the_store_refuses_costs_only_itself(store: Store) -> None:
     ingester.handle_batch(batch)
     assert (ingester.stored, ingester.rejected) == (10, 1)
     assert len(store.sales(T0, datetime.now(UTC))) == 2
+
+
+def test_bad_input_in_a_batch_that_is_stored_again_is_turned_away_once(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    machine = Machine()
+    batch = messages(machine, 1)
+    refused = machine.event(T0, group="sale", kind="vend_result", tx="tx-bad",
+                            status="vended", slot="A1", item="Water", amount=2.5,
+                            currency="USD")                       # the store refuses a float
+    batch += [(f"vk/v1/{machine.id}/event", b"{not json", T0),
+              (f"vk/v1/{machine.id}/event", json.dumps(refused).encode(), T0)]
+    ingester = Ingester(store, Hub())
+    with caplog.at_level(logging.WARNING, logger="vending_fleet.ingest"):
+        ingester.handle_batch(batch)
+    assert (ingester.stored, ingester.rejected) == (5, 2)
+    ignored = [r.getMessage() for r in caplog.records if "message ignored" in r.getMessage()]
+    assert len(ignored) == 2, ignored            # each said once, not again on the retry
+    assert sum("malformed JSON" in line for line in ignored) == 1
 
 
 def test_the_queue_stores_everything_it_was_given_before_it_stops(store: Store) -> None:

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,18 @@ def subscriptions(prefix: str = "vk/v1", share_group: str | None = None) -> list
     return [f"{prefix}/+/status", f"{prefix}/+/state", event, f"{prefix}/+/reply"]
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A message that passed every check, ready to store."""
+
+    topic: str
+    machine: str
+    leaf: str
+    doc: dict[str, Any]
+    text: str
+    received_at: datetime
+
+
 class Ingester:
     """Feeds the store from the broker; ``handle`` is safe to call from paho's thread."""
 
@@ -59,89 +71,95 @@ class Ingester:
 
     def handle(self, topic: str, payload: bytes, received_at: datetime) -> None:
         """Store one message (its own commit), then tell the dashboards."""
-        self._publish(self._one(topic, payload, received_at))
+        checked = self._check(topic, payload, received_at)
+        if checked is not None:
+            self._publish(self._store_alone(checked))
 
     def handle_batch(self, messages: Sequence[Message]) -> None:
         """Store many messages in one commit, then tell the dashboards: what the service does
-        under load. If any of them cannot be stored, the batch is stored again one message at
-        a time, so only that one is lost."""
-        counts = (self.rejected, self.duplicates, self.stored)
+        under load. Bad input is turned away first (and logged once); if the store fails on
+        any of the rest, they are stored again one at a time, so only that one is lost."""
+        checked = [found for message in messages
+                   if (found := self._check(*message)) is not None]
+        counts = (self.duplicates, self.stored)
         updates: list[Update] = []
         try:
             with self._store.batch():
-                for topic, payload, received_at in messages:
-                    updates += self._handle(topic, payload, received_at)
+                for message in checked:
+                    updates += self._store_message(message)
         except Exception as exc:  # noqa: BLE001 - one bad message: the others still go in
             log.warning("a batch of %d messages failed (%s: %s): storing them one by one",
-                        len(messages), type(exc).__name__, exc)
-            self.rejected, self.duplicates, self.stored = counts
-            for message in messages:
-                self.handle(*message)
+                        len(checked), type(exc).__name__, exc)
+            self.duplicates, self.stored = counts
+            for message in checked:
+                self._publish(self._store_alone(message))
             return
         self._publish(updates)
 
-    def _one(self, topic: str, payload: bytes, received_at: datetime) -> list[Update]:
+    def _store_alone(self, message: _Checked) -> list[Update]:
         try:
-            return self._handle(topic, payload, received_at)
+            return self._store_message(message)
         except Exception as exc:  # noqa: BLE001 - a bad message must never stop ingestion
-            self._reject(topic, f"not stored ({type(exc).__name__}: {exc})")
+            self._reject(message.topic, f"not stored ({type(exc).__name__}: {exc})")
             return []
 
     def _publish(self, updates: list[Update]) -> None:
         for kind, data in updates:
             self._hub.publish(kind, data)
 
-    def _handle(self, topic: str, payload: bytes, received_at: datetime) -> list[Update]:
+    def _check(self, topic: str, payload: bytes, received_at: datetime) -> _Checked | None:
+        """The message read and checked, or None (logged and counted) if it is not one of a
+        known machine's."""
         parts = topic.removeprefix(self._prefix).split("/") if topic.startswith(
             self._prefix) else []
         if len(parts) != 2 or not _MACHINE_ID.fullmatch(parts[0]):
             self._reject(topic, "not a machine topic")
-            return []
+            return None
         machine, leaf = parts
         if leaf not in LEAVES:
             self._reject(topic, f"unknown topic leaf {leaf!r}")
-            return []
+            return None
         if self._machines is not None and machine not in self._machines:
             self._reject(topic, f"unknown machine {machine!r}")
-            return []
+            return None
         if not payload and leaf in ("status", "state"):
             log.info("%s: retained message cleared", topic)   # someone deleted it: fine
-            return []
+            return None
         if len(payload) > MAX_PAYLOAD:
             self._reject(topic, f"{len(payload)} bytes, more than {MAX_PAYLOAD}")
-            return []
+            return None
         try:
             text = payload.decode("utf-8")
             doc = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             self._reject(topic, f"malformed JSON ({exc})")
-            return []
+            return None
         if not isinstance(doc, dict):
             self._reject(topic, "not a JSON object")
-            return []
+            return None
         named = doc.get("machine", machine)
         if named != machine:
             # The broker's ACL should make this impossible: a machine (or a stolen login)
             # publishing under another machine's topic.
-            self._reject(topic, f"says it is from {named!r}: a machine publishing under"
-                                f" another's topic")
-            return []
-        return self._store_message(machine, leaf, doc, text, received_at)
-
-    def _store_message(self, machine: str, leaf: str, doc: dict[str, Any], text: str,
-                       received_at: datetime) -> list[Update]:
-        """Store it; the live updates to send once that is committed."""
+            self._reject(topic, f"says it is from {named!r}: a machine publishing "
+                                f"under another's topic")
+            return None
         if leaf in ("event", "reply") and not isinstance(doc.get("id"), str):
-            self._reject(f"{self._prefix}{machine}/{leaf}", "no id")
-            return []
+            self._reject(topic, "no id")
+            return None
+        return _Checked(topic, machine, leaf, doc, text, received_at)
+
+    def _store_message(self, message: _Checked) -> list[Update]:
+        """Store it; the live updates to send once that is committed."""
+        machine, leaf, doc = message.machine, message.leaf, message.doc
         if leaf == "status":
-            self._store.record_status(machine, doc, received_at)
+            self._store.record_status(machine, doc, message.received_at)
             return self._machine_changed(machine)
         if leaf == "state":
-            self._store.record_state(machine, doc, received_at)
+            self._store.record_state(machine, doc, message.received_at)
             return self._machine_changed(machine)
         if leaf == "event":
-            if not self._store.record_event(machine, doc, received_at, text):
+            if not self._store.record_event(machine, doc, message.received_at, message.text):
                 self.duplicates += 1
                 return []
             self.stored += 1
@@ -149,7 +167,7 @@ class Ingester:
             if _is_sale(doc):
                 updates.append(("sale", _sale_update(machine, doc)))
             return updates
-        if self._store.record_reply(machine, doc, received_at):
+        if self._store.record_reply(machine, doc, message.received_at):
             self.stored += 1
             return [("reply", {"machine": machine, "command": doc.get("command"),
                                "status": doc.get("status"), "ok": doc.get("ok")})]
