@@ -141,3 +141,33 @@ def test_the_self_test_logs_in_to_the_broker_as_the_machine(mosquitto: Mosquitto
     passed, reason = fleet_check("untrusted", {"broker": mosquitto.url},
                                  mosquitto.machine("m-001"))
     assert not passed and "certificate is not trusted" in reason
+
+
+def test_the_state_is_read_once_per_journal_change(mosquitto: Mosquitto, tmp_path: Path,
+                                                    sandbox: Sandbox) -> None:
+    """A journal fact makes the link read the snapshot; its own snapshot row does not make
+    it read the journal again to find the same snapshot."""
+    console = console_collector(mosquitto)
+    kiosk = kiosk_on(mosquitto, tmp_path, sandbox)
+    observer = kiosk.link._observer
+    reads: list[float] = []
+    read_state = observer.state
+
+    def counted() -> dict[str, object]:
+        reads.append(time.monotonic())
+        return read_state()
+
+    try:
+        kiosk.wait_published(console, lambda m: m.topic == f"{kiosk.topic}/status"
+                             and payload(m)["in_service"] is True, timeout_s=15)
+        kiosk.wait_published(console, lambda m: m.topic == f"{kiosk.topic}/state")
+        time.sleep(1.0)                              # settled: nothing left to look at
+        observer.state = counted                     # type: ignore[method-assign]
+        kiosk.harness.runtime.journal.operator_change("A1", "restock", {"stock": 7}, stock=7)
+        kiosk.wait_published(console, lambda m: m.topic == f"{kiosk.topic}/state"
+                             and payload(m)["slots"][0]["stock"] == 7)
+        time.sleep(0.5)                              # the snapshot's own row was committed
+    finally:
+        kiosk.close()
+        console.close()
+    assert len(reads) == 1, reads

@@ -26,13 +26,15 @@ SALE_KEYS = {"group", "kind", "at", "tx", "status", "slot", "item", "amount", "c
 
 
 class Wakes:
-    """The fleet link's wake callback: counts its calls."""
+    """The fleet link's wake callback: counts its calls, and those for journal facts."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.facts = 0
 
-    def __call__(self) -> None:
+    def __call__(self, facts: bool) -> None:
         self.count += 1
+        self.facts += facts
 
 
 def whole_sale(j: Journal, tx_id: str = "tx-1") -> None:
@@ -234,6 +236,16 @@ def test_ids_are_journal_id_and_seq_unique_and_stable_across_reopening(
         again.operator_event("pin_ok", {})
         newest = again.outbox_batch(100)[-1]
         assert newest.id == f"{first_id}-{before[-1].seq + 1}"
+
+
+def test_a_wake_says_whether_the_commit_added_a_journal_fact(journal: Journal,
+                                                             wakes: Wakes) -> None:
+    """The link looks at its state snapshot again only after a fact: its own snapshot row
+    (telemetry) wakes it to publish, not to read the journal again."""
+    journal.report("state", {"kind": "state", "slots": []}, fact=False)
+    assert (wakes.count, wakes.facts) == (1, 0)
+    journal.operator_event("pin_ok", {})
+    assert (wakes.count, wakes.facts) == (2, 1)
 
 
 def test_the_file_remembers_its_outbox_until_it_is_disabled(tmp_path: Path) -> None:

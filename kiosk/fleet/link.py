@@ -82,7 +82,7 @@ class FleetLink(SupervisedLoop):
         self._discovered: list[tuple[str, dict[str, Any]]] | None = None   # Home Assistant's
         self._look_at_state = True
         self.problem = "not connected yet"       # why the fleet cannot hear us, or ""
-        journal.enable_outbox(config.outbox_limit, self.wake)
+        journal.enable_outbox(config.outbox_limit, self.outbox_added)
 
     # -- any thread
 
@@ -92,9 +92,16 @@ class FleetLink(SupervisedLoop):
         session = self._session
         return session.broker.url if session is not None and session.connected else ""
 
+    def outbox_added(self, facts: bool) -> None:
+        """The journal committed outbox rows: publish them now; ``facts``: a journal change
+        the state snapshot may show, so look at it again (not after the link's own
+        telemetry rows, which would only read the journal to find the same snapshot)."""
+        if facts:
+            self._look_at_state = True
+        self.wake()
+
     def wake(self) -> None:
-        """Something new in the outbox (or a change to look at): publish now."""
-        self._look_at_state = True
+        """Out of the wait now (something to publish, or to stop)."""
         try:
             self._wake_w.send(b"!")     # the thread waits on this socket, not the condition
         except BlockingIOError:
@@ -103,10 +110,7 @@ class FleetLink(SupervisedLoop):
             pass          # the link has stopped: a journal commit after that must not fail
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        try:
-            self._wake_w.send(b"!")       # out of its wait, to see that it must stop
-        except OSError:
-            pass
+        self.wake()                       # out of its wait, to see that it must stop
         super().stop(timeout_s)
         session, self._session = self._session, None
         if session is not None:
@@ -124,13 +128,12 @@ class FleetLink(SupervisedLoop):
             if session is None:
                 return 0.0
         self._drain(session)
-        woken = session.pump(self._wake_r, IDLE_WAIT_S)
+        session.pump(self._wake_r, IDLE_WAIT_S)
         if session.connected and not self._announced:
             self._connected(session)
         if self._acked:
             acked, self._acked = self._acked, []
             self._journal.outbox_sent(acked)
-        self._look_at_state = self._look_at_state or woken
         return 0.0
 
     def _reconnect(self, ended: BrokerSession | None) -> BrokerSession | None:
@@ -222,6 +225,7 @@ class FleetLink(SupervisedLoop):
                                          "out_of_service", "reason": reason}, fact=False)
             if self._session is not None and self._session.connected:
                 self._publish_status(self._session)
+            self._look_at_state = True       # the snapshot's health part changed
         if self._look_at_state:
             self._look_at_state = False
             state = self._observer.state()

@@ -97,13 +97,13 @@ class BrokerSession:
             return None
         return info.mid
 
-    def pump(self, wake: socket.socket | None, timeout_s: float) -> bool:
-        """Wait up to ``timeout_s`` for the socket or ``wake``, then do the I/O due. True if
-        woken by ``wake`` (there may be something new to publish)."""
+    def pump(self, wake: socket.socket | None, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for the socket or ``wake`` (a byte there: something new
+        to publish, which the caller looks for next), then do the I/O due."""
         sock = self._client.socket()
         if sock is None or self.closed:
             self.closed = True
-            return False
+            return
         pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
         writers = [sock] if self._client.want_write() else []
         try:
@@ -112,9 +112,8 @@ class BrokerSession:
                                                   0.0 if pending else timeout_s)
         except (OSError, ValueError):     # the socket was closed under us
             self._lost()
-            return False
-        woken = wake is not None and wake in readable
-        if woken and wake is not None:
+            return
+        if wake is not None and wake in readable:
             wake.recv(4096)
         rc = MQTTErrorCode.MQTT_ERR_SUCCESS
         if sock in readable or pending:
@@ -126,7 +125,6 @@ class BrokerSession:
             rc = self._client.loop_misc()
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             self._lost()
-        return woken
 
     def close(self, last_words: tuple[str, Mapping[str, Any]] | None = None) -> None:
         """Say goodbye (a retained status first, when given) and disconnect."""

@@ -33,9 +33,10 @@ class OutboxRow:
 
 
 class Outbox(Store):
-    def enable_outbox(self, limit: int, wake: Callable[[], None]) -> None:
+    def enable_outbox(self, limit: int, wake: Callable[[bool], None]) -> None:
         """From now on every journal change worth reporting adds its row, whoever makes it
-        (the file keeps the word), and ``wake`` is called after each."""
+        (the file keeps the word), and ``wake`` is called after each commit that added rows:
+        ``wake(True)`` if any of them was a journal fact, ``wake(False)`` for telemetry."""
         with self._tx() as cur:
             self.journal_id = journal_id(cur)
             cur.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('outbox_limit', ?)",

@@ -33,14 +33,16 @@ CREATE TABLE IF NOT EXISTS meta (
 @dataclass
 class OutboxSettings:
     limit: int
-    wake: Callable[[], None]          # called after a commit that added rows
+    # Called after a commit that added rows; True if any was a journal fact (a change the
+    # state snapshot may show), False for telemetry only (a snapshot, a service note).
+    wake: Callable[[bool], None]
 
 
 def settings(cur: sqlite3.Cursor) -> OutboxSettings | None:
     """The outbox the file says it has (``Outbox.enable_outbox``), waking nobody: a writer
     other than the kiosk (``kiosk selftest``) adds rows the kiosk's link publishes."""
     row = cur.execute("SELECT value FROM meta WHERE key = 'outbox_limit'").fetchone()
-    return None if row is None else OutboxSettings(int(row[0]), lambda: None)
+    return None if row is None else OutboxSettings(int(row[0]), lambda facts: None)
 
 
 def journal_id(cur: sqlite3.Cursor) -> str:

@@ -36,6 +36,7 @@ class Store:
         self._outbox: OutboxSettings | None = None   # the fleet's outbox, when there is a fleet
         self._outbox_unread = False        # the file's word on it, read at the first write
         self._outbox_added = False         # this transaction added outbox rows
+        self._facts_added = False          # ... and some of them were journal facts
         self.journal_id = ""               # this file's own id, read with the outbox's
         try:
             conn = sqlite3.connect(str(self.path), isolation_level=None,
@@ -139,7 +140,7 @@ class Store:
                 self._storage_failed(exc, write)
                 raise JournalError(f"journal {self.path}: cannot begin a write: {exc}") from exc
             try:
-                self._outbox_added = False
+                self._outbox_added = self._facts_added = False
                 if write and self._outbox_unread:
                     # A journal with a fleet reports what every writer does (kiosk selftest too).
                     self._outbox_unread = False
@@ -159,7 +160,7 @@ class Store:
             if write:
                 self._write_fault = ""
                 if self._outbox is not None and self._outbox_added:
-                    self._outbox.wake()
+                    self._outbox.wake(self._facts_added)
 
     def _storage_failed(self, exc: sqlite3.Error, write: bool) -> None:
         """A write the storage refused (full, read-only, failing, corrupt), not one the
@@ -199,6 +200,7 @@ class Store:
         if self._outbox is not None:
             outbox_rows.insert(cur, self._outbox, topic, payload, fact=fact)
             self._outbox_added = True
+            self._facts_added = self._facts_added or fact
 
     def _move(self, cur: sqlite3.Cursor, tx_id: str, step: Step, status: Status) -> None:
         """A status change without an event of its own (a repeated poll's new reading)."""
