@@ -10,22 +10,19 @@ as decimal text, QoS 1. It also takes the simple commands (``set_price``, ``set_
 ``set_slot_enabled``, ``set_service``: applied, with an operator event, a reply and a new
 state; signatures are checked when the fleet's public key is given) and refuses the rest.
 
-Every machine is its own MQTT connection with client id = machine id (as a real one; a broker
-ACL that names machines by user name sees each). They all run on ONE thread: paho clients
-driven through paho's external-loop API (``socket()``, ``loop_read``/``loop_write``/
-``loop_misc``) from one ``selectors`` loop, which also schedules the sales: 1,000 machines cost
-one thread and one socket each. Sales begin once every machine is connected (or 30 s after the
-start, whichever comes first). A lost connection is retried with a back-off (0.5 s doubling to
-10 s).
+Every machine is its own MQTT connection (``MachineClients``, sim_clients.py). They all run on
+ONE thread: paho clients driven through paho's external-loop API (``socket()``,
+``loop_read``/``loop_write``/``loop_misc``) from one ``selectors`` loop (sim_sockets.py), which
+also schedules the sales: 1,000 machines cost one thread and one socket each. Sales begin once
+every machine is connected (or 30 s after the start, whichever comes first). A lost connection
+is retried with a back-off (0.5 s doubling to 10 s).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import resource
-import ssl
 import threading
 import time
 import uuid
@@ -36,18 +33,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-
+from vending_fleet.sim_clients import MachineClients
 from vending_fleet.sim_sockets import SocketLoop
 from vending_fleet.sim_machine import (
     ASSETS,
-    BACKOFF_MIN_S,
     CATALOGUE,
     EVENTS_PER_SALE,
     RESTOCK_BELOW,
     STOCK,
-    VERSION,
     Machine,
     Slot,
     Refused,
@@ -122,11 +115,15 @@ class Simulator:
         self._selling_stopped = False
         raise_fd_limit(options.machines * 2 + 256)
         self.machines: dict[str, Machine] = {}
+        self._clients = MachineClients(options, tls=self.tls, stats=self.stats,
+                                       sockets=self._sockets, machines=self.machines,
+                                       on_connected=self._online, on_command=self._command,
+                                       stopping=self._stop.is_set)
         for n in range(options.first, options.first + options.machines):
             machine_id = f"{options.id_prefix}{n:04d}"
             slots = [Slot(s, name, Decimal(price)) for s, name, price in CATALOGUE]
             self.machines[machine_id] = Machine(machine_id, uuid.uuid4().hex[:12],
-                                                self._client(machine_id), slots)
+                                                self._clients.client(machine_id), slots)
 
     # -- life
 
@@ -138,21 +135,12 @@ class Simulator:
 
     def wait_connected(self, count: int | None = None, timeout_s: float = 30.0) -> bool:
         want = len(self.machines) if count is None else count
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.stats.connected >= want:
-                return True
-            time.sleep(0.05)
-        return False
+        return _wait_until(lambda: self.stats.connected >= want, timeout_s)
 
     def wait_acked(self, timeout_s: float = 30.0) -> bool:
         """Every event published so far acknowledged by the broker."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.stats.events_acked >= self.stats.events_published:
-                return True
-            time.sleep(0.05)
-        return False
+        stats = self.stats
+        return _wait_until(lambda: stats.events_acked >= stats.events_published, timeout_s)
 
     def stop_selling(self) -> None:
         """No more sales (the machines stay connected: what is in flight gets acknowledged)."""
@@ -225,101 +213,40 @@ class Simulator:
     def _goodbye(self) -> None:
         for machine in self.machines.values():
             if machine.connected:
-                self._publish(machine, "status", status_doc(machine, online=False,
-                                                              reason="stopped"), retain=True)
+                self._publish_status(machine, online=False, reason="stopped")
         self._sockets.flush(2.0)
         for machine in self.machines.values():
             if machine.sock is not None:
                 machine.client.disconnect()
         self._sockets.close()
 
-    # -- paho clients
-
-    def _client(self, machine_id: str) -> mqtt.Client:
-        options = self.options
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=machine_id,
-                             clean_session=False, protocol=MQTTProtocolVersion.MQTTv311,
-                             userdata=machine_id)
-        client.suppress_exceptions = True
-        if options.username:
-            client.username_pw_set(options.username.replace("{id}", machine_id),
-                                   options.password or None)
-        if self.tls:
-            client.tls_set(ca_certs=str(options.ca_file) if options.ca_file else None,
-                           cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        topic = f"{options.prefix}/{machine_id}/status"
-        will = {"online": False, "machine": machine_id, "version": VERSION,
-                "in_service": False, "reason": "connection lost"}
-        client.will_set(topic, _json(will), qos=1, retain=True)
-        client.on_connect = self._connected
-        client.on_disconnect = self._disconnected
-        client.on_publish = self._published
-        client.on_message = self._message
-        client.on_socket_open = self._socket_open
-        client.on_socket_close = self._socket_close
-        return client
-
-    def _socket_open(self, client: mqtt.Client, machine_id: str, sock: Any) -> None:
-        self._sockets.opened(self.machines[machine_id], sock)
-
-    def _socket_close(self, client: mqtt.Client, machine_id: str, sock: Any) -> None:
-        machine = self.machines[machine_id]
-        self._sockets.closed(machine, sock)
-        if machine.connected:
-            machine.connected = False
-            self.stats.connected -= 1
-            self.stats.disconnects += 1
-
-    def _connected(self, client: mqtt.Client, machine_id: str, _flags: Any, code: Any,
-                   _properties: Any) -> None:
-        machine = self.machines[machine_id]
-        if code.is_failure:
-            log.warning("%s: the broker refused the connection: %s", machine_id, code)
-            return
-        machine.connected = True
-        machine.backoff = BACKOFF_MIN_S
-        self.stats.connects += 1
-        self.stats.connected += 1
-        self.stats.max_connected = max(self.stats.max_connected, self.stats.connected)
-        client.subscribe(f"{self.options.prefix}/{machine_id}/cmd", qos=1)
-        self._publish(machine, "status", status_doc(machine, online=True), retain=True)
-        self._publish_state(machine)
-
-    def _disconnected(self, client: mqtt.Client, machine_id: str, _flags: Any, code: Any,
-                      _properties: Any) -> None:
-        if not self._stop.is_set():
-            log.debug("%s: disconnected (%s)", machine_id, code)
-
-    def _published(self, client: mqtt.Client, machine_id: str, mid: int, _code: Any,
-                   _properties: Any) -> None:
-        machine = self.machines[machine_id]
-        if mid in machine.pending:
-            machine.pending.discard(mid)
-            self.stats.events_acked += 1
-
     # -- what a machine says
 
+    def _online(self, machine: Machine) -> None:
+        """Connected and subscribed to its commands: status (online), then state."""
+        self._publish_status(machine)
+        self._publish_state(machine)
+
+    def _publish_status(self, machine: Machine, *, online: bool = True,
+                        reason: str = "") -> None:
+        self._clients.publish(machine, "status", status_doc(machine, online=online,
+                                                            reason=reason), retain=True)
+
     def _publish_state(self, machine: Machine) -> None:
-        self._publish(machine, "state", state_doc(machine, self.options.currency), retain=True)
+        self._clients.publish(machine, "state", state_doc(machine, self.options.currency),
+                              retain=True)
         self.stats.states_published += 1
 
     def _reply(self, machine: Machine, command_id: str | None, *,
                result: Mapping[str, Any] | None = None, error: str = "",
                status: str = "") -> None:
-        self._publish(machine, "reply", reply_doc(machine, command_id, result=result,
-                                                  error=error, status=status))
-
-    def _publish(self, machine: Machine, leaf: str, doc: Mapping[str, Any], *,
-                 retain: bool = False) -> int:
-        info = machine.client.publish(f"{self.options.prefix}/{machine.id}/{leaf}",
-                                      _json(doc), qos=1, retain=retain)
-        self._sockets.update_writer(machine)
-        return info.mid
+        self._clients.publish(machine, "reply", reply_doc(machine, command_id, result=result,
+                                                          error=error, status=status))
 
     def _event(self, machine: Machine, doc: dict[str, Any]) -> str:
         event_id = machine.next_id()
         full = {"id": event_id, "machine": machine.id, **doc, "at": now_text()}
-        mid = self._publish(machine, "event", full)
+        mid = self._clients.publish(machine, "event", full)
         machine.pending.add(mid)
         self.stats.events_published += 1
         return event_id
@@ -354,21 +281,28 @@ class Simulator:
 
     # -- commands
 
-    def _message(self, client: mqtt.Client, machine_id: str,
-                 message: mqtt.MQTTMessage) -> None:
-        machine = self.machines[machine_id]
+    def _command(self, machine: Machine, payload: bytes) -> None:
         self.stats.commands += 1
-        command_id, applied = take_command(machine, bytes(message.payload),
-                                           self.options.public_key)
+        command_id, applied = take_command(machine, payload, self.options.public_key)
         if isinstance(applied, Refused):
             self._reply(machine, command_id, error=applied.reason, status=applied.status)
             return
         for event in applied.events:
             self._event(machine, event)
         if applied.status_changed:
-            self._publish(machine, "status", status_doc(machine, online=True), retain=True)
+            self._publish_status(machine)
         self._reply(machine, command_id, result=applied.result)
         self._publish_state(machine)
+
+
+def _wait_until(done: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll ``done`` (the stats move on the simulator's thread) until true or timed out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if done():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def raise_fd_limit(wanted: int) -> int:
@@ -383,8 +317,5 @@ def raise_fd_limit(wanted: int) -> int:
             pass
     return soft
 
-
-def _json(doc: Mapping[str, Any]) -> bytes:
-    return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
 
