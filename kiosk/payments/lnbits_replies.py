@@ -27,8 +27,10 @@ from kiosk.payments.base import Order, PaymentRequest, PaymentState, PaymentStat
 SYMBOL = "sats"
 SCHEME = "LIGHTNING:"
 MSAT_PER_SAT = 1000
-# Lightning lets an HTLC accepted in the window's last second settle just after it: "pending"
-# is only read as expired this long after the invoice's own expiry.
+# Lightning lets an HTLC accepted in the window's last second settle just after it, and
+# LNbits marks an unpaid invoice "failed" the first time it is read after its expiry without
+# asking the node, then "success" when the node's settlement arrives: neither "pending" nor
+# "failed" is read as expired until this long after the invoice's own expiry.
 SETTLE_GRACE_S = 20
 # LNbits counts an invoice's expiry in whole seconds on its own clock: "failed" this close to
 # the window's end is the invoice expiring, not a failure.
@@ -123,9 +125,13 @@ class LnbitsReplies:
                                      reason="invoice expired unpaid")
             return PaymentStatus(PaymentState.AWAITING, raw_status=word)
         if word == "failed":   # an incoming invoice LNbits closed: expired, never payable
-            expired = now >= request.expires_at - SKEW_S
-            state = PaymentState.EXPIRED if expired else PaymentState.FAILED
-            return PaymentStatus(state, raw_status=word, reason="invoice failed (LNbits: failed)")
+            if now < request.expires_at - SKEW_S:
+                return PaymentStatus(PaymentState.FAILED, raw_status=word,
+                                     reason="invoice failed (LNbits: failed)")
+            if now < request.expires_at + SETTLE_GRACE_S:   # a last-second HTLC may settle
+                return PaymentStatus(PaymentState.AWAITING, raw_status=word)
+            return PaymentStatus(PaymentState.EXPIRED, raw_status=word,
+                                 reason="invoice expired unpaid")
         # A word LNbits does not document is not "paid": keep watching, never vend.
         shown = self.scrub(word)[:40]
         return PaymentStatus(PaymentState.CONFIRMING, raw_status=shown,
