@@ -24,7 +24,12 @@ def events(console: Collector, topic: str) -> list[dict[str, object]]:
 
 
 def sale_kinds(console: Collector, topic: str, tx_id: str) -> list[object]:
-    return [e["kind"] for e in events(console, topic) if e.get("tx") == tx_id]
+    """The sale's event kinds, each event once by its id (as the console stores them): one
+    sent again after a broker that died before its PUBACK arrives twice, by design."""
+    once: dict[object, dict[str, object]] = {}
+    for event in events(console, topic):
+        once.setdefault(event["id"], event)       # in the order they first arrived
+    return [e["kind"] for e in once.values() if e.get("tx") == tx_id]
 
 
 def test_sales_arrive_in_journal_order_with_state_and_status_retained(

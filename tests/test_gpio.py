@@ -99,7 +99,8 @@ def test_vend_turns_the_spiral_once_and_sees_the_drop(
 
     assert result.outcome is VendOutcome.VENDED and not result.disables_slot
     assert "item dropped" in result.detail
-    assert 0.18 <= turn_seconds(result) <= 0.3
+    # (bounds wide enough for a loaded CI machine, narrow enough to tell one 0.2 s turn)
+    assert 0.1 <= turn_seconds(result) <= 0.35
     motor = mock_factory.pin(5)
     motor.assert_states([False, True, False])
     assert history(motor) == [False, True, False]
@@ -142,7 +143,7 @@ def test_slow_spiral_vends_and_reports_its_turn_time(build: Build) -> None:
     result = driver.vend(request("1"))
 
     assert result.vended
-    assert 0.55 <= turn_seconds(result) <= 0.75  # three times the 0.2 s turn
+    assert 0.45 <= turn_seconds(result) <= 0.85  # three times the 0.2 s turn
 
 
 # --------------------------------------------------------------------------- failures
@@ -163,7 +164,9 @@ def test_jam_switches_the_motor_off_at_once(
     motor = mock_factory.pin(5)
     assert history(motor) == [False, True, False]
     [on_s] = on_times(motor)
-    assert 0.38 <= on_s <= longest_on_s  # off as soon as the timeout ran out
+    # Off as soon as the 0.4 s timeout ran out (the driver's clock starts a moment before
+    # the pin goes on, so a loaded machine shows a little less).
+    assert 0.3 <= on_s <= longest_on_s
     health = driver.health()
     assert health.ready is ready_after
     if not ready_after:  # the spiral stalled mid-turn: the technician is told where to look
