@@ -4,6 +4,8 @@ the broker away for the middle of 20 sales loses nothing, and a stopped kiosk sa
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -176,3 +178,31 @@ def test_the_state_is_read_once_per_journal_change(mosquitto: Mosquitto, tmp_pat
         kiosk.close()
         console.close()
     assert len(reads) == 1, reads
+
+
+def test_a_broker_that_keeps_hanging_up_is_retried_ever_more_slowly(
+        tmp_path: Path, sandbox: Sandbox) -> None:
+    """0.5 s, 1 s, 2 s...: a fleet of kiosks must not hammer a broker that is coming back.
+    (The link's back-off once shared a name with its supervisor's, reset after every turn:
+    a retry every second, for ever.)"""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[float] = []
+
+    def hang_up() -> None:
+        while len(accepted) < 4:
+            connection, _ = listener.accept()
+            accepted.append(time.monotonic())
+            connection.close()
+
+    taker = threading.Thread(target=hang_up, daemon=True)
+    taker.start()
+    kiosk = load_fleet_kiosk(tmp_path, sandbox, "m-001",
+                             {"broker": f"mqtt://127.0.0.1:{listener.getsockname()[1]}"})
+    try:
+        taker.join(timeout=30)
+    finally:
+        kiosk.close()
+        listener.close()
+    assert len(accepted) == 4, accepted
+    gaps = [later - earlier for earlier, later in zip(accepted, accepted[1:], strict=False)]
+    assert gaps[-1] >= 1.8, gaps               # 2 s by then (a busy machine only adds)

@@ -72,7 +72,8 @@ class FleetLink(SupervisedLoop):
         self._session: BrokerSession | None = None
         self._broker_index = 0
         self._retry_at = clock()
-        self._backoff_s = RECONNECT_MIN_S
+        # (not _backoff_s: SupervisedLoop's own, reset after every turn that returns)
+        self._reconnect_backoff_s = RECONNECT_MIN_S
         self._inflight: dict[int, int] = {}      # paho message id -> outbox seq
         self._acked: list[int] = []
         self._queued_seq = 0                     # the last outbox row handed to this session
@@ -164,7 +165,7 @@ class FleetLink(SupervisedLoop):
     def _connected(self, session: BrokerSession) -> None:
         log.info("fleet link connected to %s", session.broker.url)
         self.problem = ""
-        self._backoff_s = RECONNECT_MIN_S
+        self._reconnect_backoff_s = RECONNECT_MIN_S
         self._announced = True
         self._publish_status(session)
         self._discovered = None
@@ -179,11 +180,12 @@ class FleetLink(SupervisedLoop):
 
     def _failed(self, why: str) -> None:
         if why != self.problem:
-            log.warning("fleet link: %s; trying again in %.1f s", why, self._backoff_s)
+            log.warning("fleet link: %s; trying again in %.1f s", why,
+                        self._reconnect_backoff_s)
         self.problem = why
         self._broker_index += 1            # the next node of a cluster, if there is one
-        self._retry_at = self._monotonic() + self._backoff_s
-        self._backoff_s = min(RECONNECT_MAX_S, self._backoff_s * 2)
+        self._retry_at = self._monotonic() + self._reconnect_backoff_s
+        self._reconnect_backoff_s = min(RECONNECT_MAX_S, self._reconnect_backoff_s * 2)
 
     def _sleep(self, seconds: float) -> None:
         readable, _, _ = select.select([self._wake_r], [], [], seconds)
