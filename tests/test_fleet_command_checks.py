@@ -58,19 +58,31 @@ def encode(doc: object) -> bytes:
 
 
 class FakeJournal:
-    """The journal's ``command_refused`` and ``answer_only``: every call recorded."""
+    """What the inbox asks of the journal: every answer recorded; ``handled`` the ids the
+    journal knows (recorded refusals, and what a test puts there as applied)."""
 
     def __init__(self) -> None:
         self.refused: list[tuple[str | None, str, bool]] = []      # journalled and answered
         self.answered: list[tuple[str | None, str]] = []           # answered only
+        self.replayed: list[str] = []                              # answered "replayed" only
+        self.handled: dict[str, dict[str, Any]] = {}
+
+    def command_reply(self, command_id: str) -> dict[str, Any] | None:
+        return self.handled.get(command_id)
 
     def command_refused(self, command_id: str | None, reason: str, *,
                         record: bool) -> dict[str, Any]:
         self.refused.append((command_id, reason, record))
-        return {"command": command_id, "status": "rejected", "ok": False, "error": reason}
+        reply = {"command": command_id, "status": "rejected", "ok": False, "error": reason}
+        if record and command_id is not None:
+            self.handled.setdefault(command_id, reply)
+        return reply
 
     def answer_only(self, command_id: str | None, reason: str) -> None:
         self.answered.append((command_id, reason))
+
+    def answer_replayed(self, command_id: str) -> None:
+        self.replayed.append(command_id)
 
 
 class Monotonic:
@@ -192,10 +204,6 @@ def _bad_args(name: str, args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
 
 AFTER_SIGNATURE = [
     ("other machine", lambda: signed(machine="m-002"), 'for another machine ("m-002")'),
-    ("issued beyond the skew", lambda: signed(issued=NOW + CLOCK_SKEW + timedelta(seconds=1)),
-     "issued in the future"),
-    ("expired", lambda: signed(issued=NOW - timedelta(minutes=10)), "expired at"),
-    ("expires exactly now", lambda: signed(issued=NOW - timedelta(minutes=5)), "expired at"),
     ("lifetime over a day", lambda: signed(issued=NOW - timedelta(minutes=1),
                                            lifetime=timedelta(days=1, minutes=2)),
      "at most a day later"),
@@ -250,6 +258,56 @@ def test_refusals_after_the_signature_is_verified_are_recorded(
     command_id, said, record = Inbox().refusal(make())
     assert reason in said
     assert (command_id, record) == ("c-0001", True)
+
+
+@pytest.mark.parametrize(("make", "reason"), [
+    (lambda: signed(issued=NOW + CLOCK_SKEW + timedelta(seconds=1)), "issued in the future"),
+    (lambda: signed(issued=NOW - timedelta(minutes=10)), "expired at"),
+    (lambda: signed(issued=NOW - timedelta(minutes=5)), "expired at"),   # expires exactly now
+], ids=["issued beyond the skew", "expired", "expires exactly now"])
+def test_refusals_on_this_machines_clock_are_not_recorded(
+        make: Callable[[], dict[str, Any]], reason: str) -> None:
+    """The machine's clock may be the wrong one (booted before NTP): once it is right, the
+    fleet's resend of the same command must still be applied."""
+    command_id, said, record = Inbox().refusal(make())
+    assert reason in said and (command_id, record) == ("c-0001", False)
+
+
+def test_a_command_refused_on_a_wrong_clock_is_applied_when_sent_again_later() -> None:
+    early = Inbox(now=NOW - timedelta(hours=2))        # the machine's clock is behind
+    doc = signed()
+    early.receive(doc)
+    later = Inbox()
+    later.journal = early.journal
+    later.inbox = CommandInbox(MACHINE, PUBLIC_KEY, early.journal, later.applied.append,
+                               now=lambda: NOW, clock=later.monotonic)
+    later.receive(doc)
+    assert [c.id for c in later.applied] == ["c-0001"]
+
+
+def test_a_replayed_command_is_answered_but_journalled_at_most_once_a_minute() -> None:
+    """A captured command sent again and again: never applied twice, never queued in front of
+    the sales, and the journal holds one refusal a minute, not one per copy."""
+    inbox = Inbox()
+    doc = signed()
+    inbox.receive(doc)
+    inbox.journal.handled["c-0001"] = {"command": "c-0001", "status": "applied"}
+    for _ in range(100):
+        inbox.receive(doc)
+    inbox.monotonic.t += 60
+    inbox.receive(doc)
+    assert [c.id for c in inbox.applied] == ["c-0001"]
+    assert inbox.journal.refused == [("c-0001", "replayed", True)] * 2
+    assert inbox.journal.replayed == ["c-0001"] * 99
+
+
+def test_a_copy_that_arrives_while_the_command_is_queued_is_dropped() -> None:
+    inbox = Inbox()
+    doc = signed()
+    inbox.receive(doc)
+    inbox.receive(doc)                  # not applied yet: its reply is on its way
+    assert [c.id for c in inbox.applied] == ["c-0001"]
+    assert inbox.journal.refused == [] and inbox.journal.replayed == []
 
 
 def test_issued_within_the_clock_skew_is_accepted() -> None:
@@ -353,7 +411,7 @@ def test_unverified_refusals_are_journalled_at_most_once_a_minute_but_always_ans
     assert [(cid, record) for cid, _, record in inbox.journal.refused] == [
         ("c-1", False), ("c-3", True), ("c-4", False)]
     assert "unsigned" in inbox.journal.refused[0][1]
-    assert "(2 more refused unsigned since)" in inbox.journal.refused[2][1]
+    assert "(2 more refused, not journalled, since)" in inbox.journal.refused[2][1]
     assert "bad signature" in inbox.journal.refused[2][1]
     assert [(cid, reason.split(":")[0]) for cid, reason in inbox.journal.answered] == [
         ("c-2", "unsigned"), (None, "malformed"), ("c-5", "unsigned")]
@@ -361,12 +419,12 @@ def test_unverified_refusals_are_journalled_at_most_once_a_minute_but_always_ans
 
 def test_optional_arguments_may_be_left_out_or_given() -> None:
     inbox = Inbox()
-    for name, args in (("set_service", {"in_service": True}),
-                       ("set_service", {"in_service": False, "reason": "cleaning"}),
-                       ("send_audit", {}), ("send_audit", {"reset": True}),
-                       ("settle_claim", {"claim": "ABCD", "how": "item_given"}),
-                       ("selftest", {})):
-        inbox.receive(signed(name, args))
+    for number, (name, args) in enumerate((
+            ("set_service", {"in_service": True}),
+            ("set_service", {"in_service": False, "reason": "cleaning"}),
+            ("send_audit", {}), ("send_audit", {"reset": True}),
+            ("settle_claim", {"claim": "ABCD", "how": "item_given"}), ("selftest", {}))):
+        inbox.receive(signed(name, args, command_id=f"c-{number}"))
     assert [(c.name, dict(c.args)) for c in inbox.applied] == [
         ("set_service", {"in_service": True}),
         ("set_service", {"in_service": False, "reason": "cleaning"}),

@@ -27,7 +27,7 @@ from kiosk.errors import CommandRefused
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW = timedelta(minutes=5)
-UNSIGNED_JOURNAL_EVERY_S = 60.0    # a flood of forged messages must not fill the journal
+UNSIGNED_JOURNAL_EVERY_S = 60.0    # a flood of forged or replayed messages must not fill it
 LONGEST_LIFETIME = timedelta(days=1)
 MAX_MESSAGE_BYTES = 16 * 1024
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
@@ -52,18 +52,29 @@ class Command:
     expires_at: datetime
 
 
-class Refusals(Protocol):
+class Untimely(CommandRefused):
+    """Issued in the future or expired: this machine's clock may be the one that is wrong, so
+    the id is not kept (once the clock is right, the fleet's resend is applied)."""
+
+
+class Answers(Protocol):
+    """What the inbox needs of the journal."""
+
+    def command_reply(self, command_id: str) -> dict[str, Any] | None: ...
+
     def command_refused(self, command_id: str | None, reason: str, *,
                         record: bool) -> dict[str, Any]: ...
 
     def answer_only(self, command_id: str | None, reason: str) -> None: ...
+
+    def answer_replayed(self, command_id: str) -> None: ...
 
 
 class CommandInbox:
     """The fleet link's side: each message checked on the link's thread (it is quick), then
     applied on the runtime's sale worker by ``apply``; refusals journalled and answered here."""
 
-    def __init__(self, machine_id: str, public_key: bytes | None, journal: Refusals,
+    def __init__(self, machine_id: str, public_key: bytes | None, journal: Answers,
                  apply: Callable[[Command], None],
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -74,7 +85,10 @@ class CommandInbox:
         self._now = now
         self._clock = clock
         self._unsigned_journalled_at: float | None = None
-        self._unsigned_quiet = 0            # refused unsigned messages not journalled since
+        self._unsigned_quiet = 0            # refusals answered, not journalled, since then
+        # Handed to ``apply`` and not yet expired: a copy arriving meanwhile is dropped (its
+        # reply is on its way). The journal knows the ids handled before.
+        self._queued: dict[str, datetime] = {}
 
     def receive(self, payload: bytes) -> None:
         command_id: str | None = None
@@ -89,27 +103,60 @@ class CommandInbox:
 
             verify(doc, self._public_key)
             verified = True
+            if command_id is not None and self._repeat(command_id):
+                return
             command = read_command(doc, self._machine_id, self._now())
         except CommandRefused as exc:
-            self._refused(command_id, str(exc), verified)
+            self._refused(command_id, str(exc), verified and not isinstance(exc, Untimely))
             return
+        self._queued[command.id] = command.expires_at
         self._apply(command)
 
-    def _refused(self, command_id: str | None, reason: str, verified: bool) -> None:
-        """Journal and answer a refusal. What fails before its signature is checked may be
-        anyone's: journalled at most once a minute (with how many were not), answered always."""
+    def _repeat(self, command_id: str) -> bool:
+        """A copy of a command handled before (answered ``replayed``, journalled at most once
+        a minute: a captured command sent again and again must not fill the journal or queue
+        work in front of the sales) or still queued (dropped). False: a new id."""
+        if self._journal.command_reply(command_id) is None:
+            now = self._now()
+            self._queued = {queued: expires for queued, expires in self._queued.items()
+                            if expires > now}
+            if command_id not in self._queued:
+                return False
+            log.info("fleet command %s arrived again while queued: its reply is on its way",
+                     command_id)
+            return True
+        log.warning("fleet command %s refused: replayed", command_id)
+        if self._once_a_minute() is None:
+            self._journal.answer_replayed(command_id)
+        else:
+            self._journal.command_refused(command_id, "replayed", record=True)
+        return True
+
+    def _refused(self, command_id: str | None, reason: str, record: bool) -> None:
+        """Journal and answer a refusal. ``record``: verified, so journalled with its id kept.
+        What fails before its signature is checked may be anyone's, and what fails on this
+        machine's clock may be a copy sent again and again: journalled at most once a minute
+        (with how many were not), answered always."""
         log.warning("fleet command %s refused: %s", command_id or "(no id)", reason)
+        if record:
+            self._journal.command_refused(command_id, reason, record=True)
+            return
+        note = self._once_a_minute()
+        if note is None:
+            self._journal.answer_only(command_id, reason)
+        else:
+            self._journal.command_refused(command_id, reason + note, record=False)
+
+    def _once_a_minute(self) -> str | None:
+        """May a refusal be journalled now? None: not yet (counted); else the note to add,
+        how many were answered without being journalled since the last one."""
         now = self._clock()
         last = self._unsigned_journalled_at
-        if verified or last is None or now - last >= UNSIGNED_JOURNAL_EVERY_S:
-            if not verified:
-                if self._unsigned_quiet:
-                    reason += f" ({self._unsigned_quiet} more refused unsigned since)"
-                self._unsigned_journalled_at, self._unsigned_quiet = now, 0
-            self._journal.command_refused(command_id, reason, record=verified)
-            return
-        self._unsigned_quiet += 1
-        self._journal.answer_only(command_id, reason)
+        if last is not None and now - last < UNSIGNED_JOURNAL_EVERY_S:
+            self._unsigned_quiet += 1
+            return None
+        quiet, self._unsigned_journalled_at, self._unsigned_quiet = self._unsigned_quiet, now, 0
+        return f" ({quiet} more refused, not journalled, since)" if quiet else ""
 
 
 def read_command(doc: Mapping[str, Any], machine_id: str, now: datetime) -> Command:
@@ -122,10 +169,10 @@ def read_command(doc: Mapping[str, Any], machine_id: str, now: datetime) -> Comm
         raise CommandRefused(f"for another machine ({json.dumps(machine)}), not {machine_id}")
     issued_at, expires_at = _moment(doc, "issued_at"), _moment(doc, "expires_at")
     if issued_at > now + CLOCK_SKEW:
-        raise CommandRefused(f"issued in the future ({doc['issued_at']}; this machine's clock "
-                             f"reads {now.isoformat(timespec='seconds')})")
+        raise Untimely(f"issued in the future ({doc['issued_at']}; this machine's clock "
+                       f"reads {now.isoformat(timespec='seconds')})")
     if expires_at <= now:
-        raise CommandRefused(f"expired at {doc['expires_at']}")
+        raise Untimely(f"expired at {doc['expires_at']}")
     if not issued_at < expires_at <= issued_at + LONGEST_LIFETIME:
         raise CommandRefused("expires_at must be after issued_at and at most a day later")
     name = doc.get("command")

@@ -213,7 +213,12 @@ class FleetLink(SupervisedLoop):
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         if topic == self._topics.cmd and self._commands is not None:
-            self._commands.receive(payload)
+            try:
+                self._commands.receive(payload)
+            except Exception:  # noqa: BLE001 - paho would swallow it silently
+                # (the broker has the PUBACK all the same: the fleet gets no reply, and its
+                # resend of the same command is applied once)
+                log.exception("fleet link: a command could not be handled")
 
     def _observe(self) -> None:
         """Going out of or back into service is an event, and changes ``status``; a journal

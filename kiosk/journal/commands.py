@@ -103,18 +103,33 @@ class FleetCommands(Records):
                     (command_id, at, reply["status"], dumps(reply)))
         self._report(cur, REPLY, {"kind": "reply", "at": at, **reply}, fact=True)
 
+    def answer_replayed(self, command_id: str) -> None:
+        """Answer a copy of a handled command without journalling it (a replay flood): the
+        ``replayed`` reply is telemetry, dropped first when the outbox is full."""
+        with self._tx() as cur:
+            first = self._reply_of(cur, command_id)
+            if first is not None:
+                self._report(cur, REPLY, {"kind": "reply", "at": self._stamp(),
+                                          **self._replay_reply(cur, command_id, first)},
+                             fact=False)
+
     def _replayed(self, cur: sqlite3.Cursor, command_id: str,
                   first: Mapping[str, Any]) -> dict[str, Any]:
+        reply = self._replay_reply(cur, command_id, first)
+        at = self._stamp()
+        self._operator_row(cur, at, "command_refused",
+                           {"source": "fleet", "command": command_id, "reason": reply["error"]})
+        self._report(cur, REPLY, {"kind": "reply", "at": at, **reply}, fact=True)
+        return reply
+
+    @staticmethod
+    def _replay_reply(cur: sqlite3.Cursor, command_id: str,
+                      first: Mapping[str, Any]) -> dict[str, Any]:
         row = cur.execute("SELECT at FROM commands WHERE id = ?", (command_id,)).fetchone()
         reason = (f"replayed: command {command_id} was already handled at {row['at']} "
                   f"({first.get('status')}); not applied again")
-        reply = {"command": command_id, "status": "replayed", "ok": False, "error": reason,
-                 "first": dict(first)}
-        at = self._stamp()
-        self._operator_row(cur, at, "command_refused",
-                           {"source": "fleet", "command": command_id, "reason": reason})
-        self._report(cur, REPLY, {"kind": "reply", "at": at, **reply}, fact=True)
-        return reply
+        return {"command": command_id, "status": "replayed", "ok": False, "error": reason,
+                "first": dict(first)}
 
     @staticmethod
     def _reply_of(cur: sqlite3.Cursor, command_id: str) -> dict[str, Any] | None:

@@ -89,10 +89,12 @@ class RemoteCommands:
     def _set_service(self, command: Command) -> None:
         in_service = command.args["in_service"]
         reason = " ".join(str(command.args.get("reason", "")).split())[:80]
-        self._parts.journal.fleet_command(
+        reply = self._parts.journal.fleet_command(
             command.id, SERVICE_ON if in_service else SERVICE_OFF, {"reason": reason},
             {"in_service": in_service})
-        self._health.take_out_of_service("" if in_service else out_of_service_reason(reason))
+        if reply["status"] == "applied":      # a copy that lost the race changes nothing
+            self._health.take_out_of_service("" if in_service else
+                                             out_of_service_reason(reason))
 
     def _selftest(self, command: Command) -> None:
         parts = self._parts
