@@ -427,8 +427,14 @@ def test_sale_rows_are_facts(tmp_path: Path) -> None:
         j.enable_outbox(2, Wakes())
         whole_sale(j)
         assert j.outbox_size() == 6
-        j.report(STATE, {"kind": "state"}, fact=False)
+        j.report(EVENT, {"group": "service", "kind": "t1"}, fact=False)
         assert j.outbox_size() == 6 and all(p["group"] == "sale" for p in payloads(j))
+        # The one state snapshot stays, however full: it is the latest, and the console's
+        # retained state would otherwise stay stale until the next change.
+        j.report(STATE, {"kind": "state"}, fact=False)
+        assert j.outbox_size() == 7 and payloads(j)[-1]["kind"] == "state"
+        j.report(STATE, {"kind": "state", "n": 2}, fact=False)
+        assert j.outbox_size() == 7 and payloads(j)[-1].get("n") == 2
 
 
 # --------------------------------------------------------------------------- waking

@@ -225,22 +225,27 @@ class FleetLink(SupervisedLoop):
         change may change ``state``: both reach the outbox only when they changed."""
         service = self._observer.service()
         if service != self._service:
-            self._service = service
             in_service, reason = service
             self._journal.report(EVENT, {"group": "service",
                                          "kind": "in_service" if in_service else
                                          "out_of_service", "reason": reason}, fact=False)
+            self._service = service     # only once reported: a failed write is tried again
             if self._session is not None and self._session.connected:
                 self._publish_status(self._session)
             self._look_at_state = True       # the snapshot's health part changed
         if self._look_at_state:
             self._look_at_state = False
-            state = self._observer.state()
-            if state != self._state:
-                self._state = state
+            try:
+                state = self._observer.state()
+                if state == self._state:
+                    return
                 self._journal.report(STATE, {"kind": "state", **state}, fact=False)
-                if self._session is not None and self._session.connected:
-                    self._publish_discovery(self._session)
+            except BaseException:
+                self._look_at_state = True      # not reported: look again on the next turn
+                raise
+            self._state = state
+            if self._session is not None and self._session.connected:
+                self._publish_discovery(self._session)
 
     def _publish_discovery(self, session: BrokerSession) -> None:
         """Home Assistant's discovery messages (retained), when asked for: after each

@@ -65,9 +65,10 @@ def insert(cur: sqlite3.Cursor, settings: OutboxSettings, topic: str, payload: M
     cur.execute("INSERT INTO outbox (topic, fact, payload) VALUES (?, ?, ?)",
                 (topic, int(fact), dumps(payload)))
     over = cur.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] - settings.limit
-    if over > 0:  # the broker has been away long: the oldest telemetry goes first
+    if over > 0:  # the broker has been away long: the oldest telemetry goes first, but
+        # never the one state snapshot (the latest: without it the console's stays stale)
         cur.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE fact = 0"
-                    " ORDER BY seq LIMIT ?)", (over,))
+                    " AND topic != ? ORDER BY seq LIMIT ?)", (STATE, over))
 
 
 def sale_event(row: sqlite3.Row, kind: str, at: str, status: str,
