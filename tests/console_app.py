@@ -4,17 +4,20 @@ a clock the test moves, and a logged-in TestClient per role."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
+from starlette.types import Message
 
 from vending_fleet.commands import CommandSender
 from vending_fleet.hub import Hub
@@ -28,6 +31,14 @@ START = datetime(2031, 3, 14, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
 USERS = {"vera": Role.VIEWER, "olivia": Role.OPERATOR, "ada": Role.ADMIN}
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+SLOTS: list[dict[str, Any]] = [
+    {"slot": "A1", "name": "Water", "price": "2.50", "stock": 7, "enabled": True,
+     "disabled_reason": ""},
+    {"slot": "A2", "name": "Cola", "price": "2.00", "stock": 0, "enabled": True,
+     "disabled_reason": ""},
+    {"slot": "A3", "name": "Chips", "price": "1.50", "stock": 2, "enabled": False,
+     "disabled_reason": "jam"},
+]
 
 
 class MovableClock:
@@ -144,5 +155,59 @@ def make_console(tmp_path: Path, **options: Any) -> Console:
 
     sender = SpySender(CommandSender(store, hub, publish, key, clock=clock))
     options.setdefault("secure_cookies", False)
+    options.setdefault("monotonic", lambda: clock().timestamp())     # moved with the clock
     app = create_app(store, hub, sender, clock=clock, **options)
     return Console(store, hub, clock, sender, key, published, app)
+
+
+@pytest.fixture(name="console")
+def console_fixture(tmp_path: Path) -> Iterator[Console]:
+    """A console whose m-001 is online with the three ``SLOTS``."""
+    made = make_console(tmp_path)
+    made.status("m-001", START - timedelta(minutes=5))
+    made.state("m-001", SLOTS)
+    yield made
+    made.store.close()
+
+
+@dataclass
+class EventStream:
+    """``GET /events`` driven over ASGI by hand: the TestClient reads a body to its end, and
+    this one never ends by itself."""
+
+    messages: asyncio.Queue[Message]
+    gone: asyncio.Event                # set: the browser went away
+    task: asyncio.Task[None]
+
+    async def message(self) -> Message:
+        return await asyncio.wait_for(self.messages.get(), 5)
+
+    async def body(self) -> bytes:
+        return bytes((await self.message())["body"])
+
+    async def leave(self) -> None:
+        self.gone.set()
+        await asyncio.wait_for(self.task, 5)
+
+
+async def open_events(console: Console, session_id: str) -> EventStream:
+    """The stream for ``session_id``'s cookie, its response start already read (200)."""
+    messages: asyncio.Queue[Message] = asyncio.Queue()
+    gone = asyncio.Event()
+
+    async def receive() -> Message:
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+             "http_version": "1.1", "method": "GET", "scheme": "http", "path": "/events",
+             "raw_path": b"/events", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"testserver"),
+                         (b"cookie", f"vf_session={session_id}".encode())],
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    events = EventStream(messages, gone,
+                         asyncio.create_task(console.app(scope, receive, messages.put)))
+    start = await events.message()
+    assert start["status"] == 200
+    assert (b"content-type", b"text/event-stream; charset=utf-8") in start["headers"]
+    return events

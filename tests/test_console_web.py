@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from console_app import (PASSWORD, START, Console, csrf_in, login_token, make_console,
-                         session_csrf)
+from console_app import (PASSWORD, START, Console, console_fixture, csrf_in, login_token,
+                         make_console, open_events, session_csrf)
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from starlette.types import Message
 
 from kiosk.fleet.signing import verify
 from vending_fleet.model import Slot
@@ -24,23 +22,7 @@ from vending_fleet.web import passwords
 from vending_fleet.web.freshness import freshness
 from vending_fleet.web.picklist import capacities, pick_list
 
-SLOTS: list[dict[str, Any]] = [
-    {"slot": "A1", "name": "Water", "price": "2.50", "stock": 7, "enabled": True,
-     "disabled_reason": ""},
-    {"slot": "A2", "name": "Cola", "price": "2.00", "stock": 0, "enabled": True,
-     "disabled_reason": ""},
-    {"slot": "A3", "name": "Chips", "price": "1.50", "stock": 2, "enabled": False,
-     "disabled_reason": "jam"},
-]
-
-
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
-    made = make_console(tmp_path)
-    made.status("m-001", START - timedelta(minutes=5))
-    made.state("m-001", SLOTS)
-    yield made
-    made.store.close()
+__all__ = ["console_fixture"]   # found by pytest
 
 
 # -- accounts and sessions ------------------------------------------------------------------
@@ -535,32 +517,12 @@ def test_the_event_stream_yields_a_published_update(console: Console) -> None:
     session_id = client.cookies["vf_session"]
 
     async def read_stream() -> list[bytes]:
-        messages: asyncio.Queue[Message] = asyncio.Queue()
-        gone = asyncio.Event()
-
-        async def receive() -> Message:
-            await gone.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: Message) -> None:
-            await messages.put(message)
-
-        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-                 "http_version": "1.1", "method": "GET", "scheme": "http", "path": "/events",
-                 "raw_path": b"/events", "query_string": b"", "root_path": "",
-                 "headers": [(b"host", b"testserver"),
-                             (b"cookie", f"vf_session={session_id}".encode())],
-                 "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
-        task = asyncio.create_task(console.app(scope, receive, send))
-        start = await asyncio.wait_for(messages.get(), 5)
-        assert start["status"] == 200
-        assert (b"content-type", b"text/event-stream; charset=utf-8") in start["headers"]
-        bodies = [(await asyncio.wait_for(messages.get(), 5))["body"]]     # ": connected"
+        events = await open_events(console, session_id)
+        bodies = [await events.body()]                                    # ": connected"
         assert console.hub.listeners() == 1
         console.hub.publish("sale", {"machine": "m-001", "amount": "2.50", "item": "Water"})
-        bodies.append((await asyncio.wait_for(messages.get(), 5))["body"])
-        gone.set()
-        await asyncio.wait_for(task, 5)
+        bodies.append(await events.body())
+        await events.leave()
         await asyncio.sleep(0)
         assert console.hub.listeners() == 0
         return bodies

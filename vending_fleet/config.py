@@ -42,6 +42,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from kiosk.config.files import load_toml
 from kiosk.config.fleet import DEFAULT_PREFIX, Broker, read_brokers
@@ -167,7 +168,7 @@ def _database(r: Reader, base: Path) -> str:
         return text
     if "://" in text and not text.startswith("sqlite://"):
         r.wrong("database", 'a database URL: "sqlite:////path/console.db" or '
-                            '"postgresql://user@host/db"', text)
+                            '"postgresql://user@host/db"', without_password(text))
         return DEFAULT_DATABASE
     path = text.removeprefix("sqlite://")
     if path != text:
@@ -178,6 +179,15 @@ def _database(r: Reader, base: Path) -> str:
         r.error("database", f'"{text}" names no database file')
         return DEFAULT_DATABASE
     return "sqlite:///" + str(Path(base, Path(path).expanduser()))
+
+
+def without_password(url: str) -> str:
+    """``url`` to show in a message: a password in it becomes ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def _broker_settings(r: Reader, base: Path) -> BrokerSettings:

@@ -34,6 +34,7 @@ class Webhook:
         if retries < 0:
             raise ValueError("webhook retries must be 0 or more")
         self.url = url
+        self.shown = origin(url)       # for the log: the URL's path or user part is its secret
         self._retries = retries
         self._backoff_s = backoff_s
         self._max_backoff_s = max_backoff_s
@@ -55,7 +56,8 @@ class Webhook:
                 try:
                     dropped = self._queue.get_nowait()
                     self._queue.task_done()
-                    log.warning("alert webhook %s: queue full, dropped %s", self.url, dropped)
+                    log.warning("alert webhook %s: queue full, dropped %s", self.shown,
+                                dropped)
                 except queue.Empty:
                     pass
 
@@ -88,7 +90,7 @@ class Webhook:
                 if not self._closing.is_set():
                     self._post(payload)
             except Exception:          # a bug must not kill delivery of the next alerts
-                log.exception("alert webhook %s: delivery failed", self.url)
+                log.exception("alert webhook %s: delivery failed", self.shown)
             finally:
                 self._queue.task_done()
 
@@ -99,7 +101,7 @@ class Webhook:
             if error is None:
                 return True
             final = attempt > self._retries or error.startswith("refused")
-            log.warning("alert webhook %s: %s %s (attempt %d of %d)%s", self.url,
+            log.warning("alert webhook %s: %s %s (attempt %d of %d)%s", self.shown,
                         payload.get("alert"), error, attempt, self._retries + 1,
                         ": given up" if final else "")
             if final or self._closing.wait(delay):
@@ -121,12 +123,19 @@ class Webhook:
         return f"refused with HTTP {code}"
 
 
+def origin(url: str) -> str:
+    """``scheme://host[:port]``: a chat webhook carries its secret in the path or the user
+    part, which must stay out of logs and messages."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
 def check_url(url: str) -> None:
     """``ValueError`` unless an https:// URL, or http:// to this machine."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f'webhook "{url}": not an http(s):// URL')
+        raise ValueError(f'webhook "{origin(url)}": not an http(s):// URL')
     if parts.scheme == "http" and not loopback(url):
-        raise ValueError(f'webhook "{url}" is plain http://: alerts would cross the network '
-                         "unencrypted; use https:// (only this machine may be reached by "
-                         "http)")
+        raise ValueError(f'webhook "{origin(url)}" is plain http://: alerts would cross the '
+                         "network unencrypted; use https:// (only this machine may be reached "
+                         "by http)")

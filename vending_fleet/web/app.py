@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .guard import action
 from .headers import SecurityHeaders
 from .render import Pages
 from .sender import CommandSenderLike
+from .throttle import LoginThrottle, Monotonic
 
 STATIC = Path(__file__).parent / "static"
 
@@ -32,14 +34,16 @@ SSE_HEARTBEAT_S = 15.0
 def create_app(store: Store, hub: Hub, commands: CommandSenderLike, *,
                clock: Clock = utc_now, secure_cookies: bool,
                session_lifetime: timedelta = SESSION_LIFETIME, low_stock: int = LOW_STOCK,
-               sse_heartbeat_s: float = SSE_HEARTBEAT_S) -> Starlette:
+               sse_heartbeat_s: float = SSE_HEARTBEAT_S,
+               monotonic: Monotonic = time.monotonic) -> Starlette:
     """The web console over ``store`` (reads, sessions, audit), ``hub`` (live updates) and
     ``commands`` (signed commands). ``clock`` gives the time (UTC, aware) for sessions and
-    freshness; ``secure_cookies``: mark cookies Secure (serve over HTTPS)."""
+    freshness; ``monotonic`` (seconds) for the failed-login limit; ``secure_cookies``: mark
+    cookies Secure (serve over HTTPS)."""
     console = Console(store=store, hub=hub, commands=commands, clock=clock,
                       pages=Pages(clock), secure_cookies=secure_cookies,
                       session_lifetime=session_lifetime, low_stock=low_stock,
-                      sse_heartbeat_s=sse_heartbeat_s)
+                      sse_heartbeat_s=sse_heartbeat_s, logins=LoginThrottle(monotonic))
     app = Starlette(routes=routes(),
                     middleware=[Middleware(SecurityHeaders)],
                     exception_handlers={HTTPException: http_error, Exception: server_error})

@@ -7,11 +7,12 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..model import AuditEntry, Session
+from ..model import AuditEntry, Session, User
 from . import csrf
 from .context import console_of
 from .passwords import dummy_verify, verify_password
@@ -47,18 +48,17 @@ async def login(request: Request) -> Response:
         return console.pages.error(request, 403, csrf.REFUSED)
     name = _text(form, "name")
     password = _text(form, "password")
-    user = console.store.user(name) if name else None
+    client = _client(request)
+    if not console.logins.admit(name, client):
+        return _refused(request, form, name, {"ip": client, "throttled": True})
+    user = await _authenticated(console.store.user(name) if name else None, password)
     if user is None:
-        dummy_verify(password)
-    if user is None or not verify_password(password, user.password_hash):
-        console.store.audit(AuditEntry(console.clock(), name, "login_failed",
-                                       {"ip": _client(request)}))
-        return _login_form(request, "Wrong user name or password.", 401, name,
-                           _text(form, "next"))
+        return _refused(request, form, name, {"ip": client})
+    console.logins.succeeded(name, client)
     now = console.clock()
     session = console.store.start_session(user, secrets.token_urlsafe(32), csrf.new_token(),
                                           now + console.session_lifetime, now)
-    console.store.audit(AuditEntry(now, user.name, "login", {"ip": _client(request)}))
+    console.store.audit(AuditEntry(now, user.name, "login", {"ip": client}))
     response = RedirectResponse(_next(_text(form, "next")), status_code=303)
     response.set_cookie(COOKIE, session.id,
                         max_age=int(console.session_lifetime.total_seconds()),
@@ -66,6 +66,23 @@ async def login(request: Request) -> Response:
                         secure=console.secure_cookies)
     response.delete_cookie(csrf.LOGIN_COOKIE, path="/login")
     return response
+
+
+async def _authenticated(user: User | None, password: str) -> User | None:
+    """``user`` when ``password`` is theirs. scrypt takes tens of milliseconds of CPU: in a
+    worker thread, so the other requests go on meanwhile."""
+    if user is None:
+        await run_in_threadpool(dummy_verify, password)
+        return None
+    ok = await run_in_threadpool(verify_password, password, user.password_hash)
+    return user if ok else None
+
+
+def _refused(request: Request, form: FormData, name: str, detail: dict[str, object]) -> Response:
+    """Audited; the same answer for an unknown name, a wrong password and too many tries."""
+    console = console_of(request)
+    console.store.audit(AuditEntry(console.clock(), name, "login_failed", detail))
+    return _login_form(request, "Wrong user name or password.", 401, name, _text(form, "next"))
 
 
 async def logout(request: Request, session: Session, form: FormData) -> Response:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_STOCK = 10_000            # the kiosk's own bound on set_stock
 MAX_REASON = 80               # the kiosk keeps this much of a service reason
+NOT_SENT = "not sent: the console failed (its log says why); try again"
 
 Parser = Callable[[FormData, Machine, list[Slot]], dict[str, Any]]
 
@@ -110,11 +111,12 @@ async def send_command(request: Request, session: Session, form: FormData) -> Re
 
 def send_failure(exc: Exception, command: str, machine: str) -> FormError:
     """The sender's refusal (``CommandError``: the message names the argument) or failure, as
-    an error on the form."""
-    if not isinstance(exc, CommandError):
-        log.error("sending %s to %s failed", command, machine, exc_info=exc)
-    return FormError("command", str(exc) if isinstance(exc, CommandError)
-                     else f"not sent: {exc}")
+    an error on the form. A failure's text stays in the log: a database error names the host
+    and the user."""
+    if isinstance(exc, CommandError):
+        return FormError("command", str(exc))
+    log.error("sending %s to %s failed", command, machine, exc_info=exc)
+    return FormError("command", NOT_SENT)
 
 
 def send_status(exc: Exception) -> int:

@@ -13,6 +13,7 @@ from ..hub import Hub
 from ..model import Store
 from .render import Pages
 from .sender import CommandSenderLike
+from .throttle import LoginThrottle
 
 Clock = Callable[[], datetime]
 
@@ -32,6 +33,7 @@ class Console:
     session_lifetime: timedelta
     low_stock: int             # the default "low" mark on the stock page (units left)
     sse_heartbeat_s: float     # a comment line this often keeps proxies from closing /events
+    logins: LoginThrottle      # failed logins per name and client
 
 
 def console_of(request: Request) -> Console:

@@ -1,4 +1,5 @@
-"""CSV downloads: the csv module does the quoting; amounts are exact decimal text."""
+"""CSV downloads: the csv module does the quoting; amounts are exact decimal text. The text
+the machines send is neutralised: a spreadsheet runs a cell starting with ``=`` as a formula."""
 
 from __future__ import annotations
 
@@ -14,17 +15,26 @@ from .moneytext import money_text
 SALES_HEADER = ("at", "machine", "tx", "slot", "item", "amount", "currency", "gateway",
                 "asset", "event_id")
 TOTALS_HEADER = ("by", "key", "currency", "count", "amount")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def sales_rows(sales: Iterable[Sale]) -> list[list[str]]:
-    return [[s.at.isoformat(), s.machine, s.tx, s.slot, s.item,
-             money_text(s.amount, s.currency), s.currency, s.gateway, s.asset, s.event_id]
+    return [[s.at.isoformat(), text_cell(s.machine), text_cell(s.tx), text_cell(s.slot),
+             text_cell(s.item), money_text(s.amount, s.currency), text_cell(s.currency),
+             text_cell(s.gateway), text_cell(s.asset), text_cell(s.event_id)]
             for s in sales]
 
 
 def totals_rows(by: str, totals: Iterable[Total]) -> list[list[str]]:
-    return [[by, t.key, t.currency, str(t.count), money_text(t.amount, t.currency)]
+    return [[by, text_cell(t.key), text_cell(t.currency), str(t.count),
+             money_text(t.amount, t.currency)]
             for t in totals]
+
+
+def text_cell(text: str) -> str:
+    """Machine-sent text as a spreadsheet shows it, never runs it: a leading ``'`` (OWASP's
+    advice). Only for text: our amounts, "-2.50" too, must stay numbers."""
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

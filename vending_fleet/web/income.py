@@ -147,6 +147,6 @@ def _by(text: str) -> TotalsBy:
 def _limit(text: str) -> int:
     if not text:
         return API_LIMIT
-    if not text.isdigit() or not 0 < int(text) <= API_MAX_LIMIT:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= API_MAX_LIMIT:
         raise FormError("limit", f"must be a whole number from 1 to {API_MAX_LIMIT}")
     return int(text)

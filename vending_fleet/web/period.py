@@ -11,6 +11,9 @@ from .forms import FormError
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 3660
+# The default start (a week before ``to``) and ``Period.end`` (the midnight after) must exist.
+_EARLIEST_TO = date.min + timedelta(days=DEFAULT_DAYS - 1)
+_LATEST_TO = date.max - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,10 @@ class Period:
 
 def period_from(query: Mapping[str, str], today: date) -> Period:
     """Raises ``FormError`` naming ``from`` or ``to`` when a date is not YYYY-MM-DD, or the
-    period runs backwards or is absurdly long."""
+    period runs backwards, is absurdly long or reaches past the calendar's ends."""
     last = _day(query, "to") or today
+    if not _EARLIEST_TO <= last <= _LATEST_TO:
+        raise FormError("to", f"must be a date from {_EARLIEST_TO} to {_LATEST_TO}")
     first = _day(query, "from") or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
         raise FormError("to", f"{last.isoformat()} is before from ({first.isoformat()})")
@@ -56,7 +61,10 @@ def instant(query: Mapping[str, str], field: str) -> datetime | None:
     except ValueError:
         raise FormError(field, f"{text!r} is not an ISO 8601 time like "
                         "2026-11-25T10:00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:      # an offset that takes it before year 1 or past 9999
+        raise FormError(field, f"{text!r} is past the calendar's ends") from None
 
 
 def _day(query: Mapping[str, str], field: str) -> date | None:

@@ -57,7 +57,7 @@ def _low(request: Request, console: Console) -> int | str:
     text = request.query_params.get("low", "").strip()
     if not text:
         return console.low_stock
-    if not text.isdigit() or int(text) > MAX_LOW:
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_LOW:   # not "²": int() fails
         return f"low: must be a whole number from 0 to {MAX_LOW}, not {text!r}"
     return int(text)
 

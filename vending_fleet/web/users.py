@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -68,7 +69,8 @@ async def add_user(request: Request, session: Session, form: FormData) -> Respon
             raise FormError("name", f"a user {name!r} exists already")
     except FormError as error:
         return render_users(request, session, error=error, values=values, status_code=400)
-    console.store.add_user(name, role, hash_password(password))
+    # scrypt in a worker thread: the event loop serves the other requests meanwhile.
+    console.store.add_user(name, role, await run_in_threadpool(hash_password, password))
     console.store.audit(AuditEntry(console.clock(), session.user.name, "user_added",
                                    {"name": name, "role": role.value}))
     return RedirectResponse(f"/users?added={name}", status_code=303)
