@@ -75,6 +75,9 @@ class RefundWorker(SupervisedLoop):
         if request is None:
             self._give_up(tx_id, "no gateway payment to refund")
             return
+        if not self._journal.refund_sending(tx_id):   # the operator settled it meanwhile
+            self._next_try.pop(tx_id, None)
+            return
         try:
             result = self._gateway.refund(order, request, refund.reference)
         except _TRANSIENT as exc:

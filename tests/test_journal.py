@@ -848,6 +848,36 @@ def test_the_refund_queue_survives_a_restart_and_ends_done_or_given_up(tmp_path:
     assert tx2["events"][-1]["detail"]["reason"] == "refund refused: closed"
 
 
+def test_a_refund_being_sent_cannot_also_be_settled_by_hand(tmp_path: Path) -> None:
+    """While the gateway is asked for the refund the operator's settle_claim is refused (the
+    customer would be paid twice); after a try that did not go through it is allowed, and a
+    refund settled meanwhile is not sent."""
+    from kiosk.errors import CommandRefused
+    from kiosk.journal.commands import Settlement
+
+    def settle(journal: Journal, command_id: str) -> dict[str, Any]:
+        return journal.fleet_command(command_id, "claim_settled", {}, {},
+                                     settle=Settlement("tx-1", "refund_sent", "bank 42"))
+
+    path = tmp_path / "journal.db"
+    with Journal(path) as journal:
+        paid_sale(journal, "tx-1")
+        assert journal.start_vend("tx-1")
+        journal.vend_result("tx-1", "jam", {}, disable_slot=False)
+        assert journal.queue_refund("tx-1", "refund-tx-1", "vend jam", "REF42", {})
+        assert journal.refund_sending("tx-1")
+        with pytest.raises(CommandRefused, match="asking the gateway for this refund"):
+            settle(journal, "c-1")
+        assert journal.transaction("tx-1")["status"] == "refund_due"
+    with Journal(path) as journal:         # stopped during the gateway's call: tried again
+        assert [r.tx_id for r in journal.pending_refunds()] == ["tx-1"]
+        journal.refund_attempt_failed("tx-1", "HTTP 503")
+        assert settle(journal, "c-2")["status"] == "applied"
+        assert journal.transaction("tx-1")["status"] == "refunded"
+        assert journal.pending_refunds() == []
+        assert not journal.refund_sending("tx-1")       # settled by hand: never sent
+
+
 def test_a_version_3_journal_gains_slot_failures_and_the_refund_queue(tmp_path: Path) -> None:
     path = old_journal(tmp_path, "CREATE TABLE slots (id TEXT PRIMARY KEY, stock INTEGER NOT NULL,"
                        " disabled INTEGER NOT NULL DEFAULT 0,"

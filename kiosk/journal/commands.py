@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from kiosk.errors import CommandRefused
 from kiosk.journal.encoding import dumps
 from kiosk.journal.outbox_rows import REPLY
 from kiosk.journal.records import Records
@@ -144,6 +145,12 @@ class FleetCommands(Records):
                          if change.config_price is not None else None, change.slot_id))
 
     def _settle(self, cur: sqlite3.Cursor, command_id: str, settle: Settlement) -> None:
+        sending = cur.execute("SELECT 1 FROM refunds WHERE tx_id = ? AND state = 'sending'",
+                              (settle.tx_id,)).fetchone()
+        if sending:   # settling it too would pay the customer twice
+            raise CommandRefused("settle_claim: the kiosk is asking the gateway for this "
+                                 "refund right now; if it does not go through, the claim "
+                                 "stays open: settle it then")
         status = SETTLED_BY[settle.how]
         self._append(cur, settle.tx_id, "claim_settled",
                      {"how": settle.how, "reference": settle.reference, "source": "fleet",

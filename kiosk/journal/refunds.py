@@ -53,26 +53,37 @@ class RefundQueue(Claims):
             return True
 
     def pending_refunds(self) -> list[PendingRefund]:
-        """Queued refunds not yet confirmed or given up, oldest first."""
+        """Queued refunds not yet confirmed or given up, oldest first (one left ``sending`` by
+        a kiosk that stopped during the gateway's call too: tried again, same reference)."""
         with self._tx(write=False) as cur:
-            rows = cur.execute("SELECT * FROM refunds WHERE state = 'pending'"
+            rows = cur.execute("SELECT * FROM refunds WHERE state IN ('pending', 'sending')"
                                " ORDER BY requested_at").fetchall()
         return [PendingRefund(row["tx_id"], row["reference"], row["reason"], row["claim_code"],
                               datetime.fromisoformat(row["requested_at"]), int(row["attempts"]))
                 for row in rows]
 
-    def refund_attempt_failed(self, tx_id: str, error: str) -> None:
-        """One try the gateway did not confirm (down, rate limited, garbled): retried later."""
+    def refund_sending(self, tx_id: str) -> bool:
+        """The refund is about to be asked of the gateway: from now until its answer the
+        operator cannot settle the claim by hand too (the customer would be paid twice).
+        False: it is no longer queued (settled meanwhile): do not send it."""
         with self._tx() as cur:
-            cur.execute("UPDATE refunds SET attempts = attempts + 1, last_error = ?"
-                        " WHERE tx_id = ?", (error[:500], tx_id))
+            return cur.execute("UPDATE refunds SET state = 'sending' WHERE tx_id = ? AND"
+                               " state IN ('pending', 'sending')", (tx_id,)).rowcount == 1
+
+    def refund_attempt_failed(self, tx_id: str, error: str) -> None:
+        """One try the gateway did not confirm (down, rate limited, garbled): retried later,
+        and until then the operator may settle it by hand."""
+        with self._tx() as cur:
+            cur.execute("UPDATE refunds SET attempts = attempts + 1, last_error = ?,"
+                        " state = 'pending' WHERE tx_id = ? AND state IN ('pending', 'sending')",
+                        (error[:500], tx_id))
 
     def refund_given_up(self, tx_id: str, reason: str) -> None:
         """The gateway refused the refund, or never confirmed it in time: the queued refund
         ends and the operator settles the sale by its claim code (still ``refund_due``)."""
         with self._tx() as cur:
             row = cur.execute("SELECT claim_code FROM refunds WHERE tx_id = ? AND"
-                              " state = 'pending'", (tx_id,)).fetchone()
+                              " state IN ('pending', 'sending')", (tx_id,)).fetchone()
             if row is None:
                 return
             cur.execute("UPDATE refunds SET state = 'given_up', last_error = ? WHERE tx_id = ?",
