@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import httpx
@@ -14,11 +14,18 @@ from fakes import FakeTime
 from kiosk.errors import (
     GatewayError,
     GatewayProtocolError,
+    GatewayRejected,
     GatewayRateLimited,
     GatewayTimeout,
     GatewayUnavailable,
 )
-from kiosk.payments.http import DEFAULT_TIMEOUT, GatewayHttp, map_httpx_errors, retry_after_s
+from kiosk.payments.http import (
+    DEFAULT_TIMEOUT,
+    MAX_REPLY_BYTES,
+    GatewayHttp,
+    map_httpx_errors,
+    retry_after_s,
+)
 from kiosk.payments.ratelimit import RateLimiter
 
 SECRET = "SECRET-key-123"
@@ -159,6 +166,26 @@ def test_server_errors_are_unavailable(status: int) -> None:
 def test_bodies_that_are_not_a_json_object_are_protocol_errors(body: bytes, words: str) -> None:
     with pytest.raises(GatewayProtocolError, match=words):
         _http(lambda r: httpx.Response(200, content=body)).get("/x", {})
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 413])
+def test_a_4xx_that_is_not_json_is_a_refusal_naming_the_status(status: int) -> None:
+    """A proxy's or firewall's HTML page: the call was refused, not answered ambiguously."""
+    with pytest.raises(GatewayRejected, match=f"demo GET /x: HTTP {status}, not the gateway"):
+        _http(lambda r: httpx.Response(status, content=b"<html>Forbidden</html>")).get("/x", {})
+
+
+def test_a_reply_over_a_mebibyte_is_refused_without_reading_it_all() -> None:
+    sent: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        while True:
+            sent.append(1)
+            yield b" " * 65536
+
+    with pytest.raises(GatewayProtocolError, match="reply over 1024 KiB"):
+        _http(lambda r: httpx.Response(200, content=endless())).get("/x", {})
+    assert len(sent) <= MAX_REPLY_BYTES // 65536 + 1
 
 
 def test_json_numbers_are_decimals_never_floats() -> None:

@@ -36,6 +36,7 @@ from kiosk.errors import (
     GatewayError,
     GatewayProtocolError,
     GatewayRateLimited,
+    GatewayRejected,
     GatewayTimeout,
     GatewayUnavailable,
 )
@@ -45,6 +46,7 @@ from kiosk.payments.ratelimit import RateLimiter
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
 DEFAULT_RETRY_AFTER_S = 10.0
 DEFAULT_MAX_WAIT_S = 15.0          # how long a caller may queue for the rate limiter
+MAX_REPLY_BYTES = 1024 * 1024
 
 # Every exception class httpx can raise at a caller, and the ones that deserve a narrower kiosk
 # error, most specific first; the rest become a plain GatewayError.
@@ -95,6 +97,19 @@ def retry_after_s(headers: httpx.Headers, now: float) -> float:
 
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number we accept")
+
+
+def _read_capped(response: httpx.Response, where: str) -> bytes:
+    """The body, refused past ``MAX_REPLY_BYTES``: a gateway's reply is a few KiB, and a
+    runaway one must not fill a small machine's memory."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            raise GatewayProtocolError(f"{where}: reply over {MAX_REPLY_BYTES // 1024} KiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def parse_json_object(content: bytes, where: str) -> dict[str, Any]:
@@ -184,11 +199,18 @@ class GatewayHttp:
         where = f"{self.gateway} {method} {path}"
         if self._limiter is not None:
             self._limiter.acquire(self._max_wait_s)
-        with map_httpx_errors(where):
-            response = self._client.request(method, path, **kwargs)
-        if response.status_code == 429:
+        with map_httpx_errors(where), self._client.stream(method, path, **kwargs) as response:
+            content = _read_capped(response, where)
+        status = response.status_code
+        if status == 429:
             raise self.rate_limited(where, response.headers)
-        if response.status_code >= 500:
-            raise GatewayUnavailable(f"{where}: HTTP {response.status_code}")
-        body = parse_json_object(response.content, f"{where}: HTTP {response.status_code}")
-        return JsonReply(where, response.status_code, body, response.headers)
+        if status >= 500:
+            raise GatewayUnavailable(f"{where}: HTTP {status}")
+        try:
+            body = parse_json_object(content, f"{where}: HTTP {status}")
+        except GatewayProtocolError:
+            if 400 <= status < 500:   # refused before the gateway's own code saw it: a proxy's
+                raise GatewayRejected(f"{where}: HTTP {status}, not the gateway's JSON (a "
+                                      f"proxy or firewall in the way?)", f"HTTP {status}") from None
+            raise
+        return JsonReply(where, status, body, response.headers)
