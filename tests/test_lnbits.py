@@ -341,13 +341,19 @@ CREATED = {"payment_hash": HASH, "checking_id": HASH, "bolt11": BOLT11, "amount"
 
 
 @pytest.mark.parametrize("body", [
-    {**CREATED, "amount": 2_400_000}, {**CREATED, "wallet_id": "another"},
+    {**CREATED, "amount": 2_400_000},
     {**CREATED, "payment_hash": "xyz"}, {**CREATED, "bolt11": "not an invoice"},
     {k: v for k, v in CREATED.items() if k != "bolt11"}, {"detail": "ok"},
 ])
 def test_a_create_reply_not_for_this_invoice_is_a_protocol_error(body: dict[str, Any]) -> None:
     with pytest.raises(GatewayProtocolError):
         replying(body_reply(body, 201)).create(ORDER)
+
+
+def test_a_create_reply_for_another_wallet_is_a_refusal_that_stays() -> None:
+    gateway = replying(body_reply({**CREATED, "wallet_id": "another"}, 201))
+    with pytest.raises(GatewayRejected, match="another wallet"):
+        gateway.create(ORDER)
 
 
 def test_an_older_lnbits_create_reply_with_payment_request_works() -> None:
@@ -446,3 +452,19 @@ def test_a_table_that_cannot_sell_is_refused_by_key(tmp_path: Path, changes: dic
 def test_the_invoice_key_is_required_in_the_secrets_file(tmp_path: Path) -> None:
     [issue] = lnbits_issues(tmp_path, "", **GOOD)
     assert issue.startswith("payment.lnbits.invoice_key:") and "secrets.toml" in issue
+
+
+def test_a_key_of_another_wallet_than_wallet_id_takes_the_kiosk_out_of_service(
+        sandbox: Sandbox, clock: FakeTime) -> None:
+    """An invoice key cannot read its wallet's id: the first invoice shows the mismatch, the
+    sale fails at once, and every check after it says what to fix (no sale could pass)."""
+    client = sandbox_gateway(sandbox, clock, wallet_id="the-wallet-of-another-shop")
+    try:
+        assert "reachable" in client.check_reachable(Decimal("2.50"), "USD")
+        with pytest.raises(GatewayRejected, match="another wallet than"):
+            client.create(make_order(clock))
+        with pytest.raises(GatewayRejected, match=r"\[payment.lnbits\] wallet_id") as caught:
+            client.check_reachable(Decimal("2.50"), "USD")
+        assert caught.value.code == "local" and KIOSK_INKEY not in str(caught.value)
+    finally:
+        client.close()

@@ -28,7 +28,7 @@ from kiosk.errors import GatewayRejected
 from kiosk.payments.base import Asset, Gateway, Order, PaymentRequest, PaymentStatus
 from kiosk.payments.http import GatewayHttp, JsonReply
 from kiosk.payments.lnbits_rate import RateSource, sats_for
-from kiosk.payments.lnbits_replies import LnbitsReplies, text_of
+from kiosk.payments.lnbits_replies import LnbitsReplies, WrongWallet, text_of
 from kiosk.payments.ratelimit import RateLimiter
 
 PAYMENTS = "/api/v1/payments"
@@ -76,6 +76,9 @@ class LnbitsGateway(Gateway):
         )
         self._created_lock = threading.Lock()
         self._created: dict[str, PaymentRequest] = {}   # tx id -> its invoice, oldest first
+        # An invoice key cannot read its wallet's id: a first invoice for another wallet is
+        # how a wrong key or wallet_id shows; until the config is fixed, no sale can pass.
+        self._wrong_wallet = ""
 
     def __repr__(self) -> str:
         return (f"LnbitsGateway(api_base={self._api_base!r}, wallet_id={self._wallet_id!r}, "
@@ -110,8 +113,12 @@ class LnbitsGateway(Gateway):
             "extra": {"tx_id": order.tx_id, "rate": format(rate.sats_per_unit, "f"),
                       "fiat": f"{order.amount:f} {order.currency}"},
         })
-        request = self._replies.invoice(self._ok(reply), order, sats, rate.sats_per_unit,
-                                        reply.where)
+        try:
+            request = self._replies.invoice(self._ok(reply), order, sats, rate.sats_per_unit,
+                                            reply.where)
+        except WrongWallet as exc:
+            self._wrong_wallet = str(exc)    # every check says so from now on: out of service
+            raise
         with self._created_lock:
             self._created[order.tx_id] = request
             while len(self._created) > REMEMBERED_CREATES:
@@ -130,6 +137,8 @@ class LnbitsGateway(Gateway):
 
     def check_reachable(self, amount: Decimal, currency: str) -> str:
         """An authenticated wallet read proves address and key; the rate must be there too."""
+        if self._wrong_wallet:
+            raise GatewayRejected(self._wrong_wallet, code="local")
         rate = self._rates.rate(currency)
         sats = sats_for(amount, rate)
         body = self._ok(self._http.get(WALLET, {}))

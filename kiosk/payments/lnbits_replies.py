@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from kiosk.errors import GatewayProtocolError
+from kiosk.errors import GatewayProtocolError, GatewayRejected
 from kiosk.payments.base import Order, PaymentRequest, PaymentState, PaymentStatus
 
 SYMBOL = "sats"
@@ -35,6 +35,10 @@ SETTLE_GRACE_S = 20
 # LNbits counts an invoice's expiry in whole seconds on its own clock: "failed" this close to
 # the window's end is the invoice expiring, not a failure.
 SKEW_S = 30
+
+class WrongWallet(GatewayRejected):
+    """The key and ``wallet_id`` are of different wallets: no sale can ever be verified."""
+
 
 _HASH = re.compile(r"[0-9a-f]{64}")
 # A BOLT11 invoice: "ln", a network (bc, tb, tbs, bcrt, sb), an amount, "1", bech32 data.
@@ -98,7 +102,9 @@ class LnbitsReplies:
         if "amount" in body and whole(body["amount"]) != sats * MSAT_PER_SAT:
             raise GatewayProtocolError(f"{where}: the invoice is not for {sats} sats")
         if body.get("wallet_id") not in (None, self.wallet_id):
-            raise GatewayProtocolError(f"{where}: the invoice is not for the configured wallet")
+            raise WrongWallet(f"{where}: the invoice key made an invoice for another wallet "
+                              f"than [payment.lnbits] wallet_id: one of them is wrong",
+                              code="local")
         return PaymentRequest(payment_id=payment_hash, link=link_for(bolt11),
                               expires_at=order.expires_at, crypto_amount=Decimal(sats),
                               crypto_symbol=SYMBOL, rate=rate)
