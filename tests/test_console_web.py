@@ -120,6 +120,10 @@ def test_a_form_without_the_sessions_token_is_refused(console: Console,
     assert response.status_code == 403
     assert "security token (csrf)" in response.text
     assert console.published == []
+    refused = console.store.audit_log()[0]
+    assert (refused.user, refused.action, dict(refused.detail)) == (
+        "olivia", "refused", {"path": "/machines/m-001/commands/set_price",
+                              "why": "no valid security token (csrf)"})
 
 
 def test_a_viewer_reads_everything_but_sends_nothing(console: Console) -> None:
@@ -138,6 +142,11 @@ def test_a_viewer_reads_everything_but_sends_nothing(console: Console) -> None:
                        ).status_code == 403
     assert client.get("/users").status_code == 403
     assert console.published == [] and console.sender.calls == []
+    refusals = [(e.user, e.detail["path"], e.detail["why"]) for e in console.store.audit_log()
+                if e.action == "refused"]
+    assert refusals == [("vera", "/claims/settle", "needs the operator role"),
+                        ("vera", "/machines/m-001/commands/set_price",
+                         "needs the operator role")]
 
 
 # -- commands ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
-from ..model import Role, Session
+from ..model import AuditEntry, Role, Session
 from . import csrf
 from .auth import current_session
 from .context import console_of
@@ -55,14 +55,24 @@ def action(needed: Role) -> Callable[[FormHandler], Endpoint]:
                 return _unauthenticated(request, api=False)
             form = await request.form(max_files=0, max_fields=MAX_FIELDS)
             if not csrf.session_token_ok(session, form):
+                _audit_refusal(request, session, "no valid security token (csrf)")
                 return console_of(request).pages.error(request, 403, csrf.REFUSED, session)
             if not allows(session.user.role, needed):
+                _audit_refusal(request, session, f"needs the {needed.value} role")
                 return _forbidden(request, session, needed, api=False)
             return await handler(request, session, form)
 
         return endpoint
 
     return wrap
+
+
+def _audit_refusal(request: Request, session: Session, why: str) -> None:
+    """A form refused before it did anything: in the audit trail too, since a forged or
+    overreaching post is what an operator looking back wants to see."""
+    console = console_of(request)
+    console.store.audit(AuditEntry(console.clock(), session.user.name, "refused",
+                                   {"path": request.url.path, "why": why}))
 
 
 def _unauthenticated(request: Request, api: bool) -> Response:
