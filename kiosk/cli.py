@@ -294,11 +294,10 @@ def _journal(args: argparse.Namespace) -> int:
 
 
 def _dex(args: argparse.Namespace) -> int:
-    """The audit file to stdout or ``--output`` (whole or not at all: written beside it, then
-    renamed). The output is opened before a reset is journalled, so a reset never goes
-    unreported for want of a writable file."""
+    """The audit file to stdout or ``--output`` (whole or not at all: written beside it, synced,
+    then renamed). A reset is journalled only once the file is delivered, so a file that never
+    arrived never takes its period's figures with it."""
     from datetime import datetime
-    import tempfile
 
     from kiosk.dex import audit_file
     from kiosk.journal import Journal
@@ -308,23 +307,22 @@ def _dex(args: argparse.Namespace) -> int:
     if not (data_dir / "journal.db").exists():
         raise JournalError(f"no journal in {data_dir}")
     now = datetime.now().astimezone()
-    if args.output is None:
-        with Journal.open_in(data_dir) as journal:
-            text = audit_file(journal, config, reset=args.reset, now=now)
-        sys.stdout.buffer.write(text.encode("ascii"))  # bytes: the CRLFs stay as they are
-        return 0
-    target = args.output.resolve()
-    with tempfile.NamedTemporaryFile("wb", dir=target.parent, prefix=f".{target.name}.",
-                                     delete=False) as part:
-        try:
-            with Journal.open_in(data_dir) as journal:
-                part.write(audit_file(journal, config, reset=args.reset, now=now)
-                           .encode("ascii"))
-        except BaseException:
-            os.unlink(part.name)
-            raise
-    os.replace(part.name, target)
+    output: Path | None = args.output
+    with Journal.open_in(data_dir) as journal:
+        audit_file(journal, config, reset=args.reset, now=now,
+                   deliver=lambda text: _deliver(text.encode("ascii"), output))
     return 0
+
+
+def _deliver(data: bytes, output: Path | None) -> None:
+    """``data`` to stdout (bytes: the CRLFs stay as they are), or to ``output`` whole."""
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    from kiosk.files import write_atomically
+
+    write_atomically(output.resolve(), data)
 
 
 def _journal_line(tx: dict[str, Any]) -> str:

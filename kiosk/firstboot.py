@@ -19,7 +19,6 @@ works on a file that does not parse; a rejected file's secrets are gone, and the
 from __future__ import annotations
 
 import json
-import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 
 from kiosk.config import SECRET_KEYS, load_config, parse_toml
 from kiosk.errors import ConfigError, ConfigIssue
+from kiosk.files import write_atomically
 
 ERRORS_FILE_NAME = "boot-config-errors.txt"
 _SECRETS = frozenset((table, key) for table, keys in SECRET_KEYS.items() for key in keys)
@@ -124,10 +124,10 @@ def _import(boot_file: Path, config_path: Path, errors_dir: Path | None) -> Impo
                                for i in exc.issues]) from None
     # Secrets first, then the card, then the config: a failure part way never loses a secret,
     # and the card is clean as soon as secrets.toml holds them.
-    _write_atomically(secrets_path, _secrets_toml(secrets).encode(), mode=0o600)
+    write_atomically(secrets_path, _secrets_toml(secrets).encode(), mode=0o600)
     if stripped.removed:
-        _write_atomically(boot_file, stripped.text.encode(), mode=None)
-    _write_atomically(config_path, stripped.text.encode(), mode=0o644)
+        write_atomically(boot_file, stripped.text.encode(), mode=None)
+    write_atomically(config_path, stripped.text.encode(), mode=0o644)
     _record_errors(errors_dir or config.machine.data_dir, (), "")
     moved = f"; {len(operator_secrets)} secret(s) moved to {secrets_path}" \
         if operator_secrets else ""
@@ -204,7 +204,7 @@ def _remove_secret_lines(boot_file: Path) -> str:
         # Bytes that are not UTF-8 become surrogates and back: the rest is written unchanged.
         stripped = _without_secrets(boot_file.read_bytes().decode("utf-8", "surrogateescape"))
         if stripped.removed:
-            _write_atomically(boot_file, stripped.text.encode("utf-8", "surrogateescape"),
+            write_atomically(boot_file, stripped.text.encode("utf-8", "surrogateescape"),
                               mode=None)
     except OSError as exc:
         return f"secret lines could not be removed from the card: {exc.strerror or exc}"
@@ -232,23 +232,6 @@ def _secrets_toml(secrets: dict[tuple[str, str], str]) -> str:
     return "".join(f"[{table}]\n" + "\n".join(lines) + "\n\n" for table, lines in tables.items())
 
 
-def _write_atomically(path: Path, data: bytes, mode: int | None) -> None:
-    """Write beside, fsync, rename: a power cut leaves the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        if mode is not None:
-            os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _record_errors(data_dir: Path | None, issues: tuple[ConfigIssue, ...], note: str) -> None:
     if data_dir is None:
         return
@@ -257,5 +240,5 @@ def _record_errors(data_dir: Path | None, issues: tuple[ConfigIssue, ...], note:
         target.unlink(missing_ok=True)
         return
     lines = [f"operator file rejected ({len(issues)} error(s)):", *map(str, issues)]
-    _write_atomically(target, ("\n".join(lines + [note] if note else lines) + "\n").encode(),
+    write_atomically(target, ("\n".join(lines + [note] if note else lines) + "\n").encode(),
                       mode=0o644)

@@ -375,3 +375,45 @@ def test_kiosk_dex_without_a_journal_says_so_in_one_line(config: Config,
     assert result.stderr.decode().splitlines() == [
         f"kiosk: no journal in {config.machine.data_dir}"]
     assert not (tmp_path / "x.dex").exists()
+
+
+def test_a_reset_whose_file_cannot_be_written_is_not_journalled(journal: Journal, config: Config,
+                                                                tmp_path: Path) -> None:
+    """The file is delivered first, the reset journalled after: a read-and-reset that never
+    arrived leaves the period's figures where they were (and nothing half-written beside)."""
+    trading_day(journal)
+    where = tmp_path / "a-directory"
+    where.mkdir()
+    result = kiosk_dex("--config", str(config.path), "--reset", "--output", str(where))
+    assert result.returncode != 0 and b"Traceback" not in result.stderr
+    assert RESET_KIND not in [e["kind"] for e in journal.operator_events(1000)]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".a-directory")) == []
+    again = parse(kiosk_dex("--config", str(config.path)).stdout.decode("ascii"))
+    assert counts(again, "VA1") == [700, 3, 700, 3]
+
+
+def test_a_price_set_from_the_fleet_is_the_selections_price(journal: Journal,
+                                                            config: Config) -> None:
+    from kiosk.journal.commands import SlotChange
+
+    journal.fleet_command("c-1", "price_set", {}, {}, change=SlotChange(
+        "A1", price=Decimal("3.00"), config_price=Decimal("2.50")))
+    dex = read(journal, config)
+    [a1] = [s for s in dex.segs if s.tag == "PA1" and s[1] == "A1"]
+    assert a1[2] == "300"
+
+
+def test_a_test_vend_keeps_the_value_it_was_vended_at(journal: Journal,
+                                                      config: Config) -> None:
+    """Cumulative figures never change afterwards: a price lowered after two test vends
+    leaves their value as it was (never a negative 'since reset')."""
+    from kiosk.journal.commands import SlotChange
+
+    for _ in range(2):
+        journal.operator_event("test_vend_started", {"slot": "A1"})
+        journal.operator_change("A1", "test_vend", {"outcome": "vended", "detail": "",
+                                                    "price_minor": 250})
+    assert counts(read(journal, config, reset=True), "VA2") == [500, 2, 500, 2]
+    journal.fleet_command("c-1", "price_set", {}, {}, change=SlotChange(
+        "A1", price=Decimal("1.50"), config_price=Decimal("2.50")))
+    assert counts(read(journal, config), "VA2") == [500, 2, 0, 0]

@@ -22,6 +22,7 @@ event identifiers, ``layout`` writes the text, ``crc`` the G85 check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -35,10 +36,15 @@ from kiosk.journal import Journal
 __all__ = ["RESET_KIND", "audit_file", "audit_read", "crc16"]
 
 
-def audit_file(journal: Journal, config: Config, *, reset: bool, now: datetime) -> str:
-    """The whole audit file as of ``now`` (its zone dates the file). With ``reset``, the read is
-    journalled as a reset after the text is made: the next file's interim figures start here."""
+def audit_file(journal: Journal, config: Config, *, reset: bool, now: datetime,
+               deliver: Callable[[str], None] | None = None) -> str:
+    """The whole audit file as of ``now`` (its zone dates the file), handed to ``deliver``
+    first. With ``reset``, the read is journalled as a reset only once ``deliver`` returned: a
+    file that never arrived must not take its period's figures with it (the opposite failure,
+    figures repeated in the next file, is one an operator can see)."""
     text, reset_detail = audit_read(journal, config, reset=reset, now=now)
+    if deliver is not None:
+        deliver(text)
     if reset_detail is not None:
         journal.operator_event(RESET_KIND, reset_detail)
     return text

@@ -155,14 +155,22 @@ def read_counters(journal: Journal, config: Config,
     transactions = journal.transactions()
     for tx in transactions:
         _count_sale(tallies, tx)
-    prices = {slot.id: _minor(slot.price, config.machine.currency) for slot in config.slots}
+    slots = journal.slot_states()
+    prices = _prices_now(config, slots)
     for event in operator_events:
         if event["kind"] == TEST_VEND:
             _count_test_vend(tallies, event, prices)
     tallies.log.sort(key=lambda e: e.at)
-    return Reading(tallies.counters(), tuple(tallies.log),
-                   _active(tallies.log, journal.slot_states()),
-                   _selections(config, transactions))
+    return Reading(tallies.counters(), tuple(tallies.log), _active(tallies.log, slots),
+                   _selections(config, prices, transactions))
+
+
+def _prices_now(config: Config, slots: Mapping[str, SlotState]) -> dict[str, int]:
+    """Each configured slot's price in minor units: the journal's (a fleet or operator price)
+    where it stands in for the config's, else the config's."""
+    currency = config.machine.currency
+    return {slot.id: _minor(slots[slot.id].price_for(slot.price) if slot.id in slots
+                            else slot.price, currency) for slot in config.slots}
 
 
 def _count_sale(tallies: _Tallies, tx: Mapping[str, Any]) -> None:
@@ -180,7 +188,11 @@ def _count_test_vend(tallies: _Tallies, event: Mapping[str, Any],
                      prices: Mapping[str, int]) -> None:
     detail, slot = event["detail"], str(event["detail"].get("slot", ""))
     if detail.get("outcome") == VENDED:
-        tallies.test_vend(slot, prices.get(slot, 0))  # valued at the slot's price, as sold
+        # Valued at the price it was vended at (journalled with it), so the cumulative
+        # figures never change afterwards; older journals: the slot's price now.
+        price = detail.get("price_minor")
+        valid = isinstance(price, int) and not isinstance(price, bool) and price >= 0
+        tallies.test_vend(slot, price if valid else prices.get(slot, 0))
     else:
         tallies.failure(str(detail.get("outcome", "")), event["at"], slot)
 
@@ -192,9 +204,9 @@ def _active(log: list[Event], slots: Mapping[str, SlotState]) -> frozenset[str]:
                      if state.disabled and state.disabled_reason != "operator" and slot in last)
 
 
-def _selections(config: Config, transactions: list[dict[str, Any]]) -> tuple[Selection, ...]:
-    currency = config.machine.currency
-    known = [Selection(s.id, s.name, _minor(s.price, currency)) for s in config.slots]
+def _selections(config: Config, prices: Mapping[str, int],
+                transactions: list[dict[str, Any]]) -> tuple[Selection, ...]:
+    known = [Selection(s.id, s.name, prices[s.id]) for s in config.slots]
     seen = {s.id for s in known}
     extra: dict[str, Selection] = {}
     for tx in transactions:  # the latest sale's name and price win

@@ -127,7 +127,8 @@ class OperatorActions:
         was = journal.slot_states().get(slot_id)
         stock = max(0, was.stock - 1) if was and result.outcome is VendOutcome.VENDED else None
         journal.operator_change(
-            slot_id, "test_vend", {"outcome": result.outcome.value, "detail": result.detail},
+            slot_id, "test_vend", {"outcome": result.outcome.value, "detail": result.detail,
+                                   "price_minor": price},     # the audit file's value of it
             stock=stock, enabled=False if result.disables_slot else None)
         parts.post(op.TestVendDone(slot_id, result.outcome.value, result.detail))
         self._show_slots()
