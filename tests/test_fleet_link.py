@@ -9,9 +9,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from brokers import CONSOLE, Collector, Mosquitto, console_collector, mosquitto_fixture
 from fleet_kiosk import fleet_toml, kiosk_on, load_fleet_kiosk, payload
 
+import kiosk.fleet.link as link_module
 from kiosk.selftest import SelftestOptions, run_selftest
 from kiosk.sim import Sandbox
 
@@ -206,3 +208,23 @@ def test_a_broker_that_keeps_hanging_up_is_retried_ever_more_slowly(
     assert len(accepted) == 4, accepted
     gaps = [later - earlier for earlier, later in zip(accepted, accepted[1:], strict=False)]
     assert gaps[-1] >= 1.8, gaps               # 2 s by then (a busy machine only adds)
+
+
+def test_status_is_repeated_while_nothing_changes(mosquitto: Mosquitto, tmp_path: Path,
+                                                   sandbox: Sandbox,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A heartbeat: a quiet machine keeps saying it is there (every 5 minutes; here every
+    turn), so the console can tell it from one whose connection died without its will."""
+    monkeypatch.setattr(link_module, "HEARTBEAT_S", 0.1)
+    console = console_collector(mosquitto)
+    kiosk = kiosk_on(mosquitto, tmp_path, sandbox)
+    try:
+        kiosk.wait_published(console, lambda m: m.topic == f"{kiosk.topic}/status"
+                             and payload(m)["in_service"] is True, timeout_s=15)
+        kiosk.harness.wait_for(lambda: len([m for m in console.on(f"{kiosk.topic}/status")
+                                            if payload(m)["in_service"]]) >= 3, 30)
+    finally:
+        kiosk.close()
+        console.close()
+    statuses = [payload(m) for m in console.on(f"{kiosk.topic}/status")]
+    assert all(s["online"] for s in statuses[:-1]) and statuses[-1]["reason"] == "stopped"

@@ -20,7 +20,7 @@ client_id = "vending-fleet-a"             # optional; distinct per console of a 
 keepalive_s = 30
 
 [alerts]
-offline_after_min = 15
+offline_after_min = 15                    # at least 10: machines say they are there every 5
 no_sales_after_h = 6
 low_stock = 2
 vend_failures = 3
@@ -236,7 +236,7 @@ def _alerts(r: Reader) -> AlertSettings:
             r.error("webhook", str(exc))
             webhook = ""
     settings = AlertSettings(
-        offline_after=timedelta(minutes=r.int_("offline_after_min", 15, lo=1, hi=10_080)),
+        offline_after=timedelta(minutes=r.int_("offline_after_min", 15, lo=10, hi=10_080)),
         no_sales_after=timedelta(hours=r.int_("no_sales_after_h", 6, lo=1, hi=720)),
         low_stock=r.int_("low_stock", 2, lo=0, hi=10_000),
         vend_failures=r.int_("vend_failures", 3, lo=1, hi=100),

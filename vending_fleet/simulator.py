@@ -57,6 +57,7 @@ __all__ = ["EVENTS_PER_SALE", "SimOptions", "SimStats", "Simulator", "raise_fd_l
 log = logging.getLogger(__name__)
 
 MISC_EVERY_S = 1.0            # keep-alive work of every client
+HEARTBEAT_S = 300.0           # status again though nothing changed (docs/fleet-protocol.md)
 SELL_AFTER_S = 30.0           # sales start once every machine is connected, or after this
 
 
@@ -171,6 +172,7 @@ class Simulator:
         interval = EVENTS_PER_SALE / options.rate if options.rate > 0 else None
         next_sale = time.monotonic() + (interval or 0)
         next_misc = time.monotonic() + MISC_EVERY_S
+        next_heartbeat = time.monotonic() + HEARTBEAT_S
         order = list(self.machines.values())
         turn = 0
         selling = False
@@ -204,6 +206,11 @@ class Simulator:
                 if now >= next_misc:
                     next_misc = now + MISC_EVERY_S
                     self._sockets.misc(order)
+                if now >= next_heartbeat:           # as a real kiosk's link does
+                    next_heartbeat = now + HEARTBEAT_S
+                    for machine in order:
+                        if machine.connected:
+                            self._publish_status(machine)
         except Exception:
             log.exception("simulator loop failed")
             raise

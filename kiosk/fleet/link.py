@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 WINDOW = 20                     # rows published and not yet acknowledged, at most
 IDLE_WAIT_S = 5.0               # a turn at least this often: health changes, a fresh alive()
 RECONNECT_MIN_S = 0.5
+# status again this often though nothing changed: the console tells a quiet machine from a
+# silent one (a dead broker connection whose last will never came) by it
+HEARTBEAT_S = 300.0
 RECONNECT_MAX_S = 60.0
 
 
@@ -79,6 +82,7 @@ class FleetLink(SupervisedLoop):
         self._queued_seq = 0                     # the last outbox row handed to this session
         self._service: tuple[bool, str] | None = None
         self._announced = False                  # this session published our status
+        self._status_at = 0.0                    # monotonic: when it last did
         self._state: dict[str, Any] | None = None
         self._discovered: list[tuple[str, dict[str, Any]]] | None = None   # Home Assistant's
         self._look_at_state = True
@@ -132,6 +136,8 @@ class FleetLink(SupervisedLoop):
         session.pump(self._wake_r, IDLE_WAIT_S)
         if session.connected and not self._announced:
             self._connected(session)
+        elif session.connected and self._monotonic() - self._status_at >= HEARTBEAT_S:
+            self._publish_status(session)
         if self._acked:
             acked, self._acked = self._acked, []
             self._journal.outbox_sent(acked)
@@ -264,6 +270,7 @@ class FleetLink(SupervisedLoop):
 
     def _publish_status(self, session: BrokerSession) -> None:
         session.publish(self._topics.status, self._status(online=True), retain=True)
+        self._status_at = self._monotonic()
 
     def _status(self, *, online: bool, why: str = "") -> Mapping[str, Any]:
         in_service, reason = self._service or (False, "starting up")
