@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +20,11 @@ from test_console_store import T0, Machine
 
 from vending_fleet.hub import Hub
 from vending_fleet.ingest import Ingester, Message
+from vending_fleet import ingest_queue
 from vending_fleet.ingest_queue import IngestQueue
 from vending_fleet.model import Store
+from vending_fleet.store.database import StoreUnavailable
+from vending_fleet.store.sqlite import SqliteDatabase
 
 __all__ = ["sqlite_store_fixture"]   # found by pytest
 
@@ -96,3 +102,63 @@ def test_the_queue_stores_everything_it_was_given_before_it_stops(store: Store) 
     queue.stop()
     assert ingester.stored == 5 * 40 * 5
     assert len(store.sales(T0, datetime.now(UTC))) == 5 * 40
+
+
+class Flaky:
+    """A store whose database cannot work for its first ``failures`` batches."""
+
+    def __init__(self, store: Store, failures: int) -> None:
+        self._store = store
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def batch(self) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailable("the SQLite database: database is locked")
+        return self._store.batch()
+
+    def record_event(self, *args: Any) -> bool:
+        if self.failures:                  # one at a time fails the same way meanwhile
+            raise StoreUnavailable("the SQLite database: database is locked")
+        return bool(self._store.record_event(*args))
+
+
+def test_a_database_that_cannot_work_for_a_while_loses_nothing(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The broker has acknowledged them: the messages exist nowhere else, so a locked, full or
+    unreachable database keeps them queued until it works again."""
+    monkeypatch.setattr(ingest_queue, "RETRY_MIN_S", 0.01)
+    flaky = Flaky(store, failures=3)
+    ingester = Ingester(flaky, Hub())         # type: ignore[arg-type]
+    queue = IngestQueue(ingester)
+    queue.start()
+    for message in messages(Machine(), 4):
+        queue.put(*message)
+    deadline = time.monotonic() + 20
+    while ingester.stored < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    queue.stop()
+    assert flaky.failures == 0
+    assert (ingester.stored, ingester.rejected) == (20, 0)
+    assert len(store.sales(T0, datetime.now(UTC))) == 4
+
+
+def test_sqlite_locked_by_another_writer_is_unavailable_not_a_bad_message(
+        tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "console.db")
+    other = sqlite3.connect(tmp_path / "console.db", isolation_level=None)
+    try:
+        db._conn.execute("PRAGMA busy_timeout = 50")      # not the 10 s it waits in service
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreUnavailable, match="database is locked"):
+            with db.transaction():
+                pass
+        other.execute("ROLLBACK")
+        with db.transaction() as tx:                       # and it works again after
+            assert tx.one("SELECT 1") == (1,)
+    finally:
+        other.close()
+        db.close()

@@ -18,6 +18,7 @@ from typing import Any
 
 from vending_fleet.hub import Hub
 from vending_fleet.model import Store
+from vending_fleet.store.database import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class Ingester:
     def handle_batch(self, messages: Sequence[Message]) -> None:
         """Store many messages in one commit, then tell the dashboards: what the service does
         under load. Bad input is turned away first (and logged once); if the store fails on
-        any of the rest, they are stored again one at a time, so only that one is lost."""
+        any of the rest, they are stored again one at a time, so only that one is lost. A
+        database that cannot work now (``StoreUnavailable``) is raised: the batch is kept."""
         checked = [found for message in messages
                    if (found := self._check(*message)) is not None]
         counts = (self.duplicates, self.stored)
@@ -87,6 +89,9 @@ class Ingester:
             with self._store.batch():
                 for message in checked:
                     updates += self._store_message(message)
+        except StoreUnavailable:
+            self.duplicates, self.stored = counts
+            raise          # nothing went in: the caller keeps the batch and tries again
         except Exception as exc:  # noqa: BLE001 - one bad message: the others still go in
             log.warning("a batch of %d messages failed (%s: %s): storing them one by one",
                         len(checked), type(exc).__name__, exc)
@@ -99,6 +104,8 @@ class Ingester:
     def _store_alone(self, message: _Checked) -> list[Update]:
         try:
             return self._store_message(message)
+        except StoreUnavailable:
+            raise          # the database, not the message: the whole batch is tried again
         except Exception as exc:  # noqa: BLE001 - a bad message must never stop ingestion
             self._reject(message.topic, f"not stored ({type(exc).__name__}: {exc})")
             return []

@@ -11,10 +11,13 @@ import threading
 from datetime import datetime
 
 from vending_fleet.ingest import Ingester, Message
+from vending_fleet.store.database import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 300            # messages per commit, at most: a page's read waits for one batch
+RETRY_MIN_S = 1.0          # a database that cannot work now: tried again after this, doubling
+RETRY_MAX_S = 30.0
 _STOP = None
 
 
@@ -23,6 +26,7 @@ class IngestQueue:
         self._ingester = ingester
         self._queue: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self._stopping = threading.Event()
 
     def put(self, topic: str, payload: bytes, received_at: datetime) -> None:
         """From paho's thread: never blocks."""
@@ -35,7 +39,8 @@ class IngestQueue:
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Store what is queued, then end."""
+        """Store what is queued, then end (a database that is away is not waited for)."""
+        self._stopping.set()
         self._queue.put(_STOP)
         if self._thread.is_alive():
             self._thread.join(timeout_s)
@@ -57,9 +62,28 @@ class IngestQueue:
                 else:
                     batch.append(item)
             if batch:
-                try:
-                    self._ingester.handle_batch(batch)
-                except Exception:  # noqa: BLE001 - supervised: logged, the next batch goes on
-                    log.exception("ingest: a batch of %d messages failed", len(batch))
+                self._store(batch)
             if stopping:
+                return
+
+    def _store(self, batch: list[Message]) -> None:
+        """Store ``batch``; while the database cannot (locked, full, its server away) keep it
+        and try again, waiting longer each time: the broker has had its acknowledgement, so
+        these messages exist nowhere else."""
+        wait_s = RETRY_MIN_S
+        while True:
+            try:
+                self._ingester.handle_batch(batch)
+                return
+            except StoreUnavailable as exc:
+                if self._stopping.is_set():
+                    log.error("ingest: stopping with %d messages not stored: %s", len(batch),
+                              exc)
+                    return
+                log.warning("ingest: %s; %d messages kept, trying again in %.0f s", exc,
+                            len(batch), wait_s)
+                self._stopping.wait(wait_s)
+                wait_s = min(RETRY_MAX_S, wait_s * 2)
+            except Exception:  # noqa: BLE001 - supervised: logged, the next batch goes on
+                log.exception("ingest: a batch of %d messages failed", len(batch))
                 return

@@ -13,6 +13,11 @@ from vending_fleet.store.dialect import Dialect
 Row = tuple[Any, ...]
 
 
+class StoreUnavailable(RuntimeError):
+    """The database could not do the work now (locked, full, read-only, connection lost), for
+    no fault of what was asked: the caller keeps it and tries again later."""
+
+
 class Tx:
     """The queries of one transaction, written with ``?`` markers (see ``Dialect.sql``)."""
 

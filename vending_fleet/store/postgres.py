@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from vending_fleet.store.database import Tx
+from vending_fleet.store.database import StoreUnavailable, Tx
 from vending_fleet.store.dialect import POSTGRES, Dialect
 
 
@@ -28,10 +28,13 @@ class PostgresDatabase:
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Tx]:
         with self._lock:
-            if self._conn.closed or self._conn.broken:
-                self._conn = self._connect()
-            with self._conn.transaction(), self._conn.cursor() as cursor:
-                yield Tx(cursor, self.dialect)
+            try:
+                if self._conn.closed or self._conn.broken:
+                    self._conn = self._connect()
+                with self._conn.transaction(), self._conn.cursor() as cursor:
+                    yield Tx(cursor, self.dialect)
+            except psycopg.OperationalError as exc:   # the server away, or refusing for now
+                raise StoreUnavailable(f"the PostgreSQL database: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:

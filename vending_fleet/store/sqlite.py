@@ -6,10 +6,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from vending_fleet.store.database import Tx
+from vending_fleet.store.database import StoreUnavailable, Tx
 from vending_fleet.store.dialect import SQLITE, Dialect
 
 BUSY_TIMEOUT_MS = 10_000    # another process's write transaction: wait, don't fail
@@ -35,14 +35,17 @@ class SqliteDatabase:
     def transaction(self, write: bool = True) -> Iterator[Tx]:
         with self._lock:
             cursor = self._conn.cursor()
-            cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
+                cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield Tx(cursor, self.dialect)
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            else:
                 cursor.execute("COMMIT")
+            except BaseException as exc:
+                if self._conn.in_transaction:     # also after a COMMIT that failed
+                    with suppress(sqlite3.Error):
+                        cursor.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise StoreUnavailable(f"the SQLite database: {exc}") from exc
+                raise
             finally:
                 cursor.close()
 
