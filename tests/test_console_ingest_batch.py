@@ -162,3 +162,15 @@ def test_sqlite_locked_by_another_writer_is_unavailable_not_a_bad_message(
     finally:
         other.close()
         db.close()
+
+
+def test_a_sale_of_zero_or_less_is_turned_away(store: Store) -> None:
+    machine = Machine()
+    bad = [machine.event(T0, group="sale", kind="vend_result", tx=f"tx-{amount}",
+                         status="vended", slot="A1", item="Water", amount=amount,
+                         currency="USD") for amount in ("0", "-2.50")]
+    ingester = Ingester(store, Hub())
+    ingester.handle_batch([(f"vk/v1/{machine.id}/event", json.dumps(e).encode(), T0)
+                           for e in bad])
+    assert (ingester.stored, ingester.rejected) == (0, 2)
+    assert store.sales(T0, datetime.now(UTC)) == []

@@ -25,6 +25,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from vending_fleet.commands import paho_publisher
 from vending_fleet.config import BrokerSettings, ConsoleConfig
 from vending_fleet.hub import Hub
 from vending_fleet.model import Store
@@ -67,6 +68,7 @@ class BrokerLink:
         client.on_disconnect = self._disconnected
         client.on_message = self._message
         self.client = client
+        self._publish = paho_publisher(client)
 
     @property
     def url(self) -> str:
@@ -85,8 +87,9 @@ class BrokerLink:
         self.connected.clear()
 
     def publish(self, topic: str, payload: bytes) -> bool:
-        info = self.client.publish(topic, payload, qos=1, retain=False)
-        return info.rc == mqtt.MQTT_ERR_SUCCESS
+        """A command out (``commands.paho_publisher``: queued while the broker is away too,
+        so "not sent" never hides a command paho will still deliver)."""
+        return self._publish(topic, payload)
 
     def _connected(self, client: mqtt.Client, _userdata: Any, _flags: Any, code: Any,
                    _properties: Any) -> None:

@@ -95,7 +95,7 @@ class FleetQueries:
         group, kind = p.text(event, "group"), p.text(event, "kind")
         sale_tx, status = p.text(event, "tx"), p.text(event, "status")
         sale = group == "sale" and bool(sale_tx) and bool(status)
-        price = p.amount(event.get("amount")) if sale else Decimal(0)
+        price = p.sale_amount(event.get("amount")) if sale else Decimal(0)
         with self._db.transaction() as tx:
             # Each time converted once: thousands of events a second make it count.
             happened_in, at_in = tx.dialect.time_in(happened), tx.dialect.time_in(at)

@@ -44,6 +44,15 @@ def amount(value: object) -> Decimal:
     return parsed
 
 
+def sale_amount(value: object) -> Decimal:
+    """What a sale took: an amount above zero (a zero or negative one would lower the totals
+    a machine's mistake, or a forger, should not touch)."""
+    parsed = amount(value)
+    if parsed <= 0:
+        raise ValueError(f"a sale's amount must be above zero, found {value!r}")
+    return parsed
+
+
 def text(payload: Mapping[str, Any], key: str, default: str = "") -> str:
     value = payload.get(key)
     return value if isinstance(value, str) else default
