@@ -48,7 +48,7 @@ from kiosk.payments.centrapay_replies import (
     text_of,
     voided,
 )
-from kiosk.payments.http import GatewayHttp, JsonReply
+from kiosk.payments.http import GatewayHttp, JsonReply, redacted
 from kiosk.payments.ratelimit import RateLimiter
 
 API = "/api/payment-requests"
@@ -56,7 +56,6 @@ EXPIRY_MARGIN_S = 8          # the PR expires this long before the kiosk times o
 MIN_EXPIRY_S = 10            # shorter than this, nobody can scan and pay: refuse locally
 RATE_LIMITED = "RATE_LIMIT_EXCEEDED"
 REMEMBERED_CREATES = 512     # tx ids whose create we tried, for idempotent repeats
-TEXT_MAX = 200               # how much of Centrapay's own text goes into a message
 
 
 class CentrapayGateway(Gateway):
@@ -222,6 +221,4 @@ class CentrapayGateway(Gateway):
 
     def _scrub(self, text: str) -> str:
         """Centrapay's own text, shortened, and never carrying our API key back to a log."""
-        if self._api_key:
-            text = text.replace(self._api_key, "<redacted>")
-        return text[:TEXT_MAX]
+        return redacted(text, self._api_key)

@@ -47,6 +47,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
 DEFAULT_RETRY_AFTER_S = 10.0
 DEFAULT_MAX_WAIT_S = 15.0          # how long a caller may queue for the rate limiter
 MAX_REPLY_BYTES = 1024 * 1024
+TEXT_MAX = 200                # how much of a gateway's own text goes into a message
 
 # Every exception class httpx can raise at a caller, and the ones that deserve a narrower kiosk
 # error, most specific first; the rest become a plain GatewayError.
@@ -97,6 +98,15 @@ def retry_after_s(headers: httpx.Headers, now: float) -> float:
 
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number we accept")
+
+
+def redacted(text: str, *secrets: str, mark: str = "<redacted>") -> str:
+    """A gateway's own text, shortened to ``TEXT_MAX``, with our ``secrets`` (in any case)
+    replaced: a key echoed back in an error must never reach a log or a screen."""
+    for secret in secrets:
+        if secret:
+            text = re.sub(re.escape(secret), mark, text, flags=re.IGNORECASE)
+    return text[:TEXT_MAX]
 
 
 def _read_capped(response: httpx.Response, where: str) -> bytes:

@@ -26,7 +26,7 @@ import httpx
 
 from kiosk.errors import GatewayRejected
 from kiosk.payments.base import Asset, Gateway, Order, PaymentRequest, PaymentStatus
-from kiosk.payments.http import GatewayHttp, JsonReply
+from kiosk.payments.http import GatewayHttp, JsonReply, redacted
 from kiosk.payments.lnbits_rate import RateSource, sats_for
 from kiosk.payments.lnbits_replies import LnbitsReplies, WrongWallet, text_of
 from kiosk.payments.ratelimit import RateLimiter
@@ -35,7 +35,6 @@ PAYMENTS = "/api/v1/payments"
 WALLET = "/api/v1/wallet"
 MIN_EXPIRY_S = 10            # shorter than this, nobody can scan and pay: refuse locally
 REMEMBERED_CREATES = 512     # invoices by tx id, so a repeated create returns the same one
-TEXT_MAX = 200               # how much of LNbits' own text goes into a message
 MEMO_MAX = 80
 
 
@@ -166,6 +165,4 @@ class LnbitsGateway(Gateway):
 
     def _scrub(self, text: str) -> str:
         """LNbits' own text, shortened, and never carrying our key back to a log."""
-        if self._key:
-            text = text.replace(self._key, "<redacted>")
-        return text[:TEXT_MAX]
+        return redacted(text, self._key)

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,14 +57,13 @@ from kiosk.payments.base import (
     PaymentRequest,
     PaymentStatus,
 )
-from kiosk.payments.http import GatewayHttp, JsonReply
+from kiosk.payments.http import GatewayHttp, JsonReply, redacted
 from kiosk.payments.ratelimit import RateLimiter
 from kiosk.payments.wctpay_coins import WctCoin
 from kiosk.payments.wctpay_replies import DEFAULT_MEMO_FIELDS, WctReplies
 
 CREATE_PATH = "/payment-pos/post"
 UPDATE_PATH = "/payment-pos/getupdate"
-TEXT_MAX = 200                      # how much of WCT's own error text goes into a message
 
 
 @dataclass(frozen=True)
@@ -79,10 +77,7 @@ class _Credentials:
         return hashlib.md5((self.key + "".join(parts) + self.secret).encode()).hexdigest()
 
     def scrub(self, text: str) -> str:
-        for secret in (self.key, self.secret):
-            if secret:
-                text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
-        return text[:TEXT_MAX]
+        return redacted(text, self.key, self.secret, mark="***")
 
 
 class WctPayGateway(Gateway):
