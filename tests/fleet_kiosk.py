@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from brokers import Collector, Message, Mosquitto
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fakes import WATER, COLA, mixpay_table, toml_text, write_kiosk_toml
@@ -20,7 +21,7 @@ from kiosk.config import Config, load_config
 from kiosk.fleet.link import FleetLink
 from kiosk.fleet.signing import public_key_text, sign
 from kiosk.fleet.start import start_fleet
-from kiosk.flow import DonePressed, Screen
+from kiosk.flow import CancelPressed, DonePressed, Screen
 from kiosk.sim import Sandbox
 
 FLEET_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))   # the tests' fleet
@@ -66,6 +67,15 @@ class FleetKiosk:
         self.harness.wait_screen(Screen.ATTRACT)
         return order.tx_id
 
+    def claim_paid_after_cancel(self, slot: str = "A1") -> tuple[str, str]:
+        """A customer who cancelled and paid anyway: the sale's id and its open claim code."""
+        order, request = self.harness.buy(slot)
+        self.harness.runtime.post(CancelPressed())
+        self.harness.wait_status(order.tx_id, "cancelled")
+        pay(request.link)                      # money after the customer gave up: a claim
+        tx = self.harness.wait_status(order.tx_id, "paid_late", timeout_s=15)
+        return order.tx_id, str(tx["claim_code"])
+
     def wait_published(self, console: Collector, predicate: Callable[[Message], bool],
                        timeout_s: float = 10.0) -> Message:
         """The first message ``console`` received that ``predicate`` accepts, pumping the
@@ -76,6 +86,15 @@ class FleetKiosk:
     def close(self) -> None:
         self.link.stop()
         self.harness.close()
+
+
+@pytest.fixture(name="kiosk")
+def kiosk_fixture(module_mosquitto: Mosquitto, tmp_path: Path,
+                  sandbox: Sandbox) -> Iterator[FleetKiosk]:
+    """Kiosk ``m-001`` logged in to the module's Mosquitto over TLS, its link running."""
+    running = kiosk_on(module_mosquitto, tmp_path, sandbox, "m-001")
+    yield running
+    running.close()
 
 
 def load_fleet_kiosk(tmp_path: Path, sandbox: Sandbox, machine_id: str,

@@ -37,9 +37,7 @@ import pytest
 from brokers import CONSOLE, Collector, Mosquitto, console_collector, module_mosquitto_fixture
 from cryptography.hazmat.primitives import serialization
 from fleet_kiosk import FLEET_KEY, FleetKiosk, kiosk_on, payload
-from harness import pay
 
-from kiosk.flow import CancelPressed
 from kiosk.sim import Sandbox
 
 if TYPE_CHECKING:
@@ -354,15 +352,9 @@ def test_the_reply_to_a_command_shows_on_the_page_the_form_led_to(
 
 def test_a_claim_settled_in_the_browser_leaves_the_kiosks_claims_list(
         console: RunningConsole, kiosk: FleetKiosk, chromium: Chromium) -> None:
-    harness = kiosk.harness
-    order, request = harness.buy("A1")
-    harness.runtime.post(CancelPressed())
-    harness.wait_status(order.tx_id, "cancelled")
-    pay(request.link)                      # money after the customer gave up: a claim
-    tx = harness.wait_status(order.tx_id, "paid_late", timeout_s=15)
-    code = tx["claim_code"]
-    assert code and order.tx_id in kiosk_journal_claims(kiosk)
-    wait_browser(kiosk, lambda: any(c.tx == order.tx_id for c in console.store.open_claims()))
+    tx_id, code = kiosk.claim_paid_after_cancel()
+    assert code and tx_id in kiosk_journal_claims(kiosk)
+    wait_browser(kiosk, lambda: any(c.tx == tx_id for c in console.store.open_claims()))
 
     page = chromium.new_page()
     log_in(page, console.url, OPERATOR, "/claims")
@@ -376,11 +368,11 @@ def test_a_claim_settled_in_the_browser_leaves_the_kiosks_claims_list(
     assert "settled=" in page.url, page.url
 
     def closed() -> bool:
-        return harness.transaction(order.tx_id)["status"] == "refunded"
+        return kiosk.harness.transaction(tx_id)["status"] == "refunded"
 
     wait_browser(kiosk, closed)
-    assert order.tx_id not in kiosk_journal_claims(kiosk)
-    wait_browser(kiosk, lambda: all(c.tx != order.tx_id for c in console.store.open_claims()))
+    assert tx_id not in kiosk_journal_claims(kiosk)
+    wait_browser(kiosk, lambda: all(c.tx != tx_id for c in console.store.open_claims()))
     page.reload()
     assert "No open claims" in page.locator("main").inner_text()
 

@@ -21,17 +21,17 @@ from brokers import CONSOLE, Collector, Mosquitto, client_for, connect, console_
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fleet_kiosk import FLEET_KEY, FleetKiosk, kiosk_on, payload
+from fleet_kiosk import FLEET_KEY, FleetKiosk, kiosk_fixture, payload
 
 from kiosk.fleet.signing import public_key_text, verify
-from kiosk.sim import Sandbox
 from vending_fleet.commands import CommandError, CommandSender, NotSent, check_command, \
     paho_publisher
 from vending_fleet.hub import Hub
 from vending_fleet.keys import KeyFileError, generate_key, load_key
 from vending_fleet.model import Store
 
-__all__ = ["module_mosquitto_fixture", "sqlite_store_fixture"]   # found by pytest
+__all__ = ["kiosk_fixture", "module_mosquitto_fixture",   # found by pytest
+           "sqlite_store_fixture"]
 
 MACHINE = "m-001"
 OTHER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
@@ -65,13 +65,6 @@ class ReplyIngester:
 
     def close(self) -> None:
         disconnect(self.client)
-
-
-@pytest.fixture
-def kiosk(module_mosquitto: Mosquitto, tmp_path: Path, sandbox: Sandbox) -> Iterator[FleetKiosk]:
-    running = kiosk_on(module_mosquitto, tmp_path, sandbox, MACHINE)
-    yield running
-    running.close()
 
 
 @pytest.fixture

@@ -14,23 +14,16 @@ import pytest
 from brokers import CONSOLE, Collector, Mosquitto, client_for, console_collector, \
     module_mosquitto_fixture, publish
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fleet_kiosk import FleetKiosk, command, kiosk_on, load_fleet_kiosk, payload
+from fleet_kiosk import FleetKiosk, command, kiosk_fixture, load_fleet_kiosk, payload
 from harness import pay
 
-from kiosk.flow import CancelPressed, CoinChosen, ItemChosen, Screen, StartTapped
+from kiosk.flow import CoinChosen, ItemChosen, Screen, StartTapped
 from kiosk.journal import Journal
 from kiosk.sim import Sandbox
 
-__all__ = ["module_mosquitto_fixture"]
+__all__ = ["kiosk_fixture", "module_mosquitto_fixture"]   # found by pytest
 
 MACHINE = "m-001"
-
-
-@pytest.fixture
-def kiosk(module_mosquitto: Mosquitto, tmp_path: Path, sandbox: Sandbox) -> Iterator[FleetKiosk]:
-    running = kiosk_on(module_mosquitto, tmp_path, sandbox, MACHINE)
-    yield running
-    running.close()
 
 
 @pytest.fixture
@@ -138,22 +131,16 @@ def test_each_command_is_applied_with_a_valid_signature(kiosk: FleetKiosk,
 
 def test_a_claim_settled_from_the_fleet_leaves_the_claims_list(kiosk: FleetKiosk,
                                                                sender: Sender) -> None:
-    harness = kiosk.harness
-    order, request = harness.buy("A1")
-    harness.runtime.post(CancelPressed())
-    harness.wait_status(order.tx_id, "cancelled")
-    pay(request.link)                      # money after the customer gave up: a claim
-    tx = harness.wait_status(order.tx_id, "paid_late", timeout_s=15)
+    tx_id, code = kiosk.claim_paid_after_cancel()
     with journal_of(kiosk) as journal:
         assert journal.open_claim_count() == 1
-    reply = sender.send(command(MACHINE, "settle_claim", {"claim": tx["claim_code"],
-                                                          "how": "refund_sent",
+    reply = sender.send(command(MACHINE, "settle_claim", {"claim": code, "how": "refund_sent",
                                                           "reference": "0xabc"}))
     assert reply["ok"], reply
     with journal_of(kiosk) as journal:
-        assert journal.transaction(order.tx_id)["status"] == "refunded"
+        assert journal.transaction(tx_id)["status"] == "refunded"
         assert journal.open_claim_count() == 0
-    again = sender.send(command(MACHINE, "settle_claim", {"claim": tx["claim_code"],
+    again = sender.send(command(MACHINE, "settle_claim", {"claim": code,
                                                           "how": "item_given"}))
     assert not again["ok"] and "is not open" in again["error"]
 
