@@ -68,16 +68,10 @@ def _asked_of_customer(state: KioskState) -> tuple[object, ...]:
 
 
 def _last_number(directory: Path) -> int:
-    """The highest picture number already in ``directory`` (0 for none or no directory)."""
-    numbers = (name.partition("-")[0] for name in _names(directory))
+    """The highest picture number already in ``directory`` (0 for none or no directory:
+    pathlib's glob finds nothing there rather than raising)."""
+    numbers = (path.name.partition("-")[0] for path in directory.glob("*.png"))
     return max((int(number) for number in numbers if number.isdigit()), default=0)
-
-
-def _names(directory: Path) -> list[str]:
-    try:
-        return [path.name for path in directory.glob("*.png")]
-    except OSError:
-        return []
 
 
 def _write_png(path: Path, size: tuple[int, int], pixels: bytes) -> None:
