@@ -27,7 +27,7 @@ from kiosk.errors import CommandRefused
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW = timedelta(minutes=5)
-UNSIGNED_JOURNAL_EVERY_S = 60.0    # a flood of forged or replayed messages must not fill it
+LIMITED_JOURNAL_EVERY_S = 60.0    # a flood of forged or replayed messages must not fill it
 LONGEST_LIFETIME = timedelta(days=1)
 MAX_MESSAGE_BYTES = 16 * 1024
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
@@ -84,8 +84,8 @@ class CommandInbox:
         self._apply = apply
         self._now = now
         self._clock = clock
-        self._unsigned_journalled_at: float | None = None
-        self._unsigned_quiet = 0            # refusals answered, not journalled, since then
+        self._limited_journalled_at: float | None = None
+        self._limited_quiet = 0            # refusals answered, not journalled, since then
         # Handed to ``apply`` and not yet expired: a copy arriving meanwhile is dropped (its
         # reply is on its way). The journal knows the ids handled before.
         self._queued: dict[str, datetime] = {}
@@ -151,11 +151,11 @@ class CommandInbox:
         """May a refusal be journalled now? None: not yet (counted); else the note to add,
         how many were answered without being journalled since the last one."""
         now = self._clock()
-        last = self._unsigned_journalled_at
-        if last is not None and now - last < UNSIGNED_JOURNAL_EVERY_S:
-            self._unsigned_quiet += 1
+        last = self._limited_journalled_at
+        if last is not None and now - last < LIMITED_JOURNAL_EVERY_S:
+            self._limited_quiet += 1
             return None
-        quiet, self._unsigned_journalled_at, self._unsigned_quiet = self._unsigned_quiet, now, 0
+        quiet, self._limited_journalled_at, self._limited_quiet = self._limited_quiet, now, 0
         return f" ({quiet} more refused, not journalled, since)" if quiet else ""
 
 

@@ -31,10 +31,10 @@ log = logging.getLogger(__name__)
 WINDOW = 20                     # rows published and not yet acknowledged, at most
 IDLE_WAIT_S = 5.0               # a turn at least this often: health changes, a fresh alive()
 RECONNECT_MIN_S = 0.5
+RECONNECT_MAX_S = 60.0
 # status again this often though nothing changed: the console tells a quiet machine from a
 # silent one (a dead broker connection whose last will never came) by it
 HEARTBEAT_S = 300.0
-RECONNECT_MAX_S = 60.0
 
 
 class Observer(Protocol):
